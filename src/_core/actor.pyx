@@ -1,0 +1,136 @@
+# ActorCore: one actor's groups and lifecycle. RemoteMethod: what `handle.method.remote()` and
+# `remote_function.remote()` run, with everything resolved when the handle was made.
+
+from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
+
+
+cdef class ActorCore:
+    def __cinit__(self, str class_name, str actor_id, str label=None):
+        self.class_name = class_name
+        self.actor_id = actor_id
+        self.label = label
+        self.groups = {}
+
+    def add_group(self, str name, Py_ssize_t limit, loop_factory=None):
+        """Add a concurrency group: on an event loop from `loop_factory`, or on worker threads."""
+        if self.default_group is not None and self.default_group.state != G_IDLE:
+            raise RuntimeError("groups must be added before the actor's first call")
+        cdef Group group
+        if loop_factory is None:
+            group = new_thread_group(self, name, limit)
+        else:
+            group = new_async_group(self, name, limit, loop_factory)
+        self.groups[name] = group
+        if name == "default":
+            self.default_group = group
+        return group
+
+    def group(self, str name):
+        """The group called `name`; ValueError naming the defined groups otherwise."""
+        group = self.groups.get(name)
+        if group is None:
+            raise ValueError(
+                f"{self.class_name} has no concurrency group {name!r}; its groups are "
+                f"{sorted(self.groups)}. Declare it in @remote(concurrency_groups={{...}}) "
+                f"or .options(concurrency_groups=...)")
+        return group
+
+    def start(self, init, tuple args, dict kwargs):
+        """Run `init(*args, **kwargs)` as the default group's first call; calls wait for it."""
+        self.default_group.submit(
+            new_call(init, args, kwargs or None, f"{self.class_name}.__init__", F_INIT))
+
+    def mark_ready(self):
+        """For cores with nothing to initialise (the remote-function pool)."""
+        self._init_finished(None)
+
+    cdef _init_finished(self, object exc):
+        if exc is not None:
+            self.die(actor_died_error(self, "its __init__ raised", exc))
+            return
+        self.ready = True
+        for group in self.groups.values():
+            if (<Group>group)._can_admit():
+                (<Group>group)._wake()
+
+    def die(self, error):
+        """Fail every outstanding and future call with `error` and stop the threads (no wait)."""
+        if self.dead:
+            return False
+        self.dead = True
+        self.death_error = error
+        for group in list(self.groups.values()):
+            group.close(error)
+        return True
+
+    def join(self, double timeout):
+        deadline = monotonic() + timeout
+        return all([group.join(max(0.0, deadline - monotonic()))
+                    for group in self.groups.values()])
+
+    @property
+    def is_dead(self):
+        return self.dead
+
+    @property
+    def is_ready(self):
+        return self.ready
+
+    @property
+    def is_actor(self):
+        return self.label is None
+
+    def describe(self):
+        if self.label is not None:
+            return self.label
+        return f"actor {self.class_name}({self.actor_id})"
+
+    def __repr__(self):
+        return f"<ActorCore {self.describe()}>"
+
+
+cdef class RemoteMethod:
+    def __cinit__(self, func, str name, Group group, bint is_async, regroup=None):
+        self.func = func
+        self.name = name
+        self.group = group
+        self.flags = F_ASYNC if is_async else 0
+        self.regroup = regroup
+
+    def remote(self, *args, **kwargs):
+        """Submit the call; returns its ObjectRef at once."""
+        cdef Group group = self.group
+        if self.regroup is not None and (group is None or group.state == G_CLOSED):
+            group = self.group = self.regroup()
+        cdef ObjectRef ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
+        group.submit(ref)
+        return ref
+
+    def options(self, *, concurrency_group=None, num_returns=1, **options):
+        """Options for one call: ``concurrency_group`` overrides the declared group."""
+        unknown = set(options) - _IGNORED_TASK_OPTIONS
+        if unknown:
+            raise TypeError(
+                f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
+                f"supported: concurrency_group, num_returns=1, and Ray's scheduling options "
+                f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
+        if num_returns != 1:
+            raise ValueError(f"{self.name}.options(num_returns={num_returns!r}): pyactors "
+                             f"calls return exactly one ObjectRef (num_returns=1)")
+        if concurrency_group is None:
+            return self
+        if self.regroup is not None:
+            raise ValueError(f"{self.name} is a remote function; concurrency groups "
+                             f"belong to actors")
+        if not isinstance(concurrency_group, str):
+            raise TypeError(f"concurrency_group must be a str, got "
+                            f"{type(concurrency_group).__name__} {concurrency_group!r}")
+        cdef Group group = self.group.actor.group(concurrency_group)
+        return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"{self.name}() cannot be called directly: use {self.name}.remote(...) to submit "
+            f"the call, and pyactors.get(ref) or `await ref` for its result")
+
+

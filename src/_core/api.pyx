@@ -1,0 +1,184 @@
+# get / wait / put / cancel: the module-level functions of the public API.
+
+cdef str _BLOCKING_ON_LOOP = (
+    "{what}() would block an event loop: it was called on the loop thread of "
+    "{location}. Inside an async actor use `await ref` "
+    "(or `await asyncio.gather(*refs)` / `asyncio.wait(refs)`); "
+    "{what}(..., timeout=0) polls without blocking.")
+
+
+cdef double _timeout_seconds(object timeout) except? -2.0:
+    if timeout is None:
+        return -1.0
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be None or a number of seconds, got "
+                        f"{type(timeout).__name__} {timeout!r}")
+    if timeout < 0:
+        raise ValueError(f"timeout must be >= 0 seconds (or None to wait forever), "
+                         f"got {timeout!r}")
+    return <double>timeout
+
+
+cdef int _refuse_blocking_on_loop(ThreadState ts, str what) except -1:
+    if ts.on_loop:
+        raise RuntimeError(_BLOCKING_ON_LOOP.format(
+            what=what, location=ts.group.location))
+    return 0
+
+
+cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout) except -1:
+    """Park the calling thread until `needed` of the `pending` refs complete, or `timeout`.
+
+    True if they did. The waiter is abandoned before returning, so a completion that races
+    with a timeout can never release this thread's lock later.
+    """
+    cdef ThreadWaiter waiter = ThreadWaiter.__new__(ThreadWaiter)
+    cdef bint parked = False
+    cdef int woken = 0
+    waiter.owner = ts
+    waiter.remaining = needed
+    for ref in pending:  # atomic: no completion can interleave with the registration
+        if not (<ObjectRef>ref)._add_waiter(waiter):
+            waiter.remaining -= 1
+    try:
+        if waiter.remaining > 0:
+            parked = True
+            woken = ts.park(timeout)
+    finally:
+        waiter.abandoned = True
+        if parked and not woken and waiter.remaining <= 0:
+            # The last completion released our lock after the wait gave up (timeout or
+            # KeyboardInterrupt) and before we had the GIL back: take that release back so
+            # the lock stays acquired for the next park().
+            PyThread_acquire_lock(ts.lock, WAIT_LOCK)
+        for ref in pending:
+            (<ObjectRef>ref)._remove_waiter(waiter)
+    return waiter.remaining <= 0
+
+
+def get(object refs, *, timeout=None):
+    """The value of a ref, or a list of values for a list of refs (in order).
+
+    Blocks until they are ready. Raises the call's error (a TaskError that is also an
+    instance of the original exception's class), GetTimeoutError when `timeout` seconds
+    pass first. Not allowed on an async actor's loop thread: there, ``await`` the ref.
+    """
+    cdef double seconds = _timeout_seconds(timeout)
+    cdef ThreadState ts
+    cdef ObjectRef ref
+    cdef list pending
+    if seconds != 0:
+        ts = this_thread()
+        _refuse_blocking_on_loop(ts, "get")
+    if type(refs) is ObjectRef:
+        ref = <ObjectRef>refs
+        if ref.state == PENDING and (seconds == 0 or not _block(ts, [ref], 1, seconds)):
+            raise GetTimeoutError(f"get() timed out after {timeout}s waiting for {ref!r}")
+        return ref._outcome()
+    if type(refs) is not list:
+        raise TypeError(_not_refs_message("get", refs))
+    pending = _pending_refs("get", <list>refs)
+    if pending and (seconds == 0 or not _block(ts, pending, len(pending), seconds)):
+        still = sum([(<ObjectRef>r).state == PENDING for r in pending])
+        raise GetTimeoutError(f"get() timed out after {timeout}s: {still} of "
+                              f"{len(<list>refs)} results not ready")
+    return [(<ObjectRef>ref)._outcome() for ref in <list>refs]
+
+
+def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
+    """Wait until `num_returns` of `refs` are ready, or `timeout` seconds pass.
+
+    Returns ``(ready, not_ready)``: two lists that partition `refs`, each in the input
+    order, with at most `num_returns` refs in `ready`. ``timeout=0`` polls.
+    """
+    cdef double seconds = _timeout_seconds(timeout)
+    cdef ThreadState ts
+    if type(refs) is ObjectRef:
+        raise TypeError("wait() takes a list of ObjectRefs, not a single ObjectRef: "
+                        "use wait([ref])")
+    if type(refs) is not list:
+        raise TypeError(_not_refs_message("wait", refs))
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__} "
+                        f"{num_returns!r}")
+    cdef list pending = _pending_refs("wait", <list>refs)
+    cdef Py_ssize_t total = len(<list>refs)
+    if total == 0:
+        return [], []
+    if not 1 <= num_returns <= total:
+        raise ValueError(f"num_returns must be between 1 and len(refs) = {total}, "
+                         f"got {num_returns}")
+    if len({id(r) for r in <list>refs}) != total:
+        raise ValueError("wait() needs distinct ObjectRefs; the list holds duplicates")
+    cdef Py_ssize_t missing = num_returns - (total - len(pending))
+    if missing > 0 and seconds != 0:
+        ts = this_thread()
+        _refuse_blocking_on_loop(ts, "wait")
+        _block(ts, pending, missing, seconds)
+    cdef list ready = []
+    cdef list not_ready = []
+    for ref in <list>refs:
+        if (<ObjectRef>ref).state != PENDING and len(ready) < num_returns:
+            ready.append(ref)
+        else:
+            not_ready.append(ref)
+    return ready, not_ready
+
+
+def put(value):
+    """A ready ObjectRef holding `value` (shared, not copied: everything is in one process)."""
+    if type(value) is ObjectRef:
+        raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
+    cdef ObjectRef ref = ObjectRef.__new__(ObjectRef)
+    ref.state = FINISHED
+    ref.value = value
+    return ref
+
+
+def cancel(object ref, *, bint force=False, bint recursive=True):
+    """Cancel the call behind `ref`; True if it was cancelled or cancellation was requested.
+
+    A queued call is removed and fails with TaskCancelledError without running. A running
+    ``async def`` call gets asyncio.CancelledError inside its coroutine. A running plain
+    method cannot be interrupted: cancel() returns False, unless ``force=True``, which kills
+    the actor (every outstanding call fails with ActorDiedError). A finished ref keeps its
+    result.
+    """
+    if type(ref) is not ObjectRef:
+        raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__} {ref!r}")
+    cdef ObjectRef call = <ObjectRef>ref
+    cdef Group group = call.group
+    if call.state != PENDING or group is None:
+        return False
+    if group._cancel(call):
+        return True
+    if force:
+        return group.actor.die(actor_died_error(
+            group.actor, f"cancel({call!r}, force=True) killed it", None))
+    return False
+
+
+cdef list _pending_refs(str what, list refs):
+    cdef list pending = []
+    for i, ref in enumerate(refs):
+        if type(ref) is not ObjectRef:
+            raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
+                            f"{type(ref).__name__} {ref!r}")
+        if (<ObjectRef>ref).state == PENDING:
+            pending.append(ref)
+    return pending
+
+
+cdef str _not_refs_message(str what, object refs):
+    return (f"{what}() takes an ObjectRef or a list of ObjectRefs, got "
+            f"{type(refs).__name__} {refs!r}")
+
+
+def debug_counters():
+    """Resource counters of a PYACTORS_DEBUG=1 build (all zero in a release build)."""
+    return {
+        "debug_build": bool(PYACTORS_DEBUG),
+        "refs_alive": dbg_refs_alive,
+        "waiters_alive": dbg_waiters_alive,
+        "thread_states": dbg_thread_states,
+    }

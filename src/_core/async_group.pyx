@@ -1,0 +1,140 @@
+# AsyncGroup: one event loop on one thread of its own, started by the group's first call.
+# `async def` methods run as tasks on it; plain `def` methods run right on the loop thread.
+
+# How long a stopping loop waits for its cancelled tasks to unwind.
+cdef double LOOP_FINALIZE_TIMEOUT = 5.0
+
+
+cdef class AsyncGroup(Group):
+    cdef _wake(self):
+        # Only the caller that finds no drain pending schedules one; later submitters ride it.
+        if self.drain_pending:
+            return
+        self.drain_pending = True
+        try:
+            if self.loop is None:
+                self._start()
+            elif PyThread_get_thread_ident() == self.thread_id:
+                self.loop.call_soon(self.drain_cb)
+            else:
+                self.loop.call_soon_threadsafe(self.drain_cb)
+        except RuntimeError:
+            if self.state != G_CLOSED:  # closed meanwhile: its calls have already failed
+                raise
+
+    cdef _start(self):
+        with self.lifecycle_lock:
+            if self.state == G_CLOSED:
+                return
+            loop = self.loop_factory()
+            loop.call_soon_threadsafe(self.drain_cb)
+            self.loop = loop
+            thread = Thread(target=self._run_loop, name=self.thread_name, daemon=True)
+            self.threads.append(thread)
+            self.state = G_STARTED
+            thread.start()
+
+    def _run_loop(self):
+        cdef ThreadState ts = this_thread()
+        loop = self.loop
+        self.thread_id = PyThread_get_thread_ident()
+        ts.group = self
+        ts.on_loop = True
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                _finalize_loop(loop)
+            finally:
+                asyncio.set_event_loop(None)
+                ts.on_loop = False
+                ts.group = None
+
+    def _drain(self):
+        cdef ObjectRef call
+        cdef int started = 0
+        while True:
+            call = self._admit()
+            if call is None:
+                break
+            if call.flags & F_ASYNC:
+                self._start_task(call)
+            else:
+                self._execute_sync(call)
+            started += 1
+            if started == DRAIN_BATCH and self._can_admit():
+                self.loop.call_soon(self.drain_cb)  # drain_pending stays set
+                return
+        self.drain_pending = False
+
+    cdef _start_task(self, ObjectRef call):
+        try:
+            if call.kwargs is None:
+                coro = call.func(*call.args)
+            else:
+                coro = call.func(*call.args, **call.kwargs)
+        except BaseException as exc:
+            self._finish_exception(call, exc)
+            return
+        if EAGER_TASKS:
+            task = aio_Task(_drive(self, call, coro), loop=self.loop, eager_start=True)
+        else:
+            task = aio_Task(_drive(self, call, coro), loop=self.loop)
+        if call.state == PENDING:
+            call.task = task
+
+    cdef bint _cancel(self, ObjectRef call) except -1:
+        if call.state == PENDING and call.stage == S_RUNNING and call.flags & F_ASYNC:
+            if not call.cancel_requested:
+                call.cancel_requested = True
+                if PyThread_get_thread_ident() == self.thread_id:
+                    self.loop.call_soon(self._cancel_task, call)
+                else:
+                    self.loop.call_soon_threadsafe(self._cancel_task, call)
+            return True
+        return Group._cancel(self, call)
+
+    def _cancel_task(self, ObjectRef call):
+        if call.state == PENDING and call.task is not None:
+            call.task.cancel()
+
+    cdef _stop(self):
+        if self.loop is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+            except RuntimeError:
+                pass  # already closed
+
+
+async def _drive(AsyncGroup group, ObjectRef call, coro):
+    # The task body of an async call: completing the ref here, inside the task's last step,
+    # saves the extra loop iteration a done-callback would cost.
+    try:
+        value = await coro
+    except BaseException as exc:
+        group._finish_exception(call, exc)
+        if isinstance(exc, GeneratorExit):
+            raise
+    else:
+        group._finish(call, FINISHED, value)
+
+
+cdef _finalize_loop(loop):
+    # As asyncio.run() does on exit: cancel what is left, let it unwind, close.
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=LOOP_FINALIZE_TIMEOUT))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+
+
+cdef AsyncGroup new_async_group(ActorCore actor, str name, Py_ssize_t limit, loop_factory):
+    cdef AsyncGroup group = AsyncGroup.__new__(AsyncGroup)
+    _setup_group(group, actor, name, limit)
+    group.loop_factory = loop_factory
+    group.drain_cb = group._drain
+    return group

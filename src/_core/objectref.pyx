@@ -1,0 +1,224 @@
+# ObjectRef: the result cell of one call, and the call itself until it finishes (one object per
+# call). It is a future for every kind of waiter: plain threads (get/wait), any asyncio loop
+# (await, and asyncio.isfuture() is true so gather/wait/shield/as_completed accept it), and
+# concurrent.futures (ref.future()).
+
+cdef enum:
+    PENDING = 0
+    FINISHED = 1
+    FAILED = 2
+
+cdef enum:
+    S_NEW = 0       # not in any group list (not yet submitted, or taken out of one)
+    S_QUEUED = 1    # in its group's FIFO, waiting for a slot
+    S_RUNNING = 2   # holds a slot
+
+cdef enum:
+    F_INIT = 1      # the actor's __init__: admitted before the actor is ready
+    F_ASYNC = 2     # an `async def`: runs as a task on its group's loop
+
+cdef unsigned long long _next_ident = 0
+
+
+@cython.freelist(256)
+cdef class ObjectRef:
+    """The result of one remote call, or of ``put()``.
+
+    ``get(ref)`` from a plain thread, ``await ref`` from any asyncio event loop (the
+    awaiting loop is never blocked), ``ref.future()`` for a ``concurrent.futures.Future``.
+    ``asyncio.isfuture(ref)`` is true, so ``asyncio.gather``, ``asyncio.wait``,
+    ``asyncio.shield`` and ``asyncio.as_completed`` accept refs directly.
+    """
+
+    # asyncio.isfuture() checks for this class attribute. Instances never set it: awaiting a
+    # ref yields a future of the awaiting loop, so one ref can be awaited from many loops.
+    _asyncio_future_blocking = False
+
+    def __cinit__(self):
+        global _next_ident, dbg_refs_alive
+        _next_ident += 1
+        self.ident = _next_ident
+        if PYACTORS_DEBUG:
+            dbg_refs_alive += 1
+
+    def __dealloc__(self):
+        global dbg_refs_alive
+        if PYACTORS_DEBUG:
+            dbg_refs_alive -= 1
+
+    def __init__(self):
+        raise TypeError("ObjectRefs are made by .remote(...) and pyactors.put(...), "
+                        "not instantiated directly")
+
+    def __repr__(self):
+        return f"ObjectRef({self.ident:024x})"
+
+    def hex(self):
+        """The ref's id as a hex string (as Ray's ``ObjectRef.hex()``)."""
+        return f"{self.ident:024x}"
+
+    # -- completion (any thread) --------------------------------------------------------------
+
+    cdef bint _set(self, int state, object value) except -1:
+        """Complete the ref and notify its waiters; False if it was already complete."""
+        if self.state != PENDING:
+            return False
+        self.state = state
+        self.value = value
+        waiters = self.waiters
+        self.waiters = None
+        if waiters is not None:
+            if type(waiters) is list:
+                for waiter in <list>waiters:
+                    (<Waiter>waiter).notify(self)
+            else:
+                (<Waiter>waiters).notify(self)
+        # Drop the call's references now rather than when the user drops the ref.
+        self.func = None
+        self.args = None
+        self.kwargs = None
+        self.task = None
+        self.group = None
+        return True
+
+    cdef bint _add_waiter(self, Waiter waiter) except -1:
+        """Register `waiter`; False (nothing registered) if the ref is already complete."""
+        if self.state != PENDING:
+            return False
+        if self.waiters is None:
+            self.waiters = waiter
+        elif type(self.waiters) is list:
+            (<list>self.waiters).append(waiter)
+        else:
+            self.waiters = [self.waiters, waiter]
+        return True
+
+    cdef _remove_waiter(self, Waiter waiter):
+        cdef list waiters
+        if self.waiters is waiter:
+            self.waiters = None
+        elif type(self.waiters) is list:
+            waiters = <list>self.waiters
+            for i in range(len(waiters)):
+                if waiters[i] is waiter:
+                    del waiters[i]
+                    return
+
+    cdef object _outcome(self):
+        if self.state == FINISHED:
+            return self.value
+        # The same exception object is raised to every getter: drop the traceback the previous
+        # raise left on it (asyncio futures do the same). The remote traceback is in its message.
+        raise (<BaseException>self.value).with_traceback(None)
+
+    cdef object _loop_future(self):
+        loop = aio_get_running_loop()
+        fut = loop.create_future()
+        if not self._add_waiter(new_future_waiter(waker_for(loop), fut)):
+            # completed while the future was being made
+            if self.state == FINISHED:
+                fut.set_result(self.value)
+            else:
+                fut.set_exception(self.value)
+        return fut
+
+    # -- asyncio ------------------------------------------------------------------------------
+
+    def __await__(self):
+        if self.state == PENDING:
+            return self._loop_future().__await__()
+        cdef _Ready ready = _Ready.__new__(_Ready)
+        ready.ref = self
+        return ready
+
+    def as_future(self):
+        """An ``asyncio.Future`` of the running loop that completes with this ref."""
+        return self._loop_future()
+
+    def done(self):
+        return self.state != PENDING
+
+    def cancelled(self):
+        # A cancelled call completes with TaskCancelledError (an error result), as in Ray, so
+        # asyncio consumers see it through exception(); this never reports asyncio cancellation.
+        return False
+
+    def result(self):
+        if self.state == PENDING:
+            raise aio_InvalidStateError("Result is not ready.")
+        return self._outcome()
+
+    def exception(self):
+        if self.state == PENDING:
+            raise aio_InvalidStateError("Exception is not set.")
+        return self.value if self.state == FAILED else None
+
+    def add_done_callback(self, fn, *, context=None):
+        """Call ``fn(ref)`` on the calling thread's running event loop once the ref completes."""
+        cdef CallbackWaiter waiter = CallbackWaiter.__new__(CallbackWaiter)
+        waiter.waker = waker_for(_running_loop("add_done_callback"))
+        waiter.fn = fn
+        waiter.context = context
+        if not self._add_waiter(waiter):
+            waiter.notify(self)
+
+    def remove_done_callback(self, fn):
+        waiters = self.waiters
+        cdef list seen = list(waiters) if type(waiters) is list else [waiters]
+        # `==` may run Python code, so match first, then unregister by identity.
+        cdef list matches = [w for w in seen
+                             if type(w) is CallbackWaiter and (<CallbackWaiter>w).fn == fn]
+        for waiter in matches:
+            self._remove_waiter(<Waiter>waiter)
+        return len(matches)
+
+    def get_loop(self):
+        """The running loop: a ref belongs to no loop and can be awaited from any of them."""
+        return _running_loop("get_loop")
+
+    def cancel(self, msg=None):
+        """Cancel the call (see ``pyactors.cancel``); True if cancellation was requested."""
+        return cancel(self)
+
+    # -- concurrent.futures -------------------------------------------------------------------
+
+    def future(self):
+        """A ``concurrent.futures.Future`` that completes with this ref."""
+        cdef ConcurrentWaiter waiter = ConcurrentWaiter.__new__(ConcurrentWaiter)
+        waiter.fut = cf_Future()
+        if not self._add_waiter(waiter):
+            waiter.notify(self)
+        return waiter.fut
+
+
+@cython.freelist(16)
+cdef class _Ready:
+    # What `await ref` iterates when the ref is already complete: it returns at once.
+    cdef ObjectRef ref
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration(self.ref._outcome())
+
+
+cdef object _running_loop(str what):
+    try:
+        return aio_get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            f"ObjectRef.{what}() needs a running event loop: an ObjectRef belongs to no loop "
+            f"and is used as an asyncio future from inside one (await it, or pass it to "
+            f"asyncio.gather/wait); from plain threads use pyactors.get() or ref.future()"
+        ) from None
+
+
+cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flags):
+    cdef ObjectRef ref = ObjectRef.__new__(ObjectRef)
+    ref.func = func
+    ref.args = args
+    ref.kwargs = kwargs
+    ref.name = name
+    ref.flags = flags
+    return ref

@@ -1,0 +1,169 @@
+# Declarations of every class in pyactors._core (the sources are the .pyx files that _core.pyx
+# includes). Calls between core classes are C calls through these declarations.
+#
+# Thread-safety model: the core runs under the GIL (free-threaded builds are not supported) and
+# relies on this rule: a sequence of C-level operations on cdef fields that makes no Python-level
+# call and drops no last reference (which could run a __del__) cannot be interleaved with another
+# thread. Each field says which thread may write it:
+#   any   - any thread, only inside such an atomic sequence;
+#   group - only a thread that runs the group's calls (its loop thread, or one of its workers);
+#   once  - set before the object is shared, read-only afterwards.
+
+from cpython.pythread cimport PyThread_type_lock
+
+cdef class LoopWaker
+cdef class LoopWaiter
+cdef class ObjectRef
+cdef class Group
+cdef class ActorCore
+
+
+cdef class ThreadState:
+    # One per OS thread, stored in the thread-state dict so it is freed when the thread ends.
+    cdef PyThread_type_lock lock      # own thread parks on it; stays acquired unless released for it
+    cdef LoopWaker waker              # own thread: LoopWaker of the loop last running here
+    cdef Group group                  # own thread: the group this thread runs calls for
+    cdef bint on_loop                 # own thread: True on a group's event-loop thread
+
+    cdef int park(self, double timeout) except -1
+
+
+cdef class Waiter:
+    cdef notify(self, ObjectRef ref)
+
+
+cdef class ThreadWaiter(Waiter):
+    # A plain thread blocked in get()/wait() until `remaining` of the refs it registered on finish.
+    cdef ThreadState owner            # once
+    cdef Py_ssize_t remaining         # any
+    cdef bint abandoned               # any: the owner stopped waiting; never release its lock again
+
+
+cdef class LoopWaker:
+    # Delivers completions to one event loop: one call_soon(_threadsafe) per batch, not per result.
+    cdef object loop                  # once
+    cdef unsigned long thread_id      # once: the thread running `loop`
+    cdef list pending                 # any (append) / loop thread (swap)
+    cdef bint scheduled               # any
+    cdef object run_cb                # once: bound self.run, allocated once
+
+    cdef post(self, LoopWaiter waiter)
+
+
+cdef class LoopWaiter(Waiter):
+    cdef LoopWaker waker              # once
+    cdef ObjectRef ref                # any: set by notify, cleared by fire
+
+    cdef fire(self)
+
+
+cdef class FutureWaiter(LoopWaiter):
+    cdef object fut                   # once: an asyncio future of the waker's loop
+
+
+cdef class CallbackWaiter(LoopWaiter):
+    cdef object fn                    # once
+    cdef object context               # once
+
+
+cdef class ConcurrentWaiter(Waiter):
+    cdef object fut                   # once: a concurrent.futures.Future
+
+
+cdef class ObjectRef:
+    # The result cell of one call, and the call itself until it finishes.
+    cdef int state                    # any: PENDING -> FINISHED | FAILED, exactly once
+    cdef object value                 # any, with state: the result, or the exception to raise
+    cdef object waiters               # any: None, one Waiter, or a list of Waiters
+    cdef unsigned long long ident     # once
+    # the call; released when the ref completes
+    cdef object func                  # once
+    cdef tuple args                   # once
+    cdef dict kwargs                  # once (None when there are none)
+    cdef str name                     # once: "Class.method", for messages
+    cdef int flags                    # once: F_* bits
+    cdef int stage                    # any: S_NEW -> S_QUEUED -> S_RUNNING (group-owned)
+    cdef Group group                  # any: the group it was submitted to
+    cdef ObjectRef prev               # any: links in the group's queue or running list
+    cdef ObjectRef next
+    cdef object task                  # group: the asyncio.Task driving an async call
+    cdef bint cancel_requested        # any
+
+    cdef bint _set(self, int state, object value) except -1
+    cdef bint _add_waiter(self, Waiter waiter) except -1
+    cdef _remove_waiter(self, Waiter waiter)
+    cdef object _outcome(self)
+    cdef object _loop_future(self)
+
+
+cdef class Group:
+    cdef readonly str name            # once
+    cdef readonly ActorCore actor     # once
+    cdef Py_ssize_t limit             # any (reads), written under the GIL by set_limit
+    cdef Py_ssize_t in_flight         # any
+    cdef ObjectRef head               # any: FIFO of calls waiting for a slot
+    cdef ObjectRef tail
+    cdef Py_ssize_t queued            # any
+    cdef ObjectRef running            # any: calls in flight, so close() can fail them at once
+    cdef int state                    # any: G_IDLE -> G_STARTED -> G_CLOSED
+    cdef object closed_error          # once closed
+    cdef object lifecycle_lock        # threading.Lock guarding start against close (slow path)
+    cdef list threads                 # under lifecycle_lock
+    cdef object thread_name           # once
+    cdef unsigned long long completed # any
+    cdef unsigned long long failed
+    cdef unsigned long long cancelled
+
+    cdef submit(self, ObjectRef call)
+    cdef bint _can_admit(self)
+    cdef ObjectRef _admit(self)
+    cdef _unlink(self, ObjectRef call)
+    cdef _wake(self)
+    cdef _execute_sync(self, ObjectRef call)
+    cdef _finish(self, ObjectRef call, int state, object value)
+    cdef _finish_exception(self, ObjectRef call, BaseException exc)
+    cdef bint _cancel(self, ObjectRef call) except -1
+    cdef _stop(self)
+
+
+cdef class AsyncGroup(Group):
+    # Runs its calls on one event loop, on one thread of its own.
+    cdef object loop_factory          # once
+    cdef object loop                  # under lifecycle_lock, then once
+    cdef unsigned long thread_id      # loop thread
+    cdef bint drain_pending           # any: a drain is scheduled or running
+    cdef object drain_cb              # once: bound self._drain, allocated once
+
+    cdef _start(self)
+    cdef _start_task(self, ObjectRef call)
+
+
+cdef class ThreadGroup(Group):
+    # Runs its calls on up to `limit` worker threads of its own.
+    cdef list idle                    # any: ThreadStates of parked workers
+    cdef Py_ssize_t spawned           # any
+
+    cdef _wake_one(self)
+    cdef _spawn(self)
+
+
+cdef class ActorCore:
+    cdef readonly str class_name      # once
+    cdef readonly str actor_id        # once
+    cdef str label                    # once: replaces "actor Class(id)" in messages, or None
+    cdef bint ready                   # any: __init__ finished
+    cdef bint dead                    # any
+    cdef object death_error           # once dead
+    cdef dict groups                  # once (before the first call): name -> Group
+    cdef readonly Group default_group # once
+
+    cdef _init_finished(self, object exc)
+
+
+cdef class RemoteMethod:
+    # `handle.method` / `remote_function`: everything .remote() needs, resolved once.
+    cdef object func                  # once: bound method or plain function
+    cdef readonly str name            # once: "Class.method"
+    cdef Group group                  # once for actor methods; functions re-resolve after shutdown
+    cdef int flags                    # once
+    cdef object regroup               # once: None, or a callable giving a live group

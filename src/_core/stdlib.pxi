@@ -1,0 +1,61 @@
+# C declarations and Python names the core uses on its hot paths, looked up once at import.
+
+cimport cython
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+import time
+
+from cpython.object cimport PyObject
+from cpython.pythread cimport (
+    NOWAIT_LOCK,
+    WAIT_LOCK,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+    PyThread_type_lock,
+)
+
+from pyactors import exceptions as _exceptions
+
+
+cdef extern from "pythread.h":
+    ctypedef enum PyLockStatus:
+        PY_LOCK_FAILURE
+        PY_LOCK_ACQUIRED
+        PY_LOCK_INTR
+    ctypedef long long PY_TIMEOUT_T
+    const PY_TIMEOUT_T PY_TIMEOUT_MAX
+    PyLockStatus PyThread_acquire_lock_timed(
+        PyThread_type_lock lock, PY_TIMEOUT_T microseconds, int intr_flag) nogil
+    unsigned long PyThread_get_thread_ident()
+
+cdef extern from "Python.h":
+    PyObject* PyThreadState_GetDict()
+    PyObject* PyDict_GetItem(object d, object key)
+    int PyErr_CheckSignals() except -1
+
+cdef extern from "debug.h":
+    const int PYACTORS_DEBUG
+
+
+cdef object aio_get_running_loop = asyncio.get_running_loop
+cdef object aio_Task = asyncio.Task
+cdef object aio_CancelledError = asyncio.CancelledError
+cdef object aio_InvalidStateError = asyncio.InvalidStateError
+cdef object cf_Future = concurrent.futures.Future
+cdef object monotonic = time.monotonic
+cdef object Thread = threading.Thread
+cdef object Lock = threading.Lock
+
+cdef object TaskCancelledError = _exceptions.TaskCancelledError
+cdef object GetTimeoutError = _exceptions.GetTimeoutError
+cdef object wrap_task_error = _exceptions._wrap_task_error
+cdef object actor_died_error = _exceptions._actor_died_error
+
+# 3.12+ can run a task's first step inside its constructor: a method that finishes without
+# suspending then costs no event-loop round trip.
+cdef bint EAGER_TASKS = sys.version_info >= (3, 12)

@@ -1,0 +1,59 @@
+# ThreadGroup: up to `limit` worker threads of its own, started as calls need them. Idle workers
+# park on their own lock; a submitter releases one. A worker that admits a call and sees more
+# admissible work wakes one more, so wakeups cascade instead of being broadcast.
+
+
+cdef class ThreadGroup(Group):
+    cdef _wake(self):
+        self._wake_one()
+
+    cdef _wake_one(self):
+        cdef ThreadState worker
+        if self.idle:
+            worker = <ThreadState>self.idle.pop()
+            PyThread_release_lock(worker.lock)
+        elif self.spawned < self.limit and self.state != G_CLOSED:
+            self.spawned += 1
+            self._spawn()
+
+    cdef _spawn(self):
+        with self.lifecycle_lock:
+            if self.state == G_CLOSED:
+                return
+            thread = Thread(target=self._work, daemon=True,
+                            name=f"{self.thread_name}:{len(self.threads)}")
+            self.threads.append(thread)
+            self.state = G_STARTED
+            thread.start()
+
+    def _work(self):
+        cdef ThreadState ts = this_thread()
+        cdef ObjectRef call
+        ts.group = self
+        try:
+            while True:
+                call = self._admit()
+                if call is None:
+                    if self.state == G_CLOSED:
+                        return
+                    self.idle.append(ts)  # with the check above: atomic against close()
+                    ts.park(-1)
+                    continue
+                if self._can_admit():
+                    self._wake_one()
+                self._execute_sync(call)
+        finally:
+            ts.group = None
+
+    cdef _stop(self):
+        cdef list idle = self.idle
+        self.idle = []
+        for worker in idle:
+            PyThread_release_lock((<ThreadState>worker).lock)
+
+
+cdef ThreadGroup new_thread_group(ActorCore actor, str name, Py_ssize_t limit):
+    cdef ThreadGroup group = ThreadGroup.__new__(ThreadGroup)
+    _setup_group(group, actor, name, limit)
+    group.idle = []
+    return group

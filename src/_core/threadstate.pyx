@@ -1,0 +1,78 @@
+# Per-thread state: the lock a thread parks on, and what the core knows about the thread.
+
+# Debug-build resource counters (all stay 0 in release builds); see debug_counters().
+cdef Py_ssize_t dbg_refs_alive = 0
+cdef Py_ssize_t dbg_waiters_alive = 0
+cdef Py_ssize_t dbg_thread_states = 0
+
+cdef str _THREAD_STATE_KEY = "pyactors._core.ThreadState"
+
+
+cdef class ThreadState:
+    def __cinit__(self):
+        global dbg_thread_states
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError("pyactors: cannot allocate a thread lock")
+        # Acquired from the start: park() blocks until another thread releases it for us.
+        PyThread_acquire_lock(self.lock, NOWAIT_LOCK)
+        if PYACTORS_DEBUG:
+            dbg_thread_states += 1
+
+    def __dealloc__(self):
+        global dbg_thread_states
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+        if PYACTORS_DEBUG:
+            dbg_thread_states -= 1
+
+    cdef int park(self, double timeout) except -1:
+        """Block (without the GIL) until another thread releases our lock: 1, or 0 on timeout.
+
+        timeout < 0 waits forever. Signals interrupt the wait so that the main thread's
+        KeyboardInterrupt is raised here rather than after the result arrives.
+        """
+        cdef PyLockStatus status
+        cdef PY_TIMEOUT_T micros = -1
+        cdef double deadline = 0.0
+        if timeout >= 0:
+            deadline = monotonic() + timeout
+            micros = _micros(timeout)
+        while True:
+            with nogil:
+                status = PyThread_acquire_lock_timed(self.lock, micros, 1)
+            if status == PY_LOCK_ACQUIRED:
+                return 1
+            if status == PY_LOCK_FAILURE:
+                return 0
+            PyErr_CheckSignals()
+            if timeout >= 0:
+                micros = _micros(deadline - monotonic())
+
+
+cdef inline PY_TIMEOUT_T _micros(double seconds):
+    if seconds <= 0:
+        return 0
+    if seconds * 1e6 >= <double>PY_TIMEOUT_MAX:
+        return PY_TIMEOUT_MAX
+    return <PY_TIMEOUT_T>(seconds * 1e6)
+
+
+cdef ThreadState this_thread():
+    cdef object tdict = <object>PyThreadState_GetDict()
+    cdef PyObject* found = PyDict_GetItem(tdict, _THREAD_STATE_KEY)
+    if found != NULL:
+        return <ThreadState>found
+    state = ThreadState()
+    tdict[_THREAD_STATE_KEY] = state
+    return state
+
+
+cdef LoopWaker waker_for(object loop):
+    """The LoopWaker of `loop`, which must be running on this thread."""
+    cdef ThreadState ts = this_thread()
+    cdef LoopWaker waker = ts.waker
+    if waker is None or waker.loop is not loop:
+        waker = LoopWaker.__new__(LoopWaker, loop)
+        ts.waker = waker
+    return waker

@@ -1,0 +1,111 @@
+# Whoever waits for a result registers a Waiter on its ObjectRef; the thread that completes the
+# ref notifies each one. Plain threads are released directly; event loops get one wakeup per
+# batch of completions through their LoopWaker.
+
+
+cdef class Waiter:
+    def __cinit__(self):
+        global dbg_waiters_alive
+        if PYACTORS_DEBUG:
+            dbg_waiters_alive += 1
+
+    def __dealloc__(self):
+        global dbg_waiters_alive
+        if PYACTORS_DEBUG:
+            dbg_waiters_alive -= 1
+
+    cdef notify(self, ObjectRef ref):
+        raise AssertionError("Waiter.notify is abstract")
+
+
+cdef class ThreadWaiter(Waiter):
+    cdef notify(self, ObjectRef ref):
+        # C only: runs inside the completing thread's atomic sequence.
+        self.remaining -= 1
+        if self.remaining == 0 and not self.abandoned:
+            PyThread_release_lock(self.owner.lock)
+
+
+cdef class LoopWaker:
+    def __cinit__(self, loop):
+        self.loop = loop
+        self.thread_id = PyThread_get_thread_ident()
+        self.pending = []
+        self.run_cb = self.run
+
+    cdef post(self, LoopWaiter waiter):
+        self.pending.append(waiter)
+        if self.scheduled:
+            return
+        self.scheduled = True
+        try:
+            if PyThread_get_thread_ident() == self.thread_id:
+                self.loop.call_soon(self.run_cb)
+            else:
+                self.loop.call_soon_threadsafe(self.run_cb)
+        except RuntimeError:
+            # The loop is closed: nobody can receive these results any more. `scheduled` stays
+            # set so later completions do not try again.
+            self.pending = []
+
+    def run(self):
+        cdef list batch = self.pending
+        self.pending = []
+        self.scheduled = False
+        for waiter in batch:
+            try:
+                (<LoopWaiter>waiter).fire()
+            except BaseException as exc:
+                # A failing done-callback must not starve the rest of the batch.
+                self.loop.call_exception_handler({
+                    "message": "pyactors: exception in an ObjectRef done-callback",
+                    "exception": exc,
+                })
+
+
+cdef class LoopWaiter(Waiter):
+    cdef notify(self, ObjectRef ref):
+        self.ref = ref
+        self.waker.post(self)
+
+    cdef fire(self):
+        raise AssertionError("LoopWaiter.fire is abstract")
+
+
+cdef class FutureWaiter(LoopWaiter):
+    cdef fire(self):
+        cdef ObjectRef ref = self.ref
+        self.ref = None
+        if self.fut.done():
+            return  # its awaiter was cancelled
+        if ref.state == FINISHED:
+            self.fut.set_result(ref.value)
+        else:
+            self.fut.set_exception(ref.value)
+
+
+cdef class CallbackWaiter(LoopWaiter):
+    cdef fire(self):
+        cdef ObjectRef ref = self.ref
+        self.ref = None
+        if self.context is None:
+            self.fn(ref)
+        else:
+            self.context.run(self.fn, ref)
+
+
+cdef class ConcurrentWaiter(Waiter):
+    cdef notify(self, ObjectRef ref):
+        if not self.fut.set_running_or_notify_cancel():
+            return  # cancelled by its owner
+        if ref.state == FINISHED:
+            self.fut.set_result(ref.value)
+        else:
+            self.fut.set_exception(ref.value)
+
+
+cdef LoopWaiter new_future_waiter(LoopWaker waker, object fut):
+    cdef FutureWaiter waiter = FutureWaiter.__new__(FutureWaiter)
+    waiter.waker = waker
+    waiter.fut = fut
+    return waiter

@@ -1,0 +1,31 @@
+"""pyactors: Ray's actor concurrency model in one process, with a compiled per-call path.
+
+``import pyactors as ray`` runs code written for Ray's actor API: async actors, concurrency
+groups with an event loop each, ``max_concurrency``, and ObjectRefs usable as asyncio futures.
+"""
+
+from . import exceptions
+from ._actor import ActorClass, ActorHandle, method
+from ._core import ObjectRef, cancel, get, put, wait
+from ._function import RemoteFunction
+from ._remote import remote
+from ._runtime import init, is_initialized, shutdown
+
+__all__ = [
+    "ActorClass",
+    "ActorHandle",
+    "ObjectRef",
+    "RemoteFunction",
+    "cancel",
+    "exceptions",
+    "get",
+    "init",
+    "is_initialized",
+    "method",
+    "put",
+    "remote",
+    "shutdown",
+    "wait",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,205 @@
+"""Actor classes and handles: the per-class and per-actor work of the public API.
+
+Everything here runs when a class is decorated or an actor is created; a call goes from the
+handle's attribute (a compiled RemoteMethod) straight into the core.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+from . import _core, _runtime
+from ._options import (
+    ACTOR_CREATION_OPTIONS,
+    ACTOR_DECORATOR_OPTIONS,
+    ASYNC_DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_GROUP,
+    IGNORED_TASK_OPTIONS,
+    THREADED_DEFAULT_MAX_CONCURRENCY,
+    actor_options,
+    group_name,
+)
+
+_GROUP_ATTR = "__pyactors_concurrency_group__"
+_RESERVED_PREFIX = "_pyactors_"
+
+
+def method(*args, concurrency_group: str | None = None, num_returns: int = 1, **options):
+    """Declare options of one actor method: ``@method(concurrency_group="io")``."""
+    unknown = set(options) - IGNORED_TASK_OPTIONS
+    if unknown:
+        raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
+                        f"concurrency_group, num_returns=1")
+    if num_returns != 1:
+        raise ValueError(f"method(num_returns={num_returns!r}): pyactors calls return exactly "
+                         f"one ObjectRef (num_returns=1)")
+    if concurrency_group is not None:
+        group_name(concurrency_group, "method(concurrency_group=...)")
+
+    def decorate(func):
+        target = func.__func__ if isinstance(func, (staticmethod, classmethod)) else func
+        if not callable(target):
+            raise TypeError(f"@method decorates a method, got {type(func).__name__} {func!r}")
+        if concurrency_group is not None:
+            setattr(target, _GROUP_ATTR, concurrency_group)
+        return func
+
+    if args:
+        if len(args) == 1 and callable(args[0]) and concurrency_group is None:
+            return decorate(args[0])  # bare @method
+        raise TypeError("method() takes only keyword options: @method(concurrency_group=...)")
+    return decorate
+
+
+class _MethodSpec:
+    __slots__ = ("name", "is_async", "group")
+
+    def __init__(self, name: str, is_async: bool, group: str | None):
+        self.name, self.is_async, self.group = name, is_async, group
+
+
+def _method_specs(cls: type) -> dict[str, _MethodSpec]:
+    specs = {}
+    for name in dir(cls):
+        if (name.startswith("__") and name.endswith("__")) or name.startswith(_RESERVED_PREFIX):
+            continue
+        attr = inspect.getattr_static(cls, name)
+        func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+        if not inspect.isfunction(func):
+            continue
+        specs[name] = _MethodSpec(name, inspect.iscoroutinefunction(func),
+                                  getattr(func, _GROUP_ATTR, None))
+    return specs
+
+
+class ActorClass:
+    """A class decorated with ``@remote``: ``Cls.remote(...)`` creates an actor."""
+
+    def __init__(self, cls: type, options: dict):
+        self._cls = cls
+        self._options = options
+        self._methods = _method_specs(cls)
+        self._is_async = any(spec.is_async for spec in self._methods.values())
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(self, attr, getattr(cls, attr, None))
+
+    def __call__(self, *args, **kwargs):
+        name = self._cls.__name__
+        raise TypeError(f"actor class {name} cannot be instantiated directly: use "
+                        f"{name}.remote(...) to create an actor and get its handle")
+
+    def remote(self, *args, **kwargs) -> ActorHandle:
+        """Create the actor; ``__init__(*args, **kwargs)`` runs on its default group."""
+        return _create_actor(self, self._options, args, kwargs)
+
+    def options(self, **options) -> _ActorClassWithOptions:
+        """Creation options for the next ``.remote()``: ``max_concurrency``,
+        ``concurrency_groups`` (replaces the decorator's), ``name``."""
+        return _with_options(self, self._options, options)
+
+    def __repr__(self):
+        return f"<ActorClass {self._cls.__module__}.{self._cls.__qualname__}>"
+
+
+class _ActorClassWithOptions:
+    __slots__ = ("_actor_class", "_options")
+
+    def __init__(self, actor_class: ActorClass, options: dict):
+        self._actor_class, self._options = actor_class, options
+
+    def remote(self, *args, **kwargs) -> ActorHandle:
+        return _create_actor(self._actor_class, self._options, args, kwargs)
+
+    def options(self, **options) -> _ActorClassWithOptions:
+        return _with_options(self._actor_class, self._options, options)
+
+
+def _with_options(actor_class: ActorClass, base: dict, options: dict) -> _ActorClassWithOptions:
+    where = f"{actor_class._cls.__name__}.options()"
+    merged = {**base, **actor_options(options, ACTOR_CREATION_OPTIONS, where)}
+    _check_method_groups(actor_class, merged)
+    return _ActorClassWithOptions(actor_class, merged)
+
+
+def _check_method_groups(actor_class: ActorClass, options: dict) -> None:
+    defined = {DEFAULT_GROUP, *options.get("concurrency_groups", {})}
+    for spec in actor_class._methods.values():
+        if spec.group is not None and spec.group not in defined:
+            raise ValueError(
+                f"{actor_class._cls.__name__}.{spec.name} is declared with "
+                f"@method(concurrency_group={spec.group!r}), but the actor defines the groups "
+                f"{sorted(defined)}; add {spec.group!r} to concurrency_groups=")
+
+
+def _allocate(cls: type, args: tuple, kwargs: dict) -> Any:
+    # The instance exists before __init__ runs (on the actor's default group), so that the
+    # handle can hold bound methods from the start.
+    if cls.__new__ is object.__new__:
+        return object.__new__(cls)
+    return cls.__new__(cls, *args, **kwargs)
+
+
+def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: dict):
+    cls = actor_class._cls
+    _check_method_groups(actor_class, options)
+    try:
+        inspect.signature(cls).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{cls.__name__}.remote(): {exc}") from None
+    runtime = _runtime.current()
+    is_async = actor_class._is_async
+    loop_factory = runtime.loop_factory if is_async else None
+    default_limit = options.get("max_concurrency") or (
+        ASYNC_DEFAULT_MAX_CONCURRENCY if is_async else THREADED_DEFAULT_MAX_CONCURRENCY)
+
+    core = _core.ActorCore(cls.__name__, os.urandom(8).hex())
+    core.add_group(DEFAULT_GROUP, default_limit, loop_factory)
+    for name, limit in options.get("concurrency_groups", {}).items():
+        core.add_group(name, limit, loop_factory)
+
+    instance = _allocate(cls, args, kwargs)
+    methods = {
+        name: _core.RemoteMethod(getattr(instance, name), f"{cls.__name__}.{name}",
+                                 core.group(spec.group or DEFAULT_GROUP), spec.is_async)
+        for name, spec in actor_class._methods.items()
+    }
+    handle = ActorHandle(core, methods)
+    runtime.register(core, options.get("name"), handle)
+    core.start(instance.__init__, args, kwargs)
+    return handle
+
+
+class ActorHandle:
+    """A handle to an actor: ``handle.method.remote(...)`` submits a call.
+
+    Handles can be passed to other actors and remote functions; handles to the same actor
+    compare equal.
+    """
+
+    def __init__(self, core: _core.ActorCore, methods: dict[str, _core.RemoteMethod]):
+        # Methods are plain instance attributes: `handle.method` costs one dict lookup.
+        self.__dict__.update(methods)
+        self._pyactors_core = core
+        self._pyactors_methods = tuple(methods)
+
+    def __getattr__(self, name: str):
+        # Only reached for names that are not methods.
+        if name.startswith(_RESERVED_PREFIX):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"actor {self._pyactors_core.class_name} has no method {name!r}; its methods are "
+            f"{sorted(self._pyactors_methods)}")
+
+    def __eq__(self, other):
+        if not isinstance(other, ActorHandle):
+            return NotImplemented
+        return self._pyactors_core is other._pyactors_core
+
+    def __hash__(self):
+        return hash(self._pyactors_core.actor_id)
+
+    def __repr__(self):
+        core = self._pyactors_core
+        return f"Actor({core.class_name}, {core.actor_id})"

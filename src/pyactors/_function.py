@@ -1,0 +1,42 @@
+"""Remote functions: ``@remote`` on a function. Calls run on the runtime's pool (plain
+functions on worker threads, ``async def`` ones on an event loop)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from . import _core, _runtime
+from ._options import function_options
+
+
+class RemoteFunction:
+    """A function decorated with ``@remote``: ``f.remote(...)`` runs it and returns a ref."""
+
+    def __init__(self, function, options: dict):
+        function_options(options, f"remote({function.__qualname__})")
+        self._function = function
+        self._is_async = inspect.iscoroutinefunction(function)
+        # The compiled method finds the pool of the current runtime itself, on the first call
+        # and again after a shutdown(): `f.remote` stays a C call.
+        self._method = _core.RemoteMethod(function, function.__qualname__, None,
+                                          self._is_async, self._pool_group)
+        self.remote = self._method.remote
+        functools.update_wrapper(self, function)
+
+    def _pool_group(self) -> _core.Group:
+        return _runtime.current().function_group(self._is_async)
+
+    def options(self, **options):
+        """Ray's scheduling options are accepted (no effect in one process)."""
+        function_options(options, f"{self._function.__qualname__}.options()")
+        return self._method
+
+    def __call__(self, *args, **kwargs):
+        name = self._function.__qualname__
+        raise TypeError(f"remote function {name} cannot be called directly: use "
+                        f"{name}.remote(...) to run it, and pyactors.get(ref) or `await ref` "
+                        f"for its result")
+
+    def __repr__(self):
+        return f"<RemoteFunction {self._function.__module__}.{self._function.__qualname__}>"

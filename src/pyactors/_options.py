@@ -1,0 +1,99 @@
+"""Validation of the options of remote(), method() and .options(): runs once per decoration
+or .options() call, so that bad input fails in the caller with a message naming the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_GROUP = "default"
+ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
+THREADED_DEFAULT_MAX_CONCURRENCY = 1
+
+# Ray options that place or retry work across a cluster. They are accepted so that Ray code
+# runs unchanged, and have no effect in one process.
+IGNORED_TASK_OPTIONS = frozenset({
+    "name", "num_cpus", "num_gpus", "resources", "memory", "accelerator_type",
+    "max_calls", "max_retries", "max_task_retries", "retry_exceptions",
+    "scheduling_strategy", "placement_group", "placement_group_bundle_index",
+    "placement_group_capture_child_tasks", "runtime_env", "enable_task_events",
+    "label_selector", "_metadata",
+})
+IGNORED_ACTOR_OPTIONS = frozenset({
+    "num_cpus", "num_gpus", "resources", "memory", "accelerator_type", "max_restarts",
+    "max_task_retries", "scheduling_strategy", "placement_group",
+    "placement_group_bundle_index", "placement_group_capture_child_tasks", "runtime_env",
+    "lifetime", "namespace", "enable_task_events", "label_selector", "_metadata",
+})
+IGNORED_INIT_OPTIONS = frozenset({
+    "namespace", "runtime_env", "num_gpus", "resources", "object_store_memory",
+    "include_dashboard", "dashboard_host", "dashboard_port", "logging_level",
+    "logging_format", "log_to_driver", "configure_logging", "local_mode", "_system_config",
+    "_temp_dir", "_metrics_export_port", "_plasma_directory", "_node_ip_address",
+})
+ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups"})
+ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name"}
+
+
+def positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{what} must be a positive int (at least 1), got {value!r}")
+    return value
+
+
+def group_name(name: Any, what: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{what}: a concurrency group name must be a str, "
+                        f"got {type(name).__name__} {name!r}")
+    if not name:
+        raise ValueError(f"{what}: a concurrency group name must be a non-empty str")
+    return name
+
+
+def concurrency_groups(groups: Any) -> dict[str, int]:
+    if not isinstance(groups, dict):
+        raise TypeError(f"concurrency_groups must be a dict of group name -> max concurrency, "
+                        f"got {type(groups).__name__} {groups!r}")
+    checked = {}
+    for name, limit in groups.items():
+        group_name(name, "concurrency_groups")
+        if name == DEFAULT_GROUP:
+            raise ValueError(
+                f"concurrency_groups: {DEFAULT_GROUP!r} is a reserved group name: rename the "
+                f"group, and set the default group's limit with max_concurrency=")
+        checked[name] = positive_int(limit, f"concurrency_groups[{name!r}]")
+    return checked
+
+
+def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
+    """Validated actor options: known keys checked, Ray-only keys dropped."""
+    unknown = set(options) - allowed - IGNORED_ACTOR_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"{where} got unsupported option(s) {sorted(unknown)}; supported: "
+            f"{sorted(allowed)}, and Ray's placement options {sorted(IGNORED_ACTOR_OPTIONS)} "
+            f"(accepted, no effect in one process)")
+    checked = {}
+    if options.get("max_concurrency") is not None:
+        checked["max_concurrency"] = positive_int(options["max_concurrency"], "max_concurrency")
+    if options.get("concurrency_groups") is not None:
+        checked["concurrency_groups"] = concurrency_groups(options["concurrency_groups"])
+    if options.get("name") is not None:
+        name = options["name"]
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, got {type(name).__name__} {name!r}")
+        checked["name"] = name
+    return checked
+
+
+def function_options(options: dict, where: str) -> None:
+    unknown = set(options) - IGNORED_TASK_OPTIONS
+    if unknown:
+        hint = ""
+        if unknown & ACTOR_CREATION_OPTIONS:
+            hint = " (max_concurrency and concurrency_groups apply to actor classes)"
+        raise TypeError(
+            f"{where} got unsupported option(s) {sorted(unknown)}{hint}; remote functions "
+            f"accept Ray's scheduling options {sorted(IGNORED_TASK_OPTIONS)} "
+            f"(accepted, no effect in one process)")

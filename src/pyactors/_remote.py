@@ -1,0 +1,38 @@
+"""``remote``: the decorator that turns a class into an actor class and a function into a
+remote function, used bare or with options."""
+
+from __future__ import annotations
+
+import inspect
+
+from ._actor import ActorClass
+from ._function import RemoteFunction
+from ._options import ACTOR_DECORATOR_OPTIONS, actor_options
+
+
+def remote(*args, **options):
+    """``@remote`` / ``@remote(max_concurrency=..., concurrency_groups={...})``.
+
+    On a class: an ActorClass (``Cls.remote(...)`` creates an actor). On a function: a
+    RemoteFunction (``f.remote(...)`` runs it and returns an ObjectRef).
+    """
+    if args:
+        if len(args) == 1 and not options and callable(args[0]):
+            return _make_remote(args[0], {})
+        raise TypeError("remote() takes a class or function (@remote), or only keyword "
+                        "options (@remote(max_concurrency=4))")
+
+    def decorate(target):
+        return _make_remote(target, options)
+
+    return decorate
+
+
+def _make_remote(target, options: dict):
+    if inspect.isclass(target):
+        where = f"remote({target.__qualname__})"
+        return ActorClass(target, actor_options(options, ACTOR_DECORATOR_OPTIONS, where))
+    if inspect.isfunction(target) or inspect.isbuiltin(target) or inspect.ismethod(target):
+        return RemoteFunction(target, options)
+    raise TypeError(f"@remote decorates a class or a function, got "
+                    f"{type(target).__name__} {target!r}")

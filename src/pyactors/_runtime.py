@@ -1,0 +1,150 @@
+"""The process-wide runtime: which event loop groups use, every live actor (so that
+shutdown() can stop them all), the named-actor registry and the remote-function pool."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from typing import Callable
+
+from . import _core
+from ._options import ASYNC_DEFAULT_MAX_CONCURRENCY, IGNORED_INIT_OPTIONS, positive_int
+from .exceptions import ActorNameTakenError, _actor_died_error
+
+LOOP_CHOICES = ("auto", "uvloop", "asyncio")
+# How long shutdown() waits for each group's threads (a call stuck in user code can outlast it;
+# those threads are daemons and do not hold the interpreter open).
+SHUTDOWN_JOIN_TIMEOUT = 10.0
+
+_lock = threading.RLock()
+_current: Runtime | None = None
+_atexit_registered = False
+
+
+def _loop_factory(loop: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if loop not in LOOP_CHOICES:
+        raise ValueError(f"init(loop={loop!r}): choose one of {', '.join(map(repr, LOOP_CHOICES))}")
+    if loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                raise ImportError("init(loop='uvloop') needs uvloop: pip install uvloop, or "
+                                  "use loop='asyncio'") from None
+        else:
+            return "uvloop", uvloop.new_event_loop
+    return "asyncio", asyncio.new_event_loop
+
+
+class Runtime:
+    """State of one init() ... shutdown() span."""
+
+    def __init__(self, loop: str, num_cpus: int | None):
+        self.loop_name, self.loop_factory = _loop_factory(loop)
+        self.num_cpus = (positive_int(num_cpus, "num_cpus") if num_cpus is not None
+                         else os.cpu_count() or 1)
+        self._actors: list[_core.ActorCore] = []
+        self._names: dict[str, object] = {}
+        self._registry_lock = threading.Lock()
+        # Remote functions: plain ones on num_cpus worker threads (Ray runs as many tasks as
+        # CPUs at once), async ones on one event loop.
+        self.pool = _core.ActorCore("remote function", "pool", "the remote-function pool")
+        self.pool.add_group("sync", self.num_cpus)
+        self.pool.add_group("async", ASYNC_DEFAULT_MAX_CONCURRENCY, self.loop_factory)
+        self.pool.mark_ready()
+
+    def function_group(self, is_async: bool) -> _core.Group:
+        return self.pool.group("async" if is_async else "sync")
+
+    def register(self, core: _core.ActorCore, name: str | None, handle) -> None:
+        with self._registry_lock:
+            if name is not None:
+                existing = self._names.get(name)
+                if existing is not None and not existing._pyactors_core.is_dead:
+                    raise ActorNameTakenError(
+                        f"an actor named {name!r} already exists; choose another name, or "
+                        f"use .options(name={name!r}, get_if_exists=True) to get it")
+                self._names[name] = handle
+            self._actors.append(core)
+
+    def named(self, name: str):
+        with self._registry_lock:
+            handle = self._names.get(name)
+            if handle is not None and handle._pyactors_core.is_dead:
+                del self._names[name]
+                handle = None
+        return handle
+
+    def stop(self) -> None:
+        with self._registry_lock:
+            cores = [*self._actors, self.pool]
+            self._actors.clear()
+            self._names.clear()
+        for core in cores:
+            core.die(_actor_died_error(core, "pyactors.shutdown() was called", None))
+        for core in cores:
+            core.join(SHUTDOWN_JOIN_TIMEOUT)
+
+
+def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None = None,
+         ignore_reinit_error: bool = False, **ray_options) -> None:
+    """Start the runtime. Optional: the first actor or remote call starts it with defaults.
+
+    Args:
+        address: only ``None`` or ``"local"``: pyactors runs in this process. Connecting to
+            a cluster is what Ray itself is for.
+        loop: event loop of every async concurrency group: ``"uvloop"``, ``"asyncio"``, or
+            ``"auto"`` (uvloop when it is installed).
+        num_cpus: how many plain remote functions run at once (default: the CPU count).
+        ignore_reinit_error: return quietly if already initialised (otherwise RuntimeError).
+        **ray_options: Ray's cluster options (``address``, ``namespace``, ...) are accepted
+            and ignored, so that ``ray.init(...)`` calls run unchanged.
+    """
+    global _current, _atexit_registered
+    if address not in (None, "local"):
+        raise ValueError(f"init(address={address!r}): pyactors runs actors in this process "
+                         f"and connects to no cluster; use address=None, or run the same code "
+                         f"with `import ray` to use a Ray cluster")
+    unknown = set(ray_options) - IGNORED_INIT_OPTIONS
+    if unknown:
+        raise TypeError(f"init() got unsupported option(s) {sorted(unknown)}; supported: "
+                        f"loop, num_cpus, ignore_reinit_error, and Ray's options "
+                        f"{sorted(IGNORED_INIT_OPTIONS)} (accepted, no effect in one process)")
+    with _lock:
+        if _current is not None:
+            if ignore_reinit_error:
+                return
+            raise RuntimeError("pyactors.init() was already called; call shutdown() first, or "
+                               "pass ignore_reinit_error=True")
+        _current = Runtime(loop, num_cpus)
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+
+
+def shutdown() -> None:
+    """Stop every actor and remote function: outstanding calls fail with ActorDiedError,
+    every loop and thread ends. Idempotent. A later actor or remote call, or init(),
+    starts a fresh runtime; handles from before stay dead."""
+    global _current
+    with _lock:
+        runtime, _current = _current, None
+    if runtime is not None:
+        runtime.stop()
+
+
+def is_initialized() -> bool:
+    return _current is not None
+
+
+def current() -> Runtime:
+    """The runtime, started with defaults on first use."""
+    runtime = _current
+    if runtime is None:
+        with _lock:
+            if _current is None:
+                init()
+            runtime = _current
+    return runtime

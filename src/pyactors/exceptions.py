@@ -1,0 +1,127 @@
+"""Errors raised by pyactors. Names follow Ray's ``ray.exceptions`` (aliases included), so
+``except ray.exceptions.RayTaskError`` keeps working with ``import pyactors as ray``."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+
+__all__ = [
+    "PyActorsError",
+    "TaskError",
+    "GetTimeoutError",
+    "ActorDiedError",
+    "TaskCancelledError",
+    "ActorNameTakenError",
+    "RayError",
+    "RayTaskError",
+    "RayActorError",
+]
+
+
+class PyActorsError(Exception):
+    """Base class of every error pyactors raises itself."""
+
+
+class TaskError(PyActorsError):
+    """A remote call raised an exception.
+
+    The instance raised by ``get``/``await`` is also an instance of the original exception's
+    class (``except KeyError`` catches it), carries its ``args`` and attributes, and its
+    message holds the remote traceback and where the call ran. Where that class cannot be
+    combined with TaskError, a plain TaskError is raised instead.
+
+    Attributes:
+        cause: the original exception (with its traceback).
+        task_name: ``"Class.method"`` or the remote function's qualified name.
+        concurrency_group: the group the call ran in (None for remote functions).
+        traceback_str: the formatted remote traceback.
+    """
+
+    cause: BaseException | None = None
+    task_name: str = ""
+    concurrency_group: str | None = None
+    traceback_str: str = ""
+    _message: str = ""
+
+    def __str__(self) -> str:
+        return self._message or super().__str__()
+
+
+class GetTimeoutError(PyActorsError, TimeoutError):
+    """``get()`` timed out before the result was ready."""
+
+
+class ActorDiedError(PyActorsError):
+    """The actor is dead: its ``__init__`` raised, or it was killed or shut down.
+
+    ``__cause__`` is the exception that killed it, when there is one.
+    """
+
+    actor_id: str | None = None
+
+
+class TaskCancelledError(PyActorsError):
+    """The call was cancelled (``pyactors.cancel(ref)``) before it could finish."""
+
+
+class ActorNameTakenError(PyActorsError, ValueError):
+    """``.options(name=...)`` named an actor that already exists."""
+
+
+# Ray's names.
+RayError = PyActorsError
+RayTaskError = TaskError
+RayActorError = ActorDiedError
+
+
+@functools.lru_cache(maxsize=1024)
+def _dual_class(cause_class: type) -> type:
+    """TaskError subclass that is also a `cause_class`; raises TypeError if none can exist."""
+    name = f"TaskError({cause_class.__name__})"
+    return type(name, (TaskError, cause_class), {"__module__": __name__, "__qualname__": name})
+
+
+def _dual_instance(cause: BaseException) -> TaskError | None:
+    # Only ordinary exceptions: a remote CancelledError, KeyboardInterrupt or SystemExit must
+    # not masquerade as one raised in the caller.
+    if not isinstance(cause, Exception):
+        return None
+    try:
+        dual = type(cause) if isinstance(cause, TaskError) else _dual_class(type(cause))
+        # __new__ with the original args, never __init__: no user code runs again here, and
+        # classes whose __new__ parses args (OSError's errno/filename) keep those fields.
+        error = dual.__new__(dual, *cause.args)
+        error.__dict__.update(cause.__dict__)
+    except Exception:
+        return None
+    return error
+
+
+def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
+    """The error a failed call completes with (called by the core, on the failure path)."""
+    location = group.location
+    tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+    message = f"{task_name}() raised {type(cause).__name__} in {location}\n\n{tb.rstrip()}"
+    error = _dual_instance(cause)
+    if error is None:
+        error = TaskError(message)
+    error._message = message
+    error.cause = cause
+    error.task_name = task_name
+    error.concurrency_group = group.name if group.actor.is_actor else None
+    error.traceback_str = tb
+    error.__suppress_context__ = True
+    return error
+
+
+def _actor_died_error(actor, reason: str, cause: BaseException | None) -> ActorDiedError:
+    """The error every call of a dead actor fails with."""
+    message = f"{actor.describe()} died: {reason}"
+    if cause is not None:
+        tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+        message = f"{message}:\n\n{tb.rstrip()}"
+    error = ActorDiedError(message)
+    error.actor_id = actor.actor_id
+    error.__cause__ = cause
+    return error
