@@ -134,3 +134,9 @@ cdef class RemoteMethod:
             f"the call, and pyactors.get(ref) or `await ref` for its result")
 
 
+    @property
+    def concurrency_group(self):
+        return None if self.group is None else self.group.name
+
+    def __repr__(self):
+        return f"<RemoteMethod {self.name} group={self.concurrency_group!r}>"

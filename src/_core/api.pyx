@@ -64,11 +64,12 @@ def get(object refs, *, timeout=None):
     pass first. Not allowed on an async actor's loop thread: there, ``await`` the ref.
     """
     cdef double seconds = _timeout_seconds(timeout)
-    cdef ThreadState ts
+    cdef ThreadState ts = this_thread()
     cdef ObjectRef ref
     cdef list pending
     if seconds != 0:
-        ts = this_thread()
+        # Refused even when the result happens to be ready: whether code deadlocks must not
+        # depend on timing.
         _refuse_blocking_on_loop(ts, "get")
     if type(refs) is ObjectRef:
         ref = <ObjectRef>refs
@@ -92,7 +93,9 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
     order, with at most `num_returns` refs in `ready`. ``timeout=0`` polls.
     """
     cdef double seconds = _timeout_seconds(timeout)
-    cdef ThreadState ts
+    cdef ThreadState ts = this_thread()
+    if seconds != 0:
+        _refuse_blocking_on_loop(ts, "wait")
     if type(refs) is ObjectRef:
         raise TypeError("wait() takes a list of ObjectRefs, not a single ObjectRef: "
                         "use wait([ref])")
@@ -112,8 +115,6 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("wait() needs distinct ObjectRefs; the list holds duplicates")
     cdef Py_ssize_t missing = num_returns - (total - len(pending))
     if missing > 0 and seconds != 0:
-        ts = this_thread()
-        _refuse_blocking_on_loop(ts, "wait")
         _block(ts, pending, missing, seconds)
     cdef list ready = []
     cdef list not_ready = []

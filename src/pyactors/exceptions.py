@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import functools
 import traceback
+import types
+
+_CORE_MODULE = "pyactors._core"
+_SLOT_TYPES = (types.MemberDescriptorType, types.GetSetDescriptorType)
 
 __all__ = [
     "PyActorsError",
@@ -92,16 +96,34 @@ def _dual_instance(cause: BaseException) -> TaskError | None:
         # __new__ with the original args, never __init__: no user code runs again here, and
         # classes whose __new__ parses args (OSError's errno/filename) keep those fields.
         error = dual.__new__(dual, *cause.args)
-        error.__dict__.update(cause.__dict__)
+        _copy_fields(cause, error)
     except Exception:
         return None
     return error
 
 
+# BaseException's own bookkeeping, which the dual error keeps for itself.
+_NOT_COPIED = frozenset({"args", "__traceback__", "__context__", "__cause__",
+                         "__suppress_context__", "__dict__", "__weakref__", "__notes__"})
+
+
+def _copy_fields(cause: BaseException, error: BaseException) -> None:
+    error.__dict__.update(cause.__dict__)
+    # Built-in exceptions keep fields in C slots, not in __dict__ (OSError.filename,
+    # ImportError.name, SystemExit.code, ...): copy those too.
+    for klass in type(cause).__mro__[:-2]:  # not BaseException's bookkeeping, nor object's
+        for name, attr in vars(klass).items():
+            if name not in _NOT_COPIED and isinstance(attr, _SLOT_TYPES):
+                try:
+                    setattr(error, name, getattr(cause, name))
+                except (AttributeError, TypeError):
+                    pass
+
+
 def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
     """The error a failed call completes with (called by the core, on the failure path)."""
     location = group.location
-    tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+    tb = _format_remote(cause)
     message = f"{task_name}() raised {type(cause).__name__} in {location}\n\n{tb.rstrip()}"
     error = _dual_instance(cause)
     if error is None:
@@ -115,12 +137,20 @@ def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
     return error
 
 
+def _format_remote(cause: BaseException) -> str:
+    # Leave out the core's own frame (where the call was made): the traceback starts in the
+    # user's method.
+    tb = cause.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") == _CORE_MODULE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(cause), cause, tb))
+
+
 def _actor_died_error(actor, reason: str, cause: BaseException | None) -> ActorDiedError:
     """The error every call of a dead actor fails with."""
     message = f"{actor.describe()} died: {reason}"
     if cause is not None:
-        tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
-        message = f"{message}:\n\n{tb.rstrip()}"
+        message = f"{message}:\n\n{_format_remote(cause).rstrip()}"
     error = ActorDiedError(message)
     error.actor_id = actor.actor_id
     error.__cause__ = cause

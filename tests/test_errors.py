@@ -1,0 +1,128 @@
+"""Errors raised in methods and remote functions, as the caller sees them."""
+
+import asyncio
+
+import pytest
+
+import pyactors as ray
+from pyactors.exceptions import TaskError
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, user, limit):
+        super().__init__(f"{user} is over {limit}")
+        self.user = user
+        self.limit = limit
+
+
+@ray.remote(concurrency_groups={"io": 1})
+class Account:
+    def __init__(self):
+        self.balance = 0
+
+    def deposit(self, amount):
+        self.balance += amount
+        return self.balance
+
+    @ray.method(concurrency_group="io")
+    async def withdraw(self, amount):
+        await asyncio.sleep(0)
+        if amount > self.balance:
+            raise QuotaExceeded("alice", self.balance)
+        self.balance -= amount
+        return self.balance
+
+    def lookup(self, key):
+        return {}[key]
+
+    def open_missing(self):
+        open("/nonexistent/pyactors-test")
+
+
+@ray.remote
+def divide(a, b):
+    return a / b
+
+
+def test_error_is_a_task_error_and_an_instance_of_the_original_class():
+    acct = Account.remote()
+    with pytest.raises(KeyError) as info:
+        ray.get(acct.lookup.remote("x"))
+    err = info.value
+    assert isinstance(err, TaskError)
+    assert err.args == ("x",)
+    assert isinstance(err.cause, KeyError) and err.cause.args == ("x",)
+    with pytest.raises(TaskError):
+        ray.get(acct.lookup.remote("x"))
+
+
+def test_error_keeps_the_original_attributes():
+    acct = Account.remote()
+    ray.get(acct.deposit.remote(5))
+    with pytest.raises(QuotaExceeded) as info:
+        ray.get(acct.withdraw.remote(10))
+    assert (info.value.user, info.value.limit) == ("alice", 5)
+    with pytest.raises(FileNotFoundError) as info:
+        ray.get(acct.open_missing.remote())
+    assert info.value.errno == 2 and info.value.filename == "/nonexistent/pyactors-test"
+
+
+def test_message_names_class_method_group_and_carries_the_remote_traceback():
+    acct = Account.remote()
+    with pytest.raises(QuotaExceeded) as info:
+        ray.get(acct.withdraw.remote(1))
+    message = str(info.value)
+    assert "Account.withdraw()" in message
+    assert "concurrency group 'io'" in message
+    assert "Traceback (most recent call last)" in message
+    assert "raise QuotaExceeded" in message and "alice is over 0" in message
+    assert info.value.concurrency_group == "io" and info.value.task_name == "Account.withdraw"
+
+
+def test_the_actor_keeps_its_state_and_keeps_serving_after_an_error():
+    acct = Account.remote()
+    assert ray.get(acct.deposit.remote(10)) == 10
+    with pytest.raises(QuotaExceeded):
+        ray.get(acct.withdraw.remote(100))
+    assert ray.get(acct.withdraw.remote(4)) == 6
+    assert ray.get(acct.deposit.remote(1)) == 7
+
+
+def test_remote_function_errors_and_await():
+    with pytest.raises(ZeroDivisionError) as info:
+        ray.get(divide.remote(1, 0))
+    assert isinstance(info.value, TaskError)
+    assert "divide()" in str(info.value) and "remote-function pool" in str(info.value)
+
+    async def main():
+        with pytest.raises(ZeroDivisionError):
+            await divide.remote(1, 0)
+
+    asyncio.run(main())
+
+
+class Odd(Exception):
+    def __init__(self, a, b, *, c):  # cannot be rebuilt from its args alone
+        super().__init__(a)
+        self.c = c
+
+
+@ray.remote
+def raise_odd():
+    raise Odd(1, 2, c=3)
+
+
+@ray.remote
+def raise_base():
+    raise KeyboardInterrupt
+
+
+def test_unusual_exceptions_still_surface_as_task_errors():
+    with pytest.raises(Odd) as info:
+        ray.get(raise_odd.remote())
+    assert info.value.c == 3
+    # a remote KeyboardInterrupt must not look like the caller's own Ctrl-C
+    with pytest.raises(TaskError) as info:
+        ray.get(raise_base.remote())
+    assert not isinstance(info.value, KeyboardInterrupt)
+    assert isinstance(info.value.cause, KeyboardInterrupt)

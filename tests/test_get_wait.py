@@ -1,0 +1,97 @@
+"""get / wait / put from plain threads."""
+
+import threading
+
+import pytest
+
+import pyactors as ray
+from pyactors.exceptions import GetTimeoutError
+from test_objectref import Echo, Gate
+
+
+def test_get_of_a_list_keeps_the_order_of_the_list():
+    e, g = Echo.remote(), Gate.remote()
+    held = g.wait.remote("last-to-finish")
+    refs = [e.echo.remote(i) for i in range(50)]
+    g.open.remote()
+    assert ray.get([held] + refs + [ray.put("put")]) == ["last-to-finish", *range(50), "put"]
+    assert ray.get([]) == []
+
+
+def test_get_timeout_raises_get_timeout_error_which_is_a_timeout_error():
+    g = Gate.remote()
+    held = g.wait.remote("v")
+    with pytest.raises(GetTimeoutError) as info:
+        ray.get(held, timeout=0.01)
+    assert isinstance(info.value, TimeoutError)
+    with pytest.raises(GetTimeoutError, match="1 of 2"):
+        ray.get([ray.put(1), held], timeout=0)
+    # the timed-out wait left nothing behind: the ref still completes and get() works
+    g.open.remote()
+    assert ray.get(held, timeout=10) == "v"
+    assert ray.get(held, timeout=0) == "v"
+
+
+def test_a_late_result_after_a_timeout_does_not_wake_a_later_get():
+    # The result of the timed-out get arrives while this thread waits for something else;
+    # that must not end the second wait early.
+    g1, g2 = Gate.remote(), Gate.remote()
+    first, second = g1.wait.remote(1), g2.wait.remote(2)
+    with pytest.raises(GetTimeoutError):
+        ray.get(first, timeout=0.001)
+    g1.open.remote()
+    assert ray.get(first) == 1
+    with pytest.raises(GetTimeoutError):
+        ray.get(second, timeout=0.05)
+    g2.open.remote()
+    assert ray.get(second) == 2
+
+
+def test_wait_partitions_in_input_order_and_respects_num_returns():
+    e, g = Echo.remote(), Gate.remote()
+    held = [g.wait.remote(i) for i in range(3)]
+    done = [e.echo.remote(i) for i in range(4)]
+    ray.get(done)
+    refs = [held[0], done[0], held[1], done[1], done[2], held[2], done[3]]
+    ready, not_ready = ray.wait(refs, num_returns=2)
+    assert ready == [done[0], done[1]]
+    assert not_ready == [held[0], held[1], done[2], held[2], done[3]]
+    ready, not_ready = ray.wait(refs, num_returns=4, timeout=0)  # poll
+    assert ready == done and not_ready == held
+    ready, not_ready = ray.wait(refs, num_returns=5, timeout=0.01)  # times out with 4
+    assert ready == done and not_ready == held
+    g.open.remote()
+    ready, not_ready = ray.wait(refs, num_returns=len(refs))
+    assert ready == refs and not_ready == []
+
+
+def test_wait_returns_as_soon_as_enough_are_ready():
+    g = Gate.remote()
+    held = g.wait.remote()
+    e = Echo.remote()
+    ready, not_ready = ray.wait([held, e.echo.remote(1)], num_returns=1)
+    assert not_ready == [held] and ray.get(ready) == [1]
+    g.open.remote()
+
+
+def test_many_threads_get_the_same_ref():
+    g = Gate.remote()
+    ref = g.wait.remote("all")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ray.get(ref)))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    g.open.remote()
+    for t in threads:
+        t.join(10)
+    assert results == ["all"] * 8
+
+
+def test_put_returns_a_ready_ref_holding_the_value_itself():
+    value = {"k": [1, 2]}
+    ref = ray.put(value)
+    assert ref.done()
+    assert ray.get(ref) is value
+    ready, _ = ray.wait([ref], timeout=0)
+    assert ready == [ref]

@@ -1,0 +1,223 @@
+"""ObjectRefs as asyncio futures (seed 002), and as concurrent.futures via ref.future()."""
+
+import asyncio
+import concurrent.futures
+import threading
+
+import pytest
+
+import pyactors as ray
+from pyactors.exceptions import TaskError
+from gates import LoopGate
+
+
+@ray.remote
+class Gate:
+    """A call that finishes only when open() is called: await-able synchronisation."""
+
+    def __init__(self):
+        self.gate = None
+
+    async def wait(self, value=None):
+        if self.gate is None:
+            self.gate = LoopGate()
+        await self.gate.wait()
+        return value
+
+    def open(self):
+        if self.gate is None:
+            self.gate = LoopGate()
+        self.gate.open()
+
+
+@ray.remote(concurrency_groups={"io": 2})
+class Echo:
+    async def echo(self, value):
+        return value
+
+    def where(self):
+        return threading.get_ident(), id(asyncio.get_running_loop())
+
+    async def fail(self):
+        raise KeyError("missing")
+
+    @ray.method(concurrency_group="io")
+    async def await_ref(self, ref):
+        # awaiting a ref inside an actor method, on io's loop
+        return await ref, id(asyncio.get_running_loop())
+
+    async def gather_refs(self, refs):
+        return await asyncio.gather(*refs)
+
+
+@ray.remote
+def double(x):
+    return 2 * x
+
+
+@ray.remote
+async def async_double(x):
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+def test_await_a_ref_in_the_callers_own_loop_without_blocking_it():
+    g = Gate.remote()
+
+    async def main():
+        ref = g.wait.remote("done")
+        # If `await ref` blocked this loop, the opener task could never run and the call
+        # would never finish: the test would hang (bounded by pytest-timeout).
+        asyncio.get_running_loop().call_soon(g.open.remote)
+        return await ref, id(asyncio.get_running_loop())
+
+    value, caller_loop = asyncio.run(main())
+    assert value == "done"
+    actor_loop = ray.get(Echo.remote().where.remote())[1]
+    assert caller_loop != actor_loop
+
+
+def test_await_completes_in_the_awaiting_loop_thread():
+    e = Echo.remote()
+
+    async def main():
+        await e.echo.remote(1)
+        return threading.get_ident()
+
+    assert asyncio.run(main()) == threading.get_ident()
+
+
+def test_gather_refs_and_coroutines_together():
+    e = Echo.remote()
+
+    async def also():
+        return "coro"
+
+    async def main():
+        return await asyncio.gather(e.echo.remote(1), double.remote(2), also(),
+                                    async_double.remote(3))
+
+    assert asyncio.run(main()) == [1, 4, "coro", 6]
+
+
+def test_asyncio_wait_takes_bare_refs_and_returns_them():
+    e, g = Echo.remote(), Gate.remote()
+
+    async def main():
+        fast, slow = e.echo.remote("fast"), g.wait.remote("slow")
+        done, pending = await asyncio.wait([fast, slow], return_when=asyncio.FIRST_COMPLETED)
+        assert done == {fast} and pending == {slow}
+        g.open.remote()
+        done, pending = await asyncio.wait([fast, slow])
+        assert done == {fast, slow} and not pending
+        return fast.result(), slow.result()
+
+    assert asyncio.run(main()) == ("fast", "slow")
+
+
+def test_asyncio_wait_for_shield_and_as_completed_accept_refs():
+    e, g = Echo.remote(), Gate.remote()
+
+    async def main():
+        assert await asyncio.wait_for(e.echo.remote(1), timeout=10) == 1
+        assert await asyncio.shield(e.echo.remote(2)) == 2
+        results = [await f for f in asyncio.as_completed([e.echo.remote(3), double.remote(2)])]
+        assert sorted(results) == [3, 4]
+        held = g.wait.remote()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(held), timeout=0.01)
+        g.open.remote()
+        return await held
+
+    assert asyncio.run(main()) is None
+    assert asyncio.isfuture(e.echo.remote(0))
+
+
+def test_a_ref_can_be_awaited_from_several_loops_at_once():
+    g = Gate.remote()
+    ref = g.wait.remote("shared")
+    results = []
+
+    def waiter():
+        async def main():
+            return await ref
+        results.append(asyncio.run(main()))
+
+    threads = [threading.Thread(target=waiter) for _ in range(4)]
+    for t in threads:
+        t.start()
+    g.open.remote()
+    for t in threads:
+        t.join(10)
+    assert results == ["shared"] * 4
+
+
+def test_awaiting_a_failed_ref_raises_the_task_error():
+    e = Echo.remote()
+
+    async def main():
+        with pytest.raises(KeyError) as info:
+            await e.fail.remote()
+        assert isinstance(info.value, TaskError)
+        # a failed ref in gather, as asyncio futures do
+        results = await asyncio.gather(e.fail.remote(), e.echo.remote(1),
+                                       return_exceptions=True)
+        assert isinstance(results[0], KeyError) and results[1] == 1
+
+    asyncio.run(main())
+
+
+def test_refs_are_awaited_inside_actor_methods_of_any_group():
+    e, other = Echo.remote(), Echo.remote()
+    value, io_loop = ray.get(e.await_ref.remote(other.echo.remote("x")))
+    assert value == "x"
+    assert io_loop != ray.get(e.where.remote())[1]
+    assert ray.get(e.await_ref.remote(double.remote(21)))[0] == 42
+    assert ray.get(e.await_ref.remote(async_double.remote(4)))[0] == 8
+    # and refs from the actor's own groups
+    assert ray.get(e.gather_refs.remote([e.echo.remote(1), other.echo.remote(2)])) == [1, 2]
+
+
+def test_ref_future_is_a_concurrent_future():
+    e, g = Echo.remote(), Gate.remote()
+    fut = e.echo.remote(5).future()
+    assert isinstance(fut, concurrent.futures.Future)
+    assert fut.result(timeout=10) == 5
+    held = g.wait.remote(6).future()
+    assert not held.done()
+    g.open.remote()
+    assert held.result(timeout=10) == 6
+    failed = e.fail.remote().future()
+    assert isinstance(failed.exception(timeout=10), KeyError)
+
+
+def test_remote_functions_return_the_same_kind_of_ref():
+    assert ray.get(double.remote(4)) == 8
+    assert ray.get(async_double.remote(4)) == 8
+    assert type(double.remote(1)) is type(async_double.remote(1)) is ray.ObjectRef
+
+    async def main():
+        return await double.remote(5), await async_double.remote(5)
+
+    assert asyncio.run(main()) == (10, 10)
+
+
+def test_done_callbacks_run_on_the_registering_loop():
+    e = Echo.remote()
+
+    async def main():
+        seen = asyncio.get_running_loop().create_future()
+        ref = e.echo.remote(7)
+        ref.add_done_callback(lambda r: seen.set_result((r, threading.get_ident())))
+        got, thread = await seen
+        assert got is ref and thread == threading.get_ident()
+        # registered after completion: still called, soon, never synchronously
+        late = asyncio.get_running_loop().create_future()
+        ref.add_done_callback(late.set_result)
+        assert not late.done()
+        assert await late is ref
+        removed = e.echo.remote(8)
+        assert removed.remove_done_callback(late.set_result) == 0
+        return await ref
+
+    assert asyncio.run(main()) == 7

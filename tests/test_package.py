@@ -1,0 +1,81 @@
+"""The installed package: the compiled core lives inside pyactors, its stub matches it."""
+
+import ast
+import importlib.metadata
+import importlib.util
+import inspect
+import types
+from pathlib import Path
+
+import pytest
+
+import pyactors
+from pyactors import _core
+
+PACKAGE_DIR = Path(pyactors.__file__).parent
+SOURCE_STUB = Path(__file__).parent.parent / "src" / "_core" / "_core.pyi"
+INSTALLED = "site-packages" in str(PACKAGE_DIR)
+
+
+def stub_tree():
+    installed = PACKAGE_DIR / "_core.pyi"
+    if INSTALLED:
+        assert installed.is_file(), "the wheel must ship pyactors/_core.pyi"
+    path = installed if installed.is_file() else SOURCE_STUB
+    return ast.parse(path.read_text())
+
+
+def stub_members():
+    members = {}
+    for node in stub_tree().body:
+        if isinstance(node, ast.ClassDef):
+            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+            fields = {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
+            members[node.name] = {name for name in methods | fields
+                                  if not name.startswith("__")}
+        elif isinstance(node, ast.FunctionDef):
+            members[node.name] = None
+    return members
+
+
+def module_members():
+    members = {}
+    for name, value in vars(_core).items():
+        if name.startswith("_") or isinstance(value, types.ModuleType):
+            continue
+        if inspect.isclass(value):
+            members[name] = {attr for attr in vars(value)
+                             if not attr.startswith("_") or attr == "_asyncio_future_blocking"}
+        else:
+            members[name] = None
+    return members
+
+
+def test_the_stub_declares_exactly_what_the_compiled_module_has():
+    stub, module = stub_members(), module_members()
+    assert set(stub) == set(module)
+    for name, attrs in module.items():
+        if attrs is not None:
+            assert stub[name] == attrs, f"{name}: stub and module differ"
+
+
+def test_the_core_is_a_submodule_of_pyactors_and_nothing_is_installed_as_top_level_core():
+    assert _core.__name__ == "pyactors._core"
+    assert Path(_core.__file__).parent == PACKAGE_DIR
+    assert Path(_core.__file__).suffix in (".so", ".pyd")
+    installed = importlib.metadata.files("pyactors") or []
+    assert not [f for f in installed if f.parts[0].startswith("_core")]
+    if INSTALLED:  # an editable install puts src/ itself on sys.path
+        assert importlib.util.find_spec("_core") is None
+
+
+def test_the_package_is_typed_and_exports_what_it_lists():
+    assert (PACKAGE_DIR / "py.typed").is_file()
+    for name in pyactors.__all__:
+        assert hasattr(pyactors, name), name
+
+
+@pytest.mark.parametrize("name", ["get", "wait", "put", "cancel", "remote", "method", "init",
+                                  "shutdown", "is_initialized"])
+def test_ray_names_are_available(name):
+    assert callable(getattr(pyactors, name))
