@@ -146,18 +146,19 @@ def test_wait_rejects_duplicates_and_get_rejects_bad_timeouts():
 
 @ray.remote(concurrency_groups={"io": 1})
 class BlocksInside:
-    async def get_inside(self, ref):
-        return ray.get(ref)
+    # Refs arrive nested in a list: top-level ref arguments would be resolved to values.
+    async def get_inside(self, refs):
+        return ray.get(refs[0])
 
     @ray.method(concurrency_group="io")
-    def sync_get_inside(self, ref):
-        return ray.get(ref)
+    def sync_get_inside(self, refs):
+        return ray.get(refs[0])
 
-    async def poll_inside(self, ref):
-        return ray.get(ref, timeout=0), ray.wait([ref], timeout=0)[0] == [ref]
+    async def poll_inside(self, refs):
+        return ray.get(refs[0], timeout=0), ray.wait(refs, timeout=0)[0] == refs
 
-    async def wait_inside(self, ref):
-        return ray.wait([ref])
+    async def wait_inside(self, refs):
+        return ray.wait(refs)
 
     async def still_serving(self):
         await asyncio.sleep(0)
@@ -169,10 +170,10 @@ def test_blocking_get_on_a_group_loop_thread_raises_instead_of_deadlocking():
     ref = ray.put(1)
     for call in (a.get_inside, a.sync_get_inside):
         with pytest.raises(RuntimeError, match=r"get\(\) would block an event loop.*await ref"):
-            ray.get(call.remote(ref))
+            ray.get(call.remote([ref]))
     with pytest.raises(RuntimeError, match=r"wait\(\) would block"):
-        ray.get(a.wait_inside.remote(ref))
-    assert ray.get(a.poll_inside.remote(ref)) == (1, True)  # timeout=0 polls
+        ray.get(a.wait_inside.remote([ref]))
+    assert ray.get(a.poll_inside.remote([ref])) == (1, True)  # timeout=0 polls
     assert ray.get(a.still_serving.remote()) == "ok"
 
 
@@ -200,6 +201,9 @@ def test_ray_scheduling_options_are_accepted():
         return 2
 
     assert ray.get(g.options(num_cpus=1).remote()) == 2
+    with pytest.raises(TypeError, match=r"unsupported option\(s\) \['max_concurrency'\]; "
+                                        r"supported: num_returns=1,"):
+        g.options(max_concurrency=2)
     with pytest.raises(TypeError, match="max_concurrency and concurrency_groups apply to actor"):
         ray.remote(max_concurrency=2)(lambda: 1)
 

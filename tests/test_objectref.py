@@ -42,9 +42,10 @@ class Echo:
         raise KeyError("missing")
 
     @ray.method(concurrency_group="io")
-    async def await_ref(self, ref):
-        # awaiting a ref inside an actor method, on io's loop
-        return await ref, id(asyncio.get_running_loop())
+    async def await_ref(self, refs):
+        # awaiting a ref inside an actor method, on io's loop (nested in a list, the ref is
+        # passed as a ref; a top-level ref argument would arrive as its value)
+        return await refs[0], id(asyncio.get_running_loop())
 
     async def gather_refs(self, refs):
         return await asyncio.gather(*refs)
@@ -169,11 +170,11 @@ def test_awaiting_a_failed_ref_raises_the_task_error():
 
 def test_refs_are_awaited_inside_actor_methods_of_any_group():
     e, other = Echo.remote(), Echo.remote()
-    value, io_loop = ray.get(e.await_ref.remote(other.echo.remote("x")))
+    value, io_loop = ray.get(e.await_ref.remote([other.echo.remote("x")]))
     assert value == "x"
     assert io_loop != ray.get(e.where.remote())[1]
-    assert ray.get(e.await_ref.remote(double.remote(21)))[0] == 42
-    assert ray.get(e.await_ref.remote(async_double.remote(4)))[0] == 8
+    assert ray.get(e.await_ref.remote([double.remote(21)]))[0] == 42
+    assert ray.get(e.await_ref.remote([async_double.remote(4)]))[0] == 8
     # and refs from the actor's own groups
     assert ray.get(e.gather_refs.remote([e.echo.remote(1), other.echo.remote(2)])) == [1, 2]
 

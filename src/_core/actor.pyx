@@ -5,10 +5,14 @@ from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
 
 
 cdef class ActorCore:
-    def __cinit__(self, str class_name, str actor_id, str label=None):
+    def __cinit__(self, str class_name, str actor_id, str label=None,
+                  Py_ssize_t max_pending_calls=0, handle_factory=None, reaper=None):
         self.class_name = class_name
         self.actor_id = actor_id
         self.label = label
+        self.max_pending = max_pending_calls
+        self.handle_factory = handle_factory
+        self.reaper = reaper
         self.groups = {}
 
     def add_group(self, str name, Py_ssize_t limit, loop_factory=None):
@@ -53,6 +57,32 @@ cdef class ActorCore:
             if (<Group>group)._can_admit():
                 (<Group>group)._wake()
 
+    # Lifetime (Ray's rule): an actor nobody can call any more - no handle and no method
+    # object left - exits once its pending calls are done. Releases come from finalizers,
+    # which may run inside the garbage collector at any allocation, so they only count and
+    # hand the actor to the reaper (a reentrant queue); dying happens in exit_if_unused() on
+    # the reaper's thread, or in _call_completed(), both safe points.
+
+    cdef _call_completed(self):
+        self.pending -= 1
+        if self.pending == 0 and self.users == 0 and self.reaper is not None:
+            self.die(actor_died_error(self, "nothing references it any more", None))
+
+    cdef _release(self):
+        self.users -= 1
+        if self.users == 0 and self.reaper is not None:
+            self.reaper(self)
+
+    def acquire(self):
+        self.users += 1
+
+    def release(self):
+        self._release()
+
+    def exit_if_unused(self):
+        if self.users == 0 and self.pending == 0:
+            self.die(actor_died_error(self, "nothing references it any more", None))
+
     def die(self, error):
         """Fail every outstanding and future call with `error` and stop the threads (no wait)."""
         if self.dead:
@@ -73,6 +103,18 @@ cdef class ActorCore:
         return self.dead
 
     @property
+    def death_cause(self):
+        return self.death_error
+
+    @property
+    def pending_calls(self):
+        return self.pending
+
+    @property
+    def group_names(self):
+        return list(self.groups)
+
+    @property
     def is_ready(self):
         return self.ready
 
@@ -90,18 +132,31 @@ cdef class ActorCore:
 
 
 cdef class RemoteMethod:
-    def __cinit__(self, func, str name, Group group, bint is_async, regroup=None):
+    def __cinit__(self, func, str name, Group group, bint is_async, regroup=None,
+                  bint blocking=False):
         self.func = func
         self.name = name
         self.group = group
-        self.flags = F_ASYNC if is_async else 0
+        self.flags = (F_ASYNC if is_async else 0) | (F_BLOCKING if blocking else 0)
         self.regroup = regroup
+        if group is not None:
+            group.actor.users += 1
+
+    def __dealloc__(self):
+        # In a garbage cycle the collector may have cleared these fields (set them to None)
+        # already; the actor is then unreachable anyway.
+        if self.group is not None and self.group.actor is not None:
+            self.group.actor._release()
 
     def remote(self, *args, **kwargs):
         """Submit the call; returns its ObjectRef at once."""
         cdef Group group = self.group
         if self.regroup is not None and (group is None or group.state == G_CLOSED):
-            group = self.group = self.regroup()
+            group = self.regroup()
+            group.actor.users += 1
+            if self.group is not None:
+                self.group.actor._release()
+            self.group = group
         cdef ObjectRef ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
         group.submit(ref)
         return ref
@@ -110,9 +165,11 @@ cdef class RemoteMethod:
         """Options for one call: ``concurrency_group`` overrides the declared group."""
         unknown = set(options) - _IGNORED_TASK_OPTIONS
         if unknown:
+            supported = "num_returns=1" if self.regroup is not None else \
+                "concurrency_group, num_returns=1"
             raise TypeError(
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
-                f"supported: concurrency_group, num_returns=1, and Ray's scheduling options "
+                f"supported: {supported}, and Ray's scheduling options "
                 f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
         if num_returns != 1:
             raise ValueError(f"{self.name}.options(num_returns={num_returns!r}): pyactors "
@@ -126,7 +183,8 @@ cdef class RemoteMethod:
             raise TypeError(f"concurrency_group must be a str, got "
                             f"{type(concurrency_group).__name__} {concurrency_group!r}")
         cdef Group group = self.group.actor.group(concurrency_group)
-        return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC)
+        return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC, None,
+                            self.flags & F_BLOCKING)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(

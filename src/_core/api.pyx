@@ -183,3 +183,8 @@ def debug_counters():
         "waiters_alive": dbg_waiters_alive,
         "thread_states": dbg_thread_states,
     }
+
+
+def current_group():
+    """The group whose call the calling thread is running, or None (not inside a call)."""
+    return this_thread().group

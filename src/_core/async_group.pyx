@@ -60,6 +60,8 @@ cdef class AsyncGroup(Group):
                 break
             if call.flags & F_ASYNC:
                 self._start_task(call)
+            elif call.flags & F_BLOCKING:
+                self._start_blocking(call)
             else:
                 self._execute_sync(call)
             started += 1
@@ -84,6 +86,35 @@ cdef class AsyncGroup(Group):
         if call.state == PENDING:
             call.task = task
 
+    cdef _start_blocking(self, ObjectRef call):
+        # The call holds its slot in this group while it runs on one of the group's worker
+        # threads; the worker completes it (and admits the next call) itself.
+        if self.blocking_pool_size < self.limit:
+            # Grown, never resized in place: the old pool finishes its calls and its
+            # threads end.
+            if self.blocking_pool is not None:
+                self.blocking_pool.shutdown(wait=False)
+            self.blocking_pool = ThreadPoolExecutor(
+                max_workers=self.limit, thread_name_prefix=f"{self.thread_name}:blocking")
+            self.blocking_pool_size = self.limit
+            with self.lifecycle_lock:
+                self.blocking_pools.append(self.blocking_pool)
+        self.blocking_pool.submit(self._run_blocking, call)
+
+    def _run_blocking(self, ObjectRef call):
+        cdef ThreadState ts = this_thread()
+        ts.group = self
+        try:
+            self._execute_sync(call)
+        finally:
+            ts.group = None
+
+    cdef list _thread_list(self):
+        with self.lifecycle_lock:
+            # ThreadPoolExecutor keeps its threads in _threads: the only way to join them
+            # with a timeout.
+            return [*self.threads, *[t for pool in self.blocking_pools for t in pool._threads]]
+
     cdef bint _cancel(self, ObjectRef call) except -1:
         if call.state == PENDING and call.stage == S_RUNNING and call.flags & F_ASYNC:
             if not call.cancel_requested:
@@ -105,6 +136,10 @@ cdef class AsyncGroup(Group):
                 self.loop.call_soon_threadsafe(self.loop.stop)
             except RuntimeError:
                 pass  # already closed
+        with self.lifecycle_lock:
+            pools = list(self.blocking_pools)
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _drive(AsyncGroup group, ObjectRef call, coro):
@@ -137,4 +172,5 @@ cdef AsyncGroup new_async_group(ActorCore actor, str name, Py_ssize_t limit, loo
     _setup_group(group, actor, name, limit)
     group.loop_factory = loop_factory
     group.drain_cb = group._drain
+    group.blocking_pools = []
     return group

@@ -19,11 +19,30 @@ cdef class Group:
         raise TypeError("Groups are created by ActorCore.add_group()")
 
     cdef submit(self, ObjectRef call):
+        cdef ActorCore actor = self.actor
+        cdef DependencyWaiter waiter = None
+        if call.flags & F_REF_ARGS:
+            # Allocated before the checks below: an allocation may run the garbage collector,
+            # whose finalizers may close this group.
+            waiter = DependencyWaiter.__new__(DependencyWaiter)
+            waiter.call = call
         if self.state == G_CLOSED:
             call._set(FAILED, self.closed_error)
             return
-        call.group = self
+        if actor.max_pending and actor.pending >= actor.max_pending:
+            raise PendingCallsLimitExceededError(
+                f"{actor.describe()} has {actor.pending} calls pending, its limit "
+                f"(max_pending_calls={actor.max_pending}); wait for some to finish")
+        actor.pending += 1
+        call.group = self  # from here on the call counts as pending until _set()
+        if waiter is not None:
+            self._await_arguments(call, waiter)
+        else:
+            self._enqueue(call)
+
+    cdef _enqueue(self, ObjectRef call):
         call.stage = S_QUEUED
+        call.queued_at = monotonic_now()
         if self.tail is None:
             self.head = call
         else:
@@ -34,9 +53,55 @@ cdef class Group:
         if self._can_admit():
             self._wake()
 
+    cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter):
+        for arg in call.args:
+            if type(arg) is ObjectRef and (<ObjectRef>arg)._add_waiter(waiter):
+                waiter.remaining += 1
+        if call.kwargs is not None:
+            for arg in (<dict>call.kwargs).values():
+                if type(arg) is ObjectRef and (<ObjectRef>arg)._add_waiter(waiter):
+                    waiter.remaining += 1
+        if self.state == G_CLOSED:  # closed by a finalizer while registering
+            self._finish(call, FAILED, self.closed_error)
+        elif waiter.remaining == 0:
+            self._arguments_ready(call, None)
+        elif type(self) is ThreadGroup and self.limit == 1:
+            # Ordered group: later calls queue behind this one, as Ray orders a caller's calls.
+            call.flags |= F_UNRESOLVED
+            self._enqueue(call)
+        else:
+            # Holds no slot and blocks nobody until its arguments are ready.
+            call.stage = S_WAITING
+            call.next = self.waiting
+            if self.waiting is not None:
+                self.waiting.prev = call
+            self.waiting = call
+            self.waiting_count += 1
+
+    cdef _arguments_ready(self, ObjectRef call, ObjectRef failed):
+        """All of `call`'s ref arguments completed, or `failed` did: run it, or fail it."""
+        error = failed.value if failed is not None else resolve_arguments(call)
+        if error is not None:
+            if call.stage != S_NEW:
+                self._unlink(call)
+            self._finish(call, FAILED, error)
+        elif call.stage == S_WAITING:
+            self._unlink(call)
+            self._enqueue(call)
+        elif call.stage == S_QUEUED:
+            call.flags &= ~F_UNRESOLVED
+            if self._can_admit():
+                self._wake()
+        elif call.stage == S_NEW and call.state == PENDING:  # all were ready at submission
+            if self.state == G_CLOSED:
+                self._finish(call, FAILED, self.closed_error)
+            else:
+                self._enqueue(call)
+
     cdef bint _can_admit(self):
         cdef ObjectRef head = self.head
         return (head is not None and self.in_flight < self.limit and self.state != G_CLOSED
+                and not head.flags & F_UNRESOLVED
                 and (self.actor.ready or head.flags & F_INIT))
 
     cdef ObjectRef _admit(self):
@@ -44,6 +109,9 @@ cdef class Group:
         if not self._can_admit():
             return None
         cdef ObjectRef call = self.head
+        cdef double waited = monotonic_now() - call.queued_at
+        if waited > self.max_queue_wait:
+            self.max_queue_wait = waited
         self._unlink(call)
         if self.running is not None:
             call.next = self.running
@@ -54,27 +122,31 @@ cdef class Group:
         return call
 
     cdef _unlink(self, ObjectRef call):
-        """Take `call` out of the queue or the running list, whichever holds it."""
+        """Take `call` out of whichever of the group's lists holds it."""
         cdef ObjectRef prev = call.prev
         cdef ObjectRef nxt = call.next
-        cdef bint queued = call.stage == S_QUEUED
+        cdef int stage = call.stage
         if prev is not None:
             prev.next = nxt
-        elif queued:
+        elif stage == S_QUEUED:
             self.head = nxt
-        else:
+        elif stage == S_RUNNING:
             self.running = nxt
+        else:
+            self.waiting = nxt
         if nxt is not None:
             nxt.prev = prev
-        elif queued:
+        elif stage == S_QUEUED:
             self.tail = prev
         call.prev = None
         call.next = None
         call.stage = S_NEW
-        if queued:
+        if stage == S_QUEUED:
             self.queued -= 1
-        else:
+        elif stage == S_RUNNING:
             self.in_flight -= 1
+        else:
+            self.waiting_count -= 1
 
     cdef _wake(self):
         raise AssertionError("Group._wake is abstract")
@@ -119,9 +191,10 @@ cdef class Group:
         self._finish(call, FAILED, error)
 
     cdef bint _cancel(self, ObjectRef call) except -1:
-        if call.state != PENDING or call.stage != S_QUEUED:
+        if call.state != PENDING or call.stage == S_RUNNING:
             return False
-        self._unlink(call)
+        if call.stage != S_NEW:
+            self._unlink(call)
         call.cancel_requested = True
         self._finish(call, FAILED,
                      TaskCancelledError(f"{call.name}() was cancelled before it started"))
@@ -145,7 +218,7 @@ cdef class Group:
                 return
             self.state = G_CLOSED
             self.closed_error = error
-            for first in (self.head, self.running):
+            for first in (self.waiting, self.head, self.running):
                 node = first
                 while node is not None:
                     calls.append(node)
@@ -154,8 +227,8 @@ cdef class Group:
                 node.prev = None
                 node.next = None
                 node.stage = S_NEW
-            self.head = self.tail = self.running = None
-            self.queued = self.in_flight = 0
+            self.head = self.tail = self.running = self.waiting = None
+            self.queued = self.in_flight = self.waiting_count = 0
         for node in calls:
             node._set(FAILED, error)
         self._stop()
@@ -164,12 +237,15 @@ cdef class Group:
         """Wait up to `timeout` seconds for the group's threads to end; True if they all did."""
         deadline = monotonic() + timeout
         current = threading.current_thread()
-        with self.lifecycle_lock:
-            threads = list(self.threads)
+        threads = self._thread_list()
         for thread in threads:
             if thread is not current:
                 thread.join(max(0.0, deadline - monotonic()))
         return not any(t.is_alive() for t in threads if t is not current)
+
+    cdef list _thread_list(self):
+        with self.lifecycle_lock:
+            return list(self.threads)
 
     def set_limit(self, Py_ssize_t limit):
         if limit < 1:
@@ -183,9 +259,11 @@ cdef class Group:
             "limit": self.limit,
             "running": self.in_flight,
             "queued": self.queued,
+            "waiting_for_arguments": self.waiting_count,
             "completed": self.completed,
             "failed": self.failed,
             "cancelled": self.cancelled,
+            "max_queue_wait": self.max_queue_wait,
         }
 
     @property

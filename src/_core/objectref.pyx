@@ -12,10 +12,14 @@ cdef enum:
     S_NEW = 0       # not in any group list (not yet submitted, or taken out of one)
     S_QUEUED = 1    # in its group's FIFO, waiting for a slot
     S_RUNNING = 2   # holds a slot
+    S_WAITING = 3   # waiting for ref arguments, before joining the FIFO
 
 cdef enum:
-    F_INIT = 1      # the actor's __init__: admitted before the actor is ready
-    F_ASYNC = 2     # an `async def`: runs as a task on its group's loop
+    F_INIT = 1          # the actor's __init__: admitted before the actor is ready
+    F_ASYNC = 2         # an `async def`: runs as a task on its group's loop
+    F_REF_ARGS = 4      # some top-level argument is an ObjectRef
+    F_UNRESOLVED = 8    # queued in an ordered group, its ref arguments not ready yet
+    F_BLOCKING = 16     # a plain def of an async actor run on a worker thread of its group
 
 cdef unsigned long long _next_ident = 0
 
@@ -73,24 +77,35 @@ cdef class ObjectRef:
                     (<Waiter>waiter).notify(self)
             else:
                 (<Waiter>waiters).notify(self)
+        group = self.group
         # Drop the call's references now rather than when the user drops the ref.
         self.func = None
         self.args = None
         self.kwargs = None
         self.task = None
         self.group = None
+        if group is not None:
+            (<Group>group).actor._call_completed()
         return True
 
     cdef bint _add_waiter(self, Waiter waiter) except -1:
         """Register `waiter`; False (nothing registered) if the ref is already complete."""
+        cdef list both
         if self.state != PENDING:
             return False
         if self.waiters is None:
             self.waiters = waiter
         elif type(self.waiters) is list:
-            (<list>self.waiters).append(waiter)
+            (<list>self.waiters).append(waiter)  # may realloc, never collects garbage
         else:
-            self.waiters = [self.waiters, waiter]
+            # Allocating may run the garbage collector, and a finalizer could complete this
+            # ref meanwhile: look again once the list exists.
+            both = []
+            if self.state != PENDING:
+                return False
+            both.append(self.waiters)
+            both.append(waiter)
+            self.waiters = both
         return True
 
     cdef _remove_waiter(self, Waiter waiter):
@@ -220,5 +235,38 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
     ref.args = args
     ref.kwargs = kwargs
     ref.name = name
+    for arg in args:
+        if type(arg) is ObjectRef:
+            flags |= F_REF_ARGS
+            break
+    if kwargs is not None and not flags & F_REF_ARGS:
+        for arg in kwargs.values():
+            if type(arg) is ObjectRef:
+                flags |= F_REF_ARGS
+                break
     ref.flags = flags
     return ref
+
+
+cdef object resolve_arguments(ObjectRef call):
+    """Replace the call's top-level ObjectRef arguments by their values (all complete).
+
+    Returns None, or the error of the first failed argument (the call then fails with it).
+    Refs nested in containers stay refs, as in Ray.
+    """
+    cdef list args = list(call.args)
+    for i, arg in enumerate(args):
+        if type(arg) is ObjectRef:
+            if (<ObjectRef>arg).state == FAILED:
+                return (<ObjectRef>arg).value
+            args[i] = (<ObjectRef>arg).value
+    call.args = tuple(args)
+    if call.kwargs is not None:
+        kwargs = dict(call.kwargs)
+        for key, arg in kwargs.items():
+            if type(arg) is ObjectRef:
+                if (<ObjectRef>arg).state == FAILED:
+                    return (<ObjectRef>arg).value
+                kwargs[key] = (<ObjectRef>arg).value
+        call.kwargs = kwargs
+    return None

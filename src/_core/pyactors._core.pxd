@@ -16,6 +16,7 @@ cdef class LoopWaiter
 cdef class ObjectRef
 cdef class Group
 cdef class ActorCore
+cdef class DependencyWaiter
 
 
 cdef class ThreadState:
@@ -70,6 +71,12 @@ cdef class ConcurrentWaiter(Waiter):
     cdef object fut                   # once: a concurrent.futures.Future
 
 
+cdef class DependencyWaiter(Waiter):
+    # A call whose arguments hold refs that were not ready when it was submitted.
+    cdef ObjectRef call               # once
+    cdef Py_ssize_t remaining         # any
+
+
 cdef class ObjectRef:
     # The result cell of one call, and the call itself until it finishes.
     cdef int state                    # any: PENDING -> FINISHED | FAILED, exactly once
@@ -82,12 +89,13 @@ cdef class ObjectRef:
     cdef dict kwargs                  # once (None when there are none)
     cdef str name                     # once: "Class.method", for messages
     cdef int flags                    # once: F_* bits
-    cdef int stage                    # any: S_NEW -> S_QUEUED -> S_RUNNING (group-owned)
-    cdef Group group                  # any: the group it was submitted to
-    cdef ObjectRef prev               # any: links in the group's queue or running list
+    cdef int stage                    # any: S_* - which group list holds it (group-owned)
+    cdef Group group                  # any: the group it was submitted to (counted as pending)
+    cdef ObjectRef prev               # any: links in the group's waiting, queued or running list
     cdef ObjectRef next
     cdef object task                  # group: the asyncio.Task driving an async call
     cdef bint cancel_requested        # any
+    cdef double queued_at             # any: monotonic seconds when it joined the queue
 
     cdef bint _set(self, int state, object value) except -1
     cdef bint _add_waiter(self, Waiter waiter) except -1
@@ -105,6 +113,8 @@ cdef class Group:
     cdef ObjectRef tail
     cdef Py_ssize_t queued            # any
     cdef ObjectRef running            # any: calls in flight, so close() can fail them at once
+    cdef ObjectRef waiting            # any: calls waiting for ref arguments, holding no slot
+    cdef Py_ssize_t waiting_count     # any
     cdef int state                    # any: G_IDLE -> G_STARTED -> G_CLOSED
     cdef object closed_error          # once closed
     cdef object lifecycle_lock        # threading.Lock guarding start against close (slow path)
@@ -113,8 +123,12 @@ cdef class Group:
     cdef unsigned long long completed # any
     cdef unsigned long long failed
     cdef unsigned long long cancelled
+    cdef double max_queue_wait        # any: longest time a call waited for a slot
 
     cdef submit(self, ObjectRef call)
+    cdef _enqueue(self, ObjectRef call)
+    cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter)
+    cdef _arguments_ready(self, ObjectRef call, ObjectRef failed)
     cdef bint _can_admit(self)
     cdef ObjectRef _admit(self)
     cdef _unlink(self, ObjectRef call)
@@ -124,6 +138,7 @@ cdef class Group:
     cdef _finish_exception(self, ObjectRef call, BaseException exc)
     cdef bint _cancel(self, ObjectRef call) except -1
     cdef _stop(self)
+    cdef list _thread_list(self)
 
 
 cdef class AsyncGroup(Group):
@@ -133,13 +148,18 @@ cdef class AsyncGroup(Group):
     cdef unsigned long thread_id      # loop thread
     cdef bint drain_pending           # any: a drain is scheduled or running
     cdef object drain_cb              # once: bound self._drain, allocated once
+    cdef object blocking_pool         # loop thread: executor for F_BLOCKING calls
+    cdef Py_ssize_t blocking_pool_size
+    cdef list blocking_pools          # under lifecycle_lock: every pool made, to join them
 
     cdef _start(self)
     cdef _start_task(self, ObjectRef call)
+    cdef _start_blocking(self, ObjectRef call)
 
 
 cdef class ThreadGroup(Group):
-    # Runs its calls on up to `limit` worker threads of its own.
+    # Runs its calls on up to `limit` worker threads of its own. With limit 1 it is "ordered":
+    # calls start in submission order even while an earlier one waits for its arguments.
     cdef list idle                    # any: ThreadStates of parked workers
     cdef Py_ssize_t spawned           # any
 
@@ -154,10 +174,17 @@ cdef class ActorCore:
     cdef bint ready                   # any: __init__ finished
     cdef bint dead                    # any
     cdef object death_error           # once dead
+    cdef Py_ssize_t pending           # any: calls submitted and not yet complete
+    cdef Py_ssize_t max_pending       # once: 0 = unlimited
+    cdef Py_ssize_t users             # any: live handles and method objects; 0 = unreachable
+    cdef object reaper                # once: reentrant callable told when users reaches 0
+    cdef readonly object handle_factory  # once: makes a new ActorHandle (current_actor)
     cdef dict groups                  # once (before the first call): name -> Group
     cdef readonly Group default_group # once
 
     cdef _init_finished(self, object exc)
+    cdef _call_completed(self)
+    cdef _release(self)
 
 
 cdef class RemoteMethod:

@@ -38,6 +38,20 @@ cdef extern from "Python.h":
     PyObject* PyDict_GetItem(object d, object key)
     int PyErr_CheckSignals() except -1
 
+cdef extern from "<time.h>" nogil:
+    ctypedef int clockid_t
+    cdef struct timespec:
+        long tv_sec
+        long tv_nsec
+    const clockid_t CLOCK_MONOTONIC
+    int clock_gettime(clockid_t clock, timespec* tp)
+
+cdef inline double monotonic_now() noexcept nogil:
+    # time.monotonic() without a Python call: read on every admission for queue-wait stats.
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
 cdef extern from "debug.h":
     const int PYACTORS_DEBUG
 
@@ -47,11 +61,13 @@ cdef object aio_Task = asyncio.Task
 cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError
 cdef object cf_Future = concurrent.futures.Future
+cdef object ThreadPoolExecutor = concurrent.futures.ThreadPoolExecutor
 cdef object monotonic = time.monotonic
 cdef object Thread = threading.Thread
 cdef object Lock = threading.Lock
 
 cdef object TaskCancelledError = _exceptions.TaskCancelledError
+cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError
 cdef object GetTimeoutError = _exceptions.GetTimeoutError
 cdef object wrap_task_error = _exceptions._wrap_task_error
 cdef object actor_died_error = _exceptions._actor_died_error

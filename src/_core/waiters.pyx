@@ -104,6 +104,19 @@ cdef class ConcurrentWaiter(Waiter):
             self.fut.set_exception(ref.value)
 
 
+cdef class DependencyWaiter(Waiter):
+    cdef notify(self, ObjectRef ref):
+        cdef ObjectRef call = self.call
+        if call.state != PENDING:
+            return  # cancelled or failed already
+        if ref.state == FAILED:
+            call.group._arguments_ready(call, ref)
+            return
+        self.remaining -= 1
+        if self.remaining == 0:
+            call.group._arguments_ready(call, None)
+
+
 cdef LoopWaiter new_future_waiter(LoopWaker waker, object fut):
     cdef FutureWaiter waiter = FutureWaiter.__new__(FutureWaiter)
     waiter.waker = waker

@@ -6,6 +6,8 @@ groups with an event loop each, ``max_concurrency``, and ObjectRefs usable as as
 
 from . import exceptions
 from ._actor import ActorClass, ActorHandle, method
+from ._context import RuntimeContext, get_runtime_context
+from ._control import get_actor, kill, set_concurrency, stats
 from ._core import ObjectRef, cancel, get, put, wait
 from ._function import RemoteFunction
 from ._remote import remote
@@ -16,15 +18,21 @@ __all__ = [
     "ActorHandle",
     "ObjectRef",
     "RemoteFunction",
+    "RuntimeContext",
     "cancel",
     "exceptions",
     "get",
+    "get_actor",
+    "get_runtime_context",
     "init",
     "is_initialized",
+    "kill",
     "method",
     "put",
     "remote",
+    "set_concurrency",
     "shutdown",
+    "stats",
     "wait",
 ]
 

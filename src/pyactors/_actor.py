@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import inspect
 import os
+import weakref
 from typing import Any
 
 from . import _core, _runtime
+from .exceptions import ActorNameTakenError
 from ._options import (
     ACTOR_CREATION_OPTIONS,
     ACTOR_DECORATOR_OPTIONS,
@@ -23,11 +25,18 @@ from ._options import (
 )
 
 _GROUP_ATTR = "__pyactors_concurrency_group__"
+_BLOCKING_ATTR = "__pyactors_blocking__"
 _RESERVED_PREFIX = "_pyactors_"
 
 
-def method(*args, concurrency_group: str | None = None, num_returns: int = 1, **options):
-    """Declare options of one actor method: ``@method(concurrency_group="io")``."""
+def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
+           blocking: bool = False, **options):
+    """Declare options of one actor method: ``@method(concurrency_group="io")``.
+
+    ``blocking=True`` (pyactors only) on a plain ``def`` method of an async actor runs it on a
+    worker thread of its group instead of on the group's event loop, so that blocking code
+    does not stall the loop. It still takes one of the group's slots while it runs.
+    """
     unknown = set(options) - IGNORED_TASK_OPTIONS
     if unknown:
         raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
@@ -38,12 +47,21 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1, **
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
 
+    if not isinstance(blocking, bool):
+        raise TypeError(f"method(blocking=...) must be a bool, got {type(blocking).__name__}")
+
     def decorate(func):
         target = func.__func__ if isinstance(func, (staticmethod, classmethod)) else func
         if not callable(target):
             raise TypeError(f"@method decorates a method, got {type(func).__name__} {func!r}")
+        if blocking and inspect.iscoroutinefunction(target):
+            raise ValueError(f"@method(blocking=True) on async def {target.__qualname__}: "
+                             f"blocking=True is for plain def methods; an async def method "
+                             f"already runs on the loop without blocking it")
         if concurrency_group is not None:
             setattr(target, _GROUP_ATTR, concurrency_group)
+        if blocking:
+            setattr(target, _BLOCKING_ATTR, True)
         return func
 
     if args:
@@ -54,10 +72,13 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1, **
 
 
 class _MethodSpec:
-    __slots__ = ("name", "is_async", "group")
+    __slots__ = ("name", "is_async", "group", "blocking")
 
-    def __init__(self, name: str, is_async: bool, group: str | None):
-        self.name, self.is_async, self.group = name, is_async, group
+    def __init__(self, func):
+        self.name = func.__name__
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.group = getattr(func, _GROUP_ATTR, None)
+        self.blocking = getattr(func, _BLOCKING_ATTR, False)
 
 
 def _method_specs(cls: type) -> dict[str, _MethodSpec]:
@@ -69,8 +90,7 @@ def _method_specs(cls: type) -> dict[str, _MethodSpec]:
         func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
         if not inspect.isfunction(func):
             continue
-        specs[name] = _MethodSpec(name, inspect.iscoroutinefunction(func),
-                                  getattr(func, _GROUP_ATTR, None))
+        specs[name] = _MethodSpec(func)
     return specs
 
 
@@ -144,31 +164,51 @@ def _allocate(cls: type, args: tuple, kwargs: dict) -> Any:
 def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: dict):
     cls = actor_class._cls
     _check_method_groups(actor_class, options)
+    runtime = _runtime.current()
+    name = options.get("name")
+    if options.get("get_if_exists"):
+        existing = runtime.named(name)
+        if existing is not None:
+            return existing
     try:
         inspect.signature(cls).bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{cls.__name__}.remote(): {exc}") from None
-    runtime = _runtime.current()
     is_async = actor_class._is_async
     loop_factory = runtime.loop_factory if is_async else None
     default_limit = options.get("max_concurrency") or (
         ASYNC_DEFAULT_MAX_CONCURRENCY if is_async else THREADED_DEFAULT_MAX_CONCURRENCY)
 
-    core = _core.ActorCore(cls.__name__, os.urandom(8).hex())
-    core.add_group(DEFAULT_GROUP, default_limit, loop_factory)
-    for name, limit in options.get("concurrency_groups", {}).items():
-        core.add_group(name, limit, loop_factory)
-
     instance = _allocate(cls, args, kwargs)
-    methods = {
-        name: _core.RemoteMethod(getattr(instance, name), f"{cls.__name__}.{name}",
-                                 core.group(spec.group or DEFAULT_GROUP), spec.is_async)
-        for name, spec in actor_class._methods.items()
-    }
-    handle = ActorHandle(core, methods)
-    runtime.register(core, options.get("name"), handle)
+    core = _core.ActorCore(cls.__name__, os.urandom(8).hex(), None,
+                           options.get("max_pending_calls", 0),
+                           lambda: ActorHandle(core, _bind_methods(core, bound)),
+                           runtime.reaper)
+    core.add_group(DEFAULT_GROUP, default_limit, loop_factory)
+    for group, limit in options.get("concurrency_groups", {}).items():
+        core.add_group(group, limit, loop_factory)
+    bound = [(name, getattr(instance, name), spec, is_async)
+             for name, spec in actor_class._methods.items()]
+    handle = core.handle_factory()
+    try:
+        runtime.register(core, name, handle)
+    except ActorNameTakenError:
+        if options.get("get_if_exists"):  # lost a race with another creator of that name
+            return runtime.named(name)
+        raise
     core.start(instance.__init__, args, kwargs)
     return handle
+
+
+def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteMethod]:
+    # Each handle gets method objects of its own: the actor counts them as users, so a
+    # method kept after its handle was dropped (`Cls.remote().m.remote()`) keeps it alive.
+    return {
+        name: _core.RemoteMethod(
+            func, f"{core.class_name}.{name}", core.group(spec.group or DEFAULT_GROUP),
+            spec.is_async, None, spec.blocking and is_async)
+        for name, func, spec, is_async in bound
+    }
 
 
 class ActorHandle:
@@ -183,6 +223,9 @@ class ActorHandle:
         self.__dict__.update(methods)
         self._pyactors_core = core
         self._pyactors_methods = tuple(methods)
+        # An actor exits once nothing references it and its calls are done.
+        core.acquire()
+        weakref.finalize(self, core.release).atexit = False
 
     def __getattr__(self, name: str):
         # Only reached for names that are not methods.

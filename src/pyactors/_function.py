@@ -21,16 +21,13 @@ class RemoteFunction:
         # and again after a shutdown(): `f.remote` stays a C call.
         self._method = _core.RemoteMethod(function, function.__qualname__, None,
                                           self._is_async, self._pool_group)
+        # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
         self.remote = self._method.remote
+        self.options = self._method.options
         functools.update_wrapper(self, function)
 
     def _pool_group(self) -> _core.Group:
         return _runtime.current().function_group(self._is_async)
-
-    def options(self, **options):
-        """Ray's scheduling options are accepted (no effect in one process)."""
-        function_options(options, f"{self._function.__qualname__}.options()")
-        return self._method
 
     def __call__(self, *args, **kwargs):
         name = self._function.__qualname__

@@ -30,8 +30,9 @@ IGNORED_INIT_OPTIONS = frozenset({
     "logging_format", "log_to_driver", "configure_logging", "local_mode", "_system_config",
     "_temp_dir", "_metrics_export_port", "_plasma_directory", "_node_ip_address",
 })
-ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups"})
-ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name"}
+ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups",
+                                     "max_pending_calls"})
+ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name", "get_if_exists"}
 
 
 def positive_int(value: Any, what: str) -> int:
@@ -79,11 +80,19 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
         checked["max_concurrency"] = positive_int(options["max_concurrency"], "max_concurrency")
     if options.get("concurrency_groups") is not None:
         checked["concurrency_groups"] = concurrency_groups(options["concurrency_groups"])
+    pending = options.get("max_pending_calls")
+    if pending is not None and pending != -1:  # -1: unlimited, Ray's default
+        checked["max_pending_calls"] = positive_int(pending, "max_pending_calls (or -1)")
     if options.get("name") is not None:
         name = options["name"]
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, got {type(name).__name__} {name!r}")
         checked["name"] = name
+    if options.get("get_if_exists"):
+        if "name" not in checked:
+            raise ValueError("get_if_exists=True needs a name=: it returns the actor of that "
+                             "name if there is one")
+        checked["get_if_exists"] = True
     return checked
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import queue
 import threading
 from typing import Callable
 
@@ -17,6 +18,8 @@ LOOP_CHOICES = ("auto", "uvloop", "asyncio")
 # How long shutdown() waits for each group's threads (a call stuck in user code can outlast it;
 # those threads are daemons and do not hold the interpreter open).
 SHUTDOWN_JOIN_TIMEOUT = 10.0
+
+_PRUNE_FIRST = 64
 
 _lock = threading.RLock()
 _current: Runtime | None = None
@@ -45,15 +48,27 @@ class Runtime:
         self.loop_name, self.loop_factory = _loop_factory(loop)
         self.num_cpus = (positive_int(num_cpus, "num_cpus") if num_cpus is not None
                          else os.cpu_count() or 1)
-        self._actors: list[_core.ActorCore] = []
+        self._actors: list[_core.ActorCore] = []  # every actor whose threads may still run
+        self._prune_at = _PRUNE_FIRST
         self._names: dict[str, object] = {}
         self._registry_lock = threading.Lock()
+        # Actors that nothing references any more are handed over here by finalizers (which
+        # may run anywhere, even inside the garbage collector): SimpleQueue.put is reentrant.
+        self._unused: queue.SimpleQueue = queue.SimpleQueue()
+        self.reaper = self._unused.put
+        self._reaper_thread = threading.Thread(target=self._reap, name="pyactors:reaper",
+                                               daemon=True)
+        self._reaper_thread.start()
         # Remote functions: plain ones on num_cpus worker threads (Ray runs as many tasks as
         # CPUs at once), async ones on one event loop.
         self.pool = _core.ActorCore("remote function", "pool", "the remote-function pool")
         self.pool.add_group("sync", self.num_cpus)
         self.pool.add_group("async", ASYNC_DEFAULT_MAX_CONCURRENCY, self.loop_factory)
         self.pool.mark_ready()
+
+    def _reap(self) -> None:
+        while (core := self._unused.get()) is not None:
+            core.exit_if_unused()
 
     def function_group(self, is_async: bool) -> _core.Group:
         return self.pool.group("async" if is_async else "sync")
@@ -68,14 +83,24 @@ class Runtime:
                         f"use .options(name={name!r}, get_if_exists=True) to get it")
                 self._names[name] = handle
             self._actors.append(core)
+            if len(self._actors) >= self._prune_at:
+                # Forget dead actors whose threads have ended; amortised O(1) per actor.
+                self._actors = [a for a in self._actors if not (a.is_dead and a.join(0))]
+                self._prune_at = max(_PRUNE_FIRST, 2 * len(self._actors))
 
     def named(self, name: str):
+        """The handle of the live actor called `name`, or None."""
         with self._registry_lock:
             handle = self._names.get(name)
             if handle is not None and handle._pyactors_core.is_dead:
                 del self._names[name]
                 handle = None
         return handle
+
+    def names(self) -> list[str]:
+        with self._registry_lock:
+            return sorted(name for name, handle in self._names.items()
+                          if not handle._pyactors_core.is_dead)
 
     def stop(self) -> None:
         with self._registry_lock:
@@ -84,8 +109,10 @@ class Runtime:
             self._names.clear()
         for core in cores:
             core.die(_actor_died_error(core, "pyactors.shutdown() was called", None))
+        self._unused.put(None)
         for core in cores:
             core.join(SHUTDOWN_JOIN_TIMEOUT)
+        self._reaper_thread.join(SHUTDOWN_JOIN_TIMEOUT)
 
 
 def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None = None,

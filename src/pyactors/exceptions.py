@@ -17,6 +17,8 @@ __all__ = [
     "ActorDiedError",
     "TaskCancelledError",
     "ActorNameTakenError",
+    "PendingCallsLimitExceededError",
+    "PendingCallsLimitExceeded",
     "RayError",
     "RayTaskError",
     "RayActorError",
@@ -73,10 +75,15 @@ class ActorNameTakenError(PyActorsError, ValueError):
     """``.options(name=...)`` named an actor that already exists."""
 
 
+class PendingCallsLimitExceededError(PyActorsError):
+    """``.remote()`` on an actor that already has ``max_pending_calls`` calls pending."""
+
+
 # Ray's names.
 RayError = PyActorsError
 RayTaskError = TaskError
 RayActorError = ActorDiedError
+PendingCallsLimitExceeded = PendingCallsLimitExceededError
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,0 +1,64 @@
+"""Operations on a live actor through its handle: kill, lookup by name, live concurrency
+limits and statistics."""
+
+from __future__ import annotations
+
+from . import _runtime
+from ._actor import ActorHandle
+from ._options import positive_int
+from .exceptions import _actor_died_error
+
+# How long kill() waits for the actor's threads to end. A thread stuck in a blocking method
+# cannot be stopped; it is a daemon and ends when the method returns.
+KILL_JOIN_TIMEOUT = 2.0
+
+
+def _core_of(actor, what: str):
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"{what}() takes an actor handle, got {type(actor).__name__} {actor!r}")
+    return actor._pyactors_core
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    """Kill an actor now: its queued and running calls, and every call made after kill()
+    returns, fail with ActorDiedError; its loops and threads stop. Running ``async def``
+    calls are cancelled; a running plain method cannot be interrupted and finishes unseen."""
+    core = _core_of(actor, "kill")
+    if no_restart is not True:
+        raise ValueError("kill(no_restart=False): pyactors does not restart actors")
+    core.die(_actor_died_error(core, "it was killed by pyactors.kill()", None))
+    core.join(KILL_JOIN_TIMEOUT)
+
+
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
+    """The handle of the live actor created with ``.options(name=name)``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"get_actor() takes a non-empty str name, got {type(name).__name__} "
+                        f"{name!r}")
+    runtime = _runtime.current()
+    handle = runtime.named(name)
+    if handle is None:
+        raise ValueError(f"there is no live actor named {name!r}; named actors: "
+                         f"{runtime.names()}")
+    return handle
+
+
+def set_concurrency(actor: ActorHandle, group: str, limit: int) -> None:
+    """Change a concurrency group's limit while the actor runs (pyactors only).
+
+    Raising it starts queued calls at once; lowering it only delays new starts: running calls
+    are never interrupted.
+    """
+    core = _core_of(actor, "set_concurrency")
+    if not isinstance(group, str):
+        raise TypeError(f"set_concurrency(): group must be a str, got {type(group).__name__} "
+                        f"{group!r}")
+    core.group(group).set_limit(positive_int(limit, "set_concurrency(): limit"))
+
+
+def stats(actor: ActorHandle) -> dict[str, dict]:
+    """Live statistics per concurrency group (pyactors only): ``limit``, ``running``,
+    ``queued``, ``waiting_for_arguments``, ``completed``, ``failed``, ``cancelled``, and
+    ``max_queue_wait`` (seconds, the longest any call waited for a slot)."""
+    core = _core_of(actor, "stats")
+    return {name: core.group(name).stats() for name in core.group_names}
