@@ -51,11 +51,11 @@ def main():
         a.f2.options().remote(),  # executed in "io" again.
     ]
     loops = {}
-    print(f"{'call':<42} {'thread':<32} loop")
+    print(f"{'call':<42} {'thread':<42} loop")
     for call, (method, thread, loop) in zip(
             ["f1", "f2", "f3", "f4", "f5",
              'f2.options(concurrency_group="compute")', "f2.options()"], ray.get(refs)):
-        print(f"{call:<42} {thread:<32} #{loops.setdefault(loop, len(loops) + 1)}")
+        print(f"{call:<42} {thread:<42} #{loops.setdefault(loop, len(loops) + 1)}")
 
     async def from_asyncio():
         # ObjectRefs are asyncio futures: await them, gather them, wait on them.

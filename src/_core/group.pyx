@@ -291,4 +291,4 @@ cdef _setup_group(Group group, ActorCore actor, str name, Py_ssize_t limit):
     group.limit = limit
     group.lifecycle_lock = Lock()
     group.threads = []
-    group.thread_name = f"pyactors:{actor.class_name}:{name}"
+    group.thread_name = f"pyactors:{actor.class_name}({actor.actor_id[:8]}):{name}"

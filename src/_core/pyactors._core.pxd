@@ -179,6 +179,7 @@ cdef class ActorCore:
     cdef Py_ssize_t users             # any: live handles and method objects; 0 = unreachable
     cdef object reaper                # once: reentrant callable told when users reaches 0
     cdef readonly object handle_factory  # once: makes a new ActorHandle (current_actor)
+    cdef object __weakref__           # the runtime tracks actors weakly
     cdef dict groups                  # once (before the first call): name -> Group
     cdef readonly Group default_group # once
 

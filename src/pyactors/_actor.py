@@ -102,6 +102,11 @@ class ActorClass:
         self._options = options
         self._methods = _method_specs(cls)
         self._is_async = any(spec.is_async for spec in self._methods.values())
+        # Computed once: inspect.signature() costs ~0.3 ms for a class without __init__.
+        try:
+            self._signature = inspect.signature(cls)
+        except (TypeError, ValueError):  # no retrievable signature: let __init__ check
+            self._signature = None
         for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
             setattr(self, attr, getattr(cls, attr, None))
 
@@ -170,10 +175,11 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
         existing = runtime.named(name)
         if existing is not None:
             return existing
-    try:
-        inspect.signature(cls).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise TypeError(f"{cls.__name__}.remote(): {exc}") from None
+    if actor_class._signature is not None:
+        try:
+            actor_class._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{cls.__name__}.remote(): {exc}") from None
     is_async = actor_class._is_async
     loop_factory = runtime.loop_factory if is_async else None
     default_limit = options.get("max_concurrency") or (

@@ -8,6 +8,7 @@ import atexit
 import os
 import queue
 import threading
+import weakref
 from typing import Callable
 
 from . import _core
@@ -18,8 +19,6 @@ LOOP_CHOICES = ("auto", "uvloop", "asyncio")
 # How long shutdown() waits for each group's threads (a call stuck in user code can outlast it;
 # those threads are daemons and do not hold the interpreter open).
 SHUTDOWN_JOIN_TIMEOUT = 10.0
-
-_PRUNE_FIRST = 64
 
 _lock = threading.RLock()
 _current: Runtime | None = None
@@ -48,8 +47,9 @@ class Runtime:
         self.loop_name, self.loop_factory = _loop_factory(loop)
         self.num_cpus = (positive_int(num_cpus, "num_cpus") if num_cpus is not None
                          else os.cpu_count() or 1)
-        self._actors: list[_core.ActorCore] = []  # every actor whose threads may still run
-        self._prune_at = _PRUNE_FIRST
+        # Weak: an actor stays here while anything can still reach it - a handle, a pending
+        # ref, or one of its own threads (which shutdown() must stop and join).
+        self._actors: weakref.WeakSet[_core.ActorCore] = weakref.WeakSet()
         self._names: dict[str, object] = {}
         self._registry_lock = threading.Lock()
         # Actors that nothing references any more are handed over here by finalizers (which
@@ -82,11 +82,7 @@ class Runtime:
                         f"an actor named {name!r} already exists; choose another name, or "
                         f"use .options(name={name!r}, get_if_exists=True) to get it")
                 self._names[name] = handle
-            self._actors.append(core)
-            if len(self._actors) >= self._prune_at:
-                # Forget dead actors whose threads have ended; amortised O(1) per actor.
-                self._actors = [a for a in self._actors if not (a.is_dead and a.join(0))]
-                self._prune_at = max(_PRUNE_FIRST, 2 * len(self._actors))
+            self._actors.add(core)
 
     def named(self, name: str):
         """The handle of the live actor called `name`, or None."""

@@ -1,0 +1,159 @@
+"""kill(), cancel(), and handles passed around."""
+
+import asyncio
+import threading
+
+import pytest
+
+import pyactors as ray
+from pyactors.exceptions import ActorDiedError, TaskCancelledError
+from gates import Countdown, LoopGate
+
+
+@ray.remote(concurrency_groups={"io": 1})
+class Worker:
+    def __init__(self, started=None, cancelled=None):
+        self.started = started
+        self.gate = None
+        self.ran = []
+        self.cancelled = [] if cancelled is None else cancelled
+
+    async def hold(self, tag):
+        if self.gate is None:
+            self.gate = LoopGate()
+        self.ran.append(tag)
+        if self.started is not None:
+            self.started.count()
+        try:
+            await self.gate.wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(tag)
+            raise
+        return tag
+
+    @ray.method(concurrency_group="io")
+    def release(self):
+        self.gate.open()  # the gate stays open: every later hold() passes
+
+    @ray.method(concurrency_group="io")
+    def log(self):
+        return list(self.ran), list(self.cancelled)
+
+    @ray.method(concurrency_group="io")
+    def block(self, running, event):
+        running.set()
+        event.wait(timeout=10)
+        return "finished"
+
+    def thread_names(self):
+        return threading.current_thread().name
+
+    async def echo(self, value):
+        return value
+
+
+def actor_threads(actor):
+    core = actor._pyactors_core
+    prefix = f"pyactors:{core.class_name}({core.actor_id[:8]}):"
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def test_kill_fails_queued_running_and_later_calls_at_once_and_stops_threads():
+    started = Countdown(2)
+    w = Worker.options(max_concurrency=2).remote(started)
+    other = Worker.remote()
+    refs = [w.hold.remote(i) for i in range(5)]  # 2 running, 3 queued
+    started.wait()
+    ray.get(w.log.remote())
+    assert len(actor_threads(w)) == 2
+    ray.kill(w)
+    for ref in refs:
+        assert ref.done()
+        with pytest.raises(ActorDiedError, match="killed"):
+            ray.get(ref, timeout=0)
+    with pytest.raises(ActorDiedError, match="killed"):
+        ray.get(w.echo.remote(1), timeout=0)  # failed at once, no wait
+    assert actor_threads(w) == []
+    assert ray.get(other.echo.remote("untouched")) == "untouched"
+
+
+def test_kill_cancels_running_async_calls_inside_the_coroutine():
+    started, cancelled = Countdown(1), []
+    w = Worker.remote(started, cancelled)
+    ref = w.hold.remote("x")
+    started.wait()
+    ray.kill(w)  # returns once the actor's threads have ended
+    assert cancelled == ["x"]
+    with pytest.raises(ActorDiedError):
+        ray.get(ref)
+
+
+def test_cancel_a_queued_call_removes_it_without_running_it():
+    started = Countdown(1)
+    w = Worker.options(max_concurrency=1).remote(started)
+    running = w.hold.remote("running")
+    queued = [w.hold.remote(f"q{i}") for i in range(3)]
+    started.wait()
+    assert ray.cancel(queued[1]) is True
+    with pytest.raises(TaskCancelledError, match="before it started"):
+        ray.get(queued[1], timeout=0)
+    stats = ray.stats(w)["default"]
+    assert stats["queued"] == 2 and stats["running"] == 1 and stats["cancelled"] == 1
+    w.release.remote()
+    assert ray.get([running, queued[0], queued[2]]) == ["running", "q0", "q2"]
+    ran, _ = ray.get(w.log.remote())
+    assert "q1" not in ran
+
+
+def test_cancel_a_running_async_call_raises_cancelled_error_inside_it():
+    started = Countdown(1)
+    w = Worker.options(max_concurrency=1).remote(started)
+    running = w.hold.remote("victim")
+    nxt = w.echo.remote("next")
+    started.wait()
+    assert running.cancel() is True  # the asyncio-future spelling of ray.cancel(ref)
+    with pytest.raises(TaskCancelledError, match="while running"):
+        ray.get(running)
+    assert ray.get(nxt) == "next"  # the slot was freed
+    assert ray.get(w.log.remote()) == (["victim"], ["victim"])
+    assert ray.stats(w)["default"]["cancelled"] == 1
+
+
+def test_cancel_a_finished_call_keeps_its_value():
+    w = Worker.remote()
+    ref = w.echo.remote(3)
+    assert ray.get(ref) == 3
+    assert ray.cancel(ref) is False
+    assert ray.get(ref) == 3
+
+
+def test_a_running_sync_call_cannot_be_cancelled_unless_forced():
+    w = Worker.remote()
+    running, event = threading.Event(), threading.Event()
+    ref = w.block.remote(running, event)
+    assert running.wait(10)
+    assert ray.cancel(ref) is False
+    assert ray.cancel(ref, force=True) is True  # kills the actor
+    with pytest.raises(ActorDiedError, match="force=True"):
+        ray.get(ref)
+    event.set()
+
+
+def test_handles_travel_as_arguments_compare_equal_and_hash_alike():
+    w = Worker.remote()
+
+    @ray.remote
+    def use(handle):
+        return ray.get(handle.echo.remote("via function"))
+
+    @ray.remote
+    class User:
+        async def use(self, handle):
+            return await handle.echo.remote("via actor"), handle
+
+    assert ray.get(use.remote(w)) == "via function"
+    value, same = ray.get(User.remote().use.remote(w))
+    assert value == "via actor"
+    assert same == w and hash(same) == hash(w) and same is w
+    assert repr(w) == f"Actor(Worker, {w._pyactors_core.actor_id})"
+    assert w != Worker.remote()

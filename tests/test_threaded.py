@@ -1,0 +1,126 @@
+"""Threaded actors (no async def): worker threads per group, limits, order."""
+
+import threading
+
+import pyactors as ray
+
+
+@ray.remote(concurrency_groups={"io": 2, "compute": 3})
+class Workers:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = {}
+        self.peak = {}
+        self.threads = {}
+
+    def _run(self, group, barrier, release):
+        with self.lock:
+            self.running[group] = self.running.get(group, 0) + 1
+            self.peak[group] = max(self.peak.get(group, 0), self.running[group])
+            self.threads.setdefault(group, set()).add(threading.get_ident())
+        if barrier is not None:
+            barrier.wait(timeout=10)  # passes only if `parties` calls run at the same time
+        release.wait(timeout=10)
+        with self.lock:
+            self.running[group] -= 1
+
+    def default(self, barrier, release):
+        self._run("default", barrier, release)
+
+    @ray.method(concurrency_group="io")
+    def io(self, barrier, release):
+        self._run("io", barrier, release)
+
+    @ray.method(concurrency_group="compute")
+    def compute(self, barrier, release):
+        self._run("compute", barrier, release)
+
+    @ray.method(concurrency_group="io")
+    def io_ping(self):
+        return "io"
+
+    def report(self):
+        return self.peak, {g: len(t) for g, t in self.threads.items()}
+
+
+def test_max_concurrency_n_runs_n_calls_at_once_on_n_threads():
+    a = Workers.options(max_concurrency=4).remote()
+    barrier, release = threading.Barrier(4 + 1), threading.Event()
+    refs = [a.default.remote(barrier, release) for _ in range(4)]
+    barrier.wait(timeout=10)  # all four are running together
+    more = [a.default.remote(None, release) for _ in range(6)]
+    release.set()
+    ray.get(refs + more)
+    peak, threads = ray.get(a.report.options(concurrency_group="io").remote())
+    assert peak["default"] == 4 and threads["default"] == 4
+
+
+def test_threaded_concurrency_groups_have_their_own_workers_and_limits():
+    a = Workers.remote()
+    io_barrier, compute_barrier = threading.Barrier(2 + 1), threading.Barrier(3 + 1)
+    release = threading.Event()
+    io = [a.io.remote(io_barrier, release) for _ in range(2)]
+    compute = [a.compute.remote(compute_barrier, release) for _ in range(3)]
+    io_barrier.wait(timeout=10)
+    compute_barrier.wait(timeout=10)
+    # both groups full, while the default group (limit 1) still serves
+    queued_io = [a.io.remote(None, release) for _ in range(4)]
+    assert ray.get(a.report.remote())[0] == {"io": 2, "compute": 3}
+    release.set()
+    ray.get(io + compute + queued_io)
+    peak, threads = ray.get(a.report.remote())
+    assert peak == {"io": 2, "compute": 3}
+    assert threads == {"io": 2, "compute": 3}
+
+
+def test_a_blocked_threaded_group_does_not_delay_another():
+    a = Workers.remote()
+    running, release = threading.Barrier(2), threading.Event()
+    blocked = a.compute.remote(running, release)
+    running.wait(timeout=10)
+    assert ray.get([a.io_ping.remote() for _ in range(10)]) == ["io"] * 10
+    assert not blocked.done()
+    release.set()
+    ray.get(blocked)
+
+
+@ray.remote
+class Recorder:
+    def __init__(self):
+        self.log = []
+
+    def record(self, tag, value=None):
+        self.log.append((tag, value))
+        return tag
+
+    def read(self):
+        return self.log
+
+
+@ray.remote
+class Gate:
+    def __init__(self):
+        self.event = threading.Event()
+
+    @ray.method(concurrency_group="wait")
+    def wait(self, value):
+        self.event.wait(timeout=10)
+        return value
+
+    def open(self):
+        self.event.set()
+
+
+def gate():
+    return Gate.options(concurrency_groups={"wait": 8}).remote()
+
+
+def test_ordered_group_keeps_order_behind_a_call_waiting_for_its_argument():
+    rec, g = Recorder.remote(), gate()
+    held = g.wait.remote("late value")
+    first = rec.record.remote("first", held)  # waits for `held`
+    later = [rec.record.remote(f"later-{i}") for i in range(5)]
+    g.open.remote()
+    ray.get(later + [first])
+    log = ray.get(rec.read.remote())
+    assert log == [("first", "late value")] + [(f"later-{i}", None) for i in range(5)]
