@@ -6,6 +6,7 @@ in _core.pxd, so calls between them are C calls.
 """
 
 include "stdlib.pxi"
+include "debug.pxi"
 include "threadstate.pyx"
 include "waiters.pyx"
 include "objectref.pyx"

@@ -64,7 +64,10 @@ cdef class ActorCore:
     # the reaper's thread, or in _call_completed(), both safe points.
 
     cdef _call_completed(self):
+        global dbg_calls_pending
         self.pending -= 1
+        if PYACTORS_DEBUG:
+            dbg_calls_pending -= 1
         if self.pending == 0 and self.users == 0 and self.reaper is not None:
             self.die(actor_died_error(self, "nothing references it any more", None))
 

@@ -175,16 +175,6 @@ cdef str _not_refs_message(str what, object refs):
             f"{type(refs).__name__} {refs!r}")
 
 
-def debug_counters():
-    """Resource counters of a PYACTORS_DEBUG=1 build (all zero in a release build)."""
-    return {
-        "debug_build": bool(PYACTORS_DEBUG),
-        "refs_alive": dbg_refs_alive,
-        "waiters_alive": dbg_waiters_alive,
-        "thread_states": dbg_thread_states,
-    }
-
-
 def current_group():
     """The group whose call the calling thread is running, or None (not inside a call)."""
     return this_thread().group

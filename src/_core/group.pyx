@@ -35,6 +35,9 @@ cdef class Group:
                 f"(max_pending_calls={actor.max_pending}); wait for some to finish")
         actor.pending += 1
         call.group = self  # from here on the call counts as pending until _set()
+        if PYACTORS_DEBUG:
+            global dbg_calls_pending
+            dbg_calls_pending += 1
         if waiter is not None:
             self._await_arguments(call, waiter)
         else:

@@ -65,6 +65,7 @@ cdef class ObjectRef:
 
     cdef bint _set(self, int state, object value) except -1:
         """Complete the ref and notify its waiters; False if it was already complete."""
+        global dbg_waiters_registered
         if self.state != PENDING:
             return False
         self.state = state
@@ -73,9 +74,13 @@ cdef class ObjectRef:
         self.waiters = None
         if waiters is not None:
             if type(waiters) is list:
+                if PYACTORS_DEBUG:
+                    dbg_waiters_registered -= len(<list>waiters)
                 for waiter in <list>waiters:
                     (<Waiter>waiter).notify(self)
             else:
+                if PYACTORS_DEBUG:
+                    dbg_waiters_registered -= 1
                 (<Waiter>waiters).notify(self)
         group = self.group
         # Drop the call's references now rather than when the user drops the ref.
@@ -90,6 +95,7 @@ cdef class ObjectRef:
 
     cdef bint _add_waiter(self, Waiter waiter) except -1:
         """Register `waiter`; False (nothing registered) if the ref is already complete."""
+        global dbg_waiters_registered
         cdef list both
         if self.state != PENDING:
             return False
@@ -106,9 +112,12 @@ cdef class ObjectRef:
             both.append(self.waiters)
             both.append(waiter)
             self.waiters = both
+        if PYACTORS_DEBUG:
+            dbg_waiters_registered += 1
         return True
 
     cdef _remove_waiter(self, Waiter waiter):
+        global dbg_waiters_registered
         cdef list waiters
         if self.waiters is waiter:
             self.waiters = None
@@ -117,7 +126,13 @@ cdef class ObjectRef:
             for i in range(len(waiters)):
                 if waiters[i] is waiter:
                     del waiters[i]
-                    return
+                    break
+            else:
+                return
+        else:
+            return
+        if PYACTORS_DEBUG:
+            dbg_waiters_registered -= 1
 
     cdef object _outcome(self):
         if self.state == FINISHED:

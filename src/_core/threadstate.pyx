@@ -1,10 +1,5 @@
 # Per-thread state: the lock a thread parks on, and what the core knows about the thread.
 
-# Debug-build resource counters (all stay 0 in release builds); see debug_counters().
-cdef Py_ssize_t dbg_refs_alive = 0
-cdef Py_ssize_t dbg_waiters_alive = 0
-cdef Py_ssize_t dbg_thread_states = 0
-
 cdef str _THREAD_STATE_KEY = "pyactors._core.ThreadState"
 
 

@@ -34,7 +34,10 @@ cdef class LoopWaker:
         self.run_cb = self.run
 
     cdef post(self, LoopWaiter waiter):
+        global dbg_wakeups_pending
         self.pending.append(waiter)
+        if PYACTORS_DEBUG:
+            dbg_wakeups_pending += 1
         if self.scheduled:
             return
         self.scheduled = True
@@ -46,12 +49,17 @@ cdef class LoopWaker:
         except RuntimeError:
             # The loop is closed: nobody can receive these results any more. `scheduled` stays
             # set so later completions do not try again.
+            if PYACTORS_DEBUG:
+                dbg_wakeups_pending -= len(self.pending)
             self.pending = []
 
     def run(self):
+        global dbg_wakeups_pending
         cdef list batch = self.pending
         self.pending = []
         self.scheduled = False
+        if PYACTORS_DEBUG:
+            dbg_wakeups_pending -= len(batch)
         for waiter in batch:
             try:
                 (<LoopWaiter>waiter).fire()

@@ -1,0 +1,23 @@
+# Resource counters of debug builds (PYACTORS_DEBUG=1). Every update sits under
+# `if PYACTORS_DEBUG:`, a C constant, so release builds compile them away; the test suite checks
+# them after every test (tests/conftest.py).
+
+cdef Py_ssize_t dbg_refs_alive = 0          # ObjectRefs allocated and not freed
+cdef Py_ssize_t dbg_waiters_alive = 0       # Waiters allocated and not freed
+cdef Py_ssize_t dbg_waiters_registered = 0  # Waiters on a pending ref's list
+cdef Py_ssize_t dbg_wakeups_pending = 0     # completions posted to a loop and not delivered
+cdef Py_ssize_t dbg_calls_pending = 0       # calls submitted and not complete
+cdef Py_ssize_t dbg_thread_states = 0       # per-thread states not freed
+
+
+def debug_counters():
+    """Resource counters of a PYACTORS_DEBUG=1 build (all zero in a release build)."""
+    return {
+        "debug_build": bool(PYACTORS_DEBUG),
+        "refs_alive": dbg_refs_alive,
+        "waiters_alive": dbg_waiters_alive,
+        "waiters_registered": dbg_waiters_registered,
+        "wakeups_pending": dbg_wakeups_pending,
+        "calls_pending": dbg_calls_pending,
+        "thread_states": dbg_thread_states,
+    }
