@@ -145,10 +145,12 @@ cdef class RemoteMethod:
         if group is not None:
             group.actor.users += 1
 
-    def __dealloc__(self):
-        # In a garbage cycle the collector may have cleared these fields (set them to None)
-        # already; the actor is then unreachable anyway.
-        if self.group is not None and self.group.actor is not None:
+    def __del__(self):
+        # tp_finalize, not __dealloc__: finalizers run before the cyclic collector clears
+        # anything, and an object they resurrect (the actor, handed to the reaper) is not
+        # cleared. From __dealloc__ the reaper could receive an actor the collector is about
+        # to clear.
+        if self.group is not None:
             self.group.actor._release()
 
     def remote(self, *args, **kwargs):

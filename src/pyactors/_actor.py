@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import weakref
 from typing import Any
 
 from . import _core, _runtime
@@ -231,7 +230,14 @@ class ActorHandle:
         self._pyactors_methods = tuple(methods)
         # An actor exits once nothing references it and its calls are done.
         core.acquire()
-        weakref.finalize(self, core.release).atexit = False
+
+    def __del__(self):
+        # Not weakref.finalize: its registry would keep the actor alive, and with it any
+        # garbage cycle through the actor (e.g. its death error's traceback -> a frame -> this
+        # handle) could never be collected.
+        core = self.__dict__.get("_pyactors_core")
+        if core is not None:
+            core.release()
 
     def __getattr__(self, name: str):
         # Only reached for names that are not methods.
