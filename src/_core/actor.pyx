@@ -96,6 +96,13 @@ cdef class ActorCore:
             group.close(error)
         return True
 
+    def abandon_after_fork(self, error):
+        """In a forked child: the actor's threads stayed in the parent; it is dead here."""
+        self.dead = True
+        self.death_error = error
+        for group in list(self.groups.values()):
+            group.abandon_after_fork(error)
+
     def join(self, double timeout):
         deadline = monotonic() + timeout
         return all([group.join(max(0.0, deadline - monotonic()))

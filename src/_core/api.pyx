@@ -178,3 +178,11 @@ cdef str _not_refs_message(str what, object refs):
 def current_group():
     """The group whose call the calling thread is running, or None (not inside a call)."""
     return this_thread().group
+
+
+def forget_thread_role_after_fork():
+    """In a forked child, the forking thread no longer runs a group's calls or loop."""
+    cdef ThreadState ts = this_thread()
+    ts.group = None
+    ts.on_loop = False
+    ts.waker = None

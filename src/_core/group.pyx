@@ -165,7 +165,16 @@ cdef class Group:
         except BaseException as exc:
             self._finish_exception(call, exc)
         else:
-            self._finish(call, FINISHED, value)
+            if type(value) is CoroutineType:
+                self._run_returned_coroutine(call, value)
+            else:
+                self._finish(call, FINISHED, value)
+
+    cdef _run_returned_coroutine(self, ObjectRef call, coro):
+        coro.close()  # never awaited: no "coroutine was never awaited" warning later
+        self._finish_exception(call, TypeError(
+            f"{call.name}() is a plain def but returned a coroutine, and a threaded actor has "
+            f"no event loop to run it: declare it `async def`"))
 
     cdef _finish(self, ObjectRef call, int state, object value):
         if call.stage == S_RUNNING:
@@ -214,27 +223,42 @@ cdef class Group:
         Returns at once; join() waits for the threads. Safe from any thread, including the
         group's own.
         """
-        cdef ObjectRef node
-        cdef list calls = []
+        cdef list calls
         with self.lifecycle_lock:
             if self.state == G_CLOSED:
                 return
-            self.state = G_CLOSED
-            self.closed_error = error
-            for first in (self.waiting, self.head, self.running):
-                node = first
-                while node is not None:
-                    calls.append(node)
-                    node = node.next
-            for node in calls:
-                node.prev = None
-                node.next = None
-                node.stage = S_NEW
-            self.head = self.tail = self.running = self.waiting = None
-            self.queued = self.in_flight = self.waiting_count = 0
+            calls = self._take_all(error)
         for node in calls:
-            node._set(FAILED, error)
+            (<ObjectRef>node)._set(FAILED, error)
         self._stop()
+
+    def abandon_after_fork(self, error):
+        """In a forked child: fail every call, forget the parent's threads (the child has none
+        of them), and take no lock a parent thread may have held when it forked."""
+        self.lifecycle_lock = Lock()
+        cdef list calls = self._take_all(error) if self.state != G_CLOSED else []
+        self.threads = []
+        for node in calls:
+            (<ObjectRef>node)._set(FAILED, error)
+
+    cdef list _take_all(self, error):
+        """Close the group and take every call out of its lists (an atomic sequence)."""
+        cdef ObjectRef node
+        cdef list calls = []
+        self.state = G_CLOSED
+        self.closed_error = error
+        for first in (self.waiting, self.head, self.running):
+            node = first
+            while node is not None:
+                calls.append(node)
+                node = node.next
+        for node in calls:
+            node.prev = None
+            node.next = None
+            node.stage = S_NEW
+        self.head = self.tail = self.running = self.waiting = None
+        self.queued = self.in_flight = self.waiting_count = 0
+        return calls
 
     def join(self, double timeout):
         """Wait up to `timeout` seconds for the group's threads to end; True if they all did."""

@@ -134,11 +134,13 @@ cdef class Group:
     cdef _unlink(self, ObjectRef call)
     cdef _wake(self)
     cdef _execute_sync(self, ObjectRef call)
+    cdef _run_returned_coroutine(self, ObjectRef call, coro)
     cdef _finish(self, ObjectRef call, int state, object value)
     cdef _finish_exception(self, ObjectRef call, BaseException exc)
     cdef bint _cancel(self, ObjectRef call) except -1
     cdef _stop(self)
     cdef list _thread_list(self)
+    cdef list _take_all(self, error)
 
 
 cdef class AsyncGroup(Group):
@@ -154,6 +156,7 @@ cdef class AsyncGroup(Group):
 
     cdef _start(self)
     cdef _start_task(self, ObjectRef call)
+    cdef _start_coroutine(self, ObjectRef call, coro)
     cdef _start_blocking(self, ObjectRef call)
 
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import sys
 import threading
 import time
+import types
 
 from cpython.object cimport PyObject
 from cpython.pythread cimport (
@@ -65,6 +66,7 @@ cdef object ThreadPoolExecutor = concurrent.futures.ThreadPoolExecutor
 cdef object monotonic = time.monotonic
 cdef object Thread = threading.Thread
 cdef object Lock = threading.Lock
+cdef object CoroutineType = types.CoroutineType
 
 cdef object TaskCancelledError = _exceptions.TaskCancelledError
 cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError

@@ -45,6 +45,10 @@ cdef class ThreadGroup(Group):
         finally:
             ts.group = None
 
+    def abandon_after_fork(self, error):
+        Group.abandon_after_fork(self, error)
+        self.idle = []
+
     cdef _stop(self):
         cdef list idle = self.idle
         self.idle = []

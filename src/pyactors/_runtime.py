@@ -98,6 +98,14 @@ class Runtime:
             return sorted(name for name, handle in self._names.items()
                           if not handle._pyactors_core.is_dead)
 
+    def abandon_after_fork(self) -> None:
+        """In a forked child: every actor of the parent is dead here (its threads did not
+        survive the fork); fail their calls without taking locks a parent thread may hold."""
+        for core in [*list(self._actors), self.pool]:
+            core.abandon_after_fork(_actor_died_error(
+                core, "it belongs to the parent process (os.fork() copies no thread); "
+                      "create actors again in the child", None))
+
     def stop(self) -> None:
         with self._registry_lock:
             cores = [*self._actors, self.pool]
@@ -156,6 +164,20 @@ def shutdown() -> None:
         runtime, _current = _current, None
     if runtime is not None:
         runtime.stop()
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _current
+    _lock = threading.RLock()  # a parent thread may have held it when forking
+    _core.forget_thread_role_after_fork()
+    runtime, _current = _current, None
+    if runtime is not None:
+        runtime.abandon_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    # The child's next actor or remote call starts a fresh runtime of its own.
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def is_initialized() -> bool:
