@@ -35,12 +35,27 @@ class cythonize_build_ext(build_ext):
             compiler_directives=directives,
             annotate=ANNOTATE,
             build_dir=os.path.join("build", "cython"),
+            include_path=[_pxd_include_dir()],
             force=DEBUG,
         )
         # Keep setuptools' own Extension objects (finalize_options annotated them).
         for ext, generated in zip(self.extensions, compiled):
             ext.sources = generated.sources
         super().run()
+
+
+def _pxd_include_dir():
+    # Cython looks for the declarations of module pyactors._core at pyactors/_core.pxd on its
+    # include path; the source stays beside the .pyx files it declares.
+    include = os.path.join("build", "cython", "include")
+    target = os.path.join(include, "pyactors", "_core.pxd")
+    with open(os.path.join(CORE_DIR, "_core.pxd"), "rb") as source:
+        declarations = source.read()
+    if not os.path.exists(target) or open(target, "rb").read() != declarations:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as copy:  # rewritten only on change: it drives rebuilds
+            copy.write(declarations)
+    return include
 
 
 class stub_build_py(build_py):
