@@ -17,7 +17,12 @@ def where():
 class AsyncIOActor:
     # The seed's example, with each method reporting where it ran.
     def __init__(self):
-        self.init_where = where()
+        self.init_thread = threading.get_ident()
+        try:
+            asyncio.get_running_loop()
+            self.init_had_loop = True
+        except RuntimeError:
+            self.init_had_loop = False
 
     @ray.method(concurrency_group="io")
     async def f1(self):
@@ -39,7 +44,7 @@ class AsyncIOActor:
         return where()
 
     def init_location(self):
-        return self.init_where
+        return self.init_thread, self.init_had_loop
 
 
 def test_each_group_has_its_own_loop_on_its_own_thread():
@@ -61,9 +66,11 @@ def test_plain_def_methods_run_on_their_groups_loop_thread():
     assert ray.get(a.f3.remote()) == ray.get(a.f4.remote())
 
 
-def test_init_runs_on_the_default_groups_thread():
+def test_init_runs_on_the_default_groups_thread_before_its_loop_starts():
     a = AsyncIOActor.remote()
-    assert ray.get(a.init_location.remote()) == ray.get(a.f5.remote())
+    init_thread, init_had_loop = ray.get(a.init_location.remote())
+    assert init_thread == ray.get(a.f5.remote())[0]
+    assert not init_had_loop  # as in Ray: asyncio work starts in methods, not __init__
 
 
 def test_call_time_group_applies_to_that_call_only():

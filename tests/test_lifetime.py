@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 import pyactors as ray
-from gates import LoopGate
+from gates import Countdown, LoopGate
 
 
 @ray.remote
@@ -120,3 +120,32 @@ def test_create_call_drop_cycles_leak_no_threads_and_no_memory(kind):
     finally:
         tracemalloc.stop()
     assert kept < 1_000 * 50, f"{kept / 1_000:.0f} bytes of Python heap kept per actor"
+
+
+@ray.remote(concurrency_groups={"io": 1, "compute": 1})
+class Idle:
+    def __init__(self, inited):
+        self.init_thread = threading.get_ident()
+        inited.count()
+
+    async def threads(self):
+        return self.init_thread, threading.get_ident()
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="counts fds in /proc")
+def test_an_actor_nobody_calls_costs_one_parked_thread_and_no_event_loop():
+    baseline_threads, baseline_fds = set(threading.enumerate()), open_fds()
+    inited = Countdown(20)
+    idle = [Idle.remote(inited) for _ in range(20)]
+    inited.wait()
+    new = [t for t in threading.enumerate() if t not in baseline_threads]
+    # one default-group thread each (it ran __init__); io and compute never started one
+    assert len(new) == 20 and all(t.name.endswith(":default") for t in new)
+    assert open_fds() - baseline_fds < 20  # an event loop holds 3 (asyncio) or 5 (uvloop)
+    # the first call starts the loop, on the thread that ran __init__
+    init_thread, call_thread = ray.get(idle[0].threads.remote())
+    assert init_thread == call_thread

@@ -11,6 +11,7 @@
 
 from cpython.pythread cimport PyThread_type_lock
 
+cdef class ThreadState
 cdef class LoopWaker
 cdef class LoopWaiter
 cdef class ObjectRef
@@ -146,8 +147,9 @@ cdef class Group:
 cdef class AsyncGroup(Group):
     # Runs its calls on one event loop, on one thread of its own.
     cdef object loop_factory          # once
-    cdef object loop                  # under lifecycle_lock, then once
-    cdef unsigned long thread_id      # loop thread
+    cdef object loop                  # the group's thread, once: None until a call needs it
+    cdef unsigned long thread_id      # the group's thread
+    cdef ThreadState parked           # any: the group's thread, parked before its loop exists
     cdef bint drain_pending           # any: a drain is scheduled or running
     cdef object drain_cb              # once: bound self._drain, allocated once
     cdef object blocking_pool         # loop thread: executor for F_BLOCKING calls
@@ -155,6 +157,8 @@ cdef class AsyncGroup(Group):
     cdef list blocking_pools          # under lifecycle_lock: every pool made, to join them
 
     cdef _start(self)
+    cdef _unpark(self)
+    cdef bint _run_before_loop(self, ThreadState ts) except -1
     cdef _start_task(self, ObjectRef call)
     cdef _start_coroutine(self, ObjectRef call, coro)
     cdef _start_blocking(self, ObjectRef call)

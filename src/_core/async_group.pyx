@@ -1,5 +1,8 @@
-# AsyncGroup: one event loop on one thread of its own, started by the group's first call.
-# `async def` methods run as tasks on it; plain `def` methods run right on the loop thread.
+# AsyncGroup: one event loop on one thread of its own. The thread starts with the group's first
+# call; the loop only when a call needs it: the default group's thread first runs the actor's
+# __init__ without a loop (as Ray does) and parks, so an actor nobody calls costs one parked
+# thread and no loop (a uvloop loop holds ~300 KB and 5 file descriptors).
+# `async def` methods run as tasks on the loop; plain `def` methods run right on its thread.
 
 # How long a stopping loop waits for its cancelled tasks to unwind (a task that swallows
 # CancelledError would otherwise hold kill() and shutdown()).
@@ -13,8 +16,10 @@ cdef class AsyncGroup(Group):
             return
         self.drain_pending = True
         try:
-            if self.loop is None:
+            if self.state == G_IDLE:
                 self._start()
+            elif self.loop is None:
+                self._unpark()  # the thread makes the loop and drains
             elif PyThread_get_thread_ident() == self.thread_id:
                 self.loop.call_soon(self.drain_cb)
             else:
@@ -23,34 +28,65 @@ cdef class AsyncGroup(Group):
             if self.state != G_CLOSED:  # closed meanwhile: its calls have already failed
                 raise
 
+    cdef _unpark(self):
+        cdef ThreadState parked = self.parked
+        if parked is not None:
+            self.parked = None
+            PyThread_release_lock(parked.lock)
+
     cdef _start(self):
         with self.lifecycle_lock:
-            if self.state == G_CLOSED:
+            if self.state != G_IDLE:
                 return
-            loop = self.loop_factory()
-            loop.call_soon_threadsafe(self.drain_cb)
-            self.loop = loop
-            thread = Thread(target=self._run_loop, name=self.thread_name, daemon=True)
+            thread = Thread(target=self._run, name=self.thread_name, daemon=True)
             self.threads.append(thread)
             self.state = G_STARTED
             thread.start()
 
-    def _run_loop(self):
+    def _run(self):
         cdef ThreadState ts = this_thread()
-        loop = self.loop
         self.thread_id = PyThread_get_thread_ident()
         ts.group = self
-        ts.on_loop = True
-        asyncio.set_event_loop(loop)
         try:
-            loop.run_forever()
-        finally:
+            if not self._run_before_loop(ts):
+                return
+            loop = self.loop_factory()
+            asyncio.set_event_loop(loop)
+            ts.on_loop = True
+            self.loop = loop
+            if self.state == G_CLOSED:
+                loop.stop()  # closed while the loop was being made: close() saw no loop
+            loop.call_soon(self.drain_cb)
             try:
-                _finalize_loop(loop)
+                loop.run_forever()
             finally:
-                asyncio.set_event_loop(None)
-                ts.on_loop = False
-                ts.group = None
+                try:
+                    _finalize_loop(loop)
+                finally:
+                    asyncio.set_event_loop(None)
+        finally:
+            ts.on_loop = False
+            ts.group = None
+
+    cdef bint _run_before_loop(self, ThreadState ts) except -1:
+        """Run __init__ if it is queued here, then park until a call needs the loop.
+
+        False if the group closed first.
+        """
+        cdef ObjectRef head
+        while self.state != G_CLOSED:
+            head = self.head
+            if head is not None and head.flags & F_INIT:
+                self._execute_sync(self._admit())
+            elif self._can_admit():
+                return True
+            else:
+                # Atomic with _wake(): a submitter that comes after this sees no drain
+                # pending and no loop, and unparks us.
+                self.drain_pending = False
+                self.parked = ts
+                ts.park(-1)
+        return False
 
     def _drain(self):
         cdef ObjectRef call
@@ -155,7 +191,9 @@ cdef class AsyncGroup(Group):
             call.task.cancel()
 
     cdef _stop(self):
-        if self.loop is not None:
+        if self.loop is None:
+            self._unpark()  # a thread before its loop sees the group closed and ends
+        else:
             try:
                 self.loop.call_soon_threadsafe(self.loop.stop)
             except RuntimeError:

@@ -167,6 +167,9 @@ cdef class Group:
         else:
             if type(value) is CoroutineType:
                 self._run_returned_coroutine(call, value)
+            elif call.flags & F_INIT and value is not None:  # as type.__call__ would say
+                self._finish_exception(call, TypeError(
+                    f"__init__() should return None, not {type(value).__name__!r}"))
             else:
                 self._finish(call, FINISHED, value)
 
