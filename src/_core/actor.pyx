@@ -2,6 +2,7 @@
 # `remote_function.remote()` run, with everything resolved when the handle was made.
 
 from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
+from pyactors._options import one_return as _one_return
 
 
 cdef class ActorCore:
@@ -73,7 +74,9 @@ cdef class ActorCore:
 
     cdef _release(self):
         self.users -= 1
-        if self.users == 0 and self.reaper is not None:
+        # A dead actor needs no reaping; handing it over would also resurrect a garbage cycle
+        # through it until the reaper has run.
+        if self.users == 0 and self.reaper is not None and not self.dead:
             self.reaper(self)
 
     def acquire(self):
@@ -183,14 +186,13 @@ cdef class RemoteMethod:
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
                 f"supported: {supported}, and Ray's scheduling options "
                 f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
-        if num_returns != 1:
-            raise ValueError(f"{self.name}.options(num_returns={num_returns!r}): pyactors "
-                             f"calls return exactly one ObjectRef (num_returns=1)")
+        _one_return(num_returns, f"{self.name}.options")
         if concurrency_group is None:
             return self
         if self.regroup is not None:
-            raise ValueError(f"{self.name} is a remote function; concurrency groups "
-                             f"belong to actors")
+            raise ValueError(f"{self.name}.options(concurrency_group={concurrency_group!r}): "
+                             f"{self.name} is a remote function; concurrency groups belong to "
+                             f"actors")
         if not isinstance(concurrency_group, str):
             raise TypeError(f"concurrency_group must be a str, got "
                             f"{type(concurrency_group).__name__} {concurrency_group!r}")

@@ -13,7 +13,7 @@ cdef double _timeout_seconds(object timeout) except? -2.0:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be None or a number of seconds, got "
                         f"{type(timeout).__name__} {timeout!r}")
-    if timeout < 0:
+    if not timeout >= 0:  # also refuses NaN, which would never time out
         raise ValueError(f"timeout must be >= 0 seconds (or None to wait forever), "
                          f"got {timeout!r}")
     return <double>timeout
@@ -100,7 +100,8 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise TypeError("wait() takes a list of ObjectRefs, not a single ObjectRef: "
                         "use wait([ref])")
     if type(refs) is not list:
-        raise TypeError(_not_refs_message("wait", refs))
+        raise TypeError(f"wait() takes a list of ObjectRefs, got {type(refs).__name__} "
+                        f"{refs!r}")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__} "
                         f"{num_returns!r}")
@@ -112,7 +113,10 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError(f"num_returns must be between 1 and len(refs) = {total}, "
                          f"got {num_returns}")
     if len({id(r) for r in <list>refs}) != total:
-        raise ValueError("wait() needs distinct ObjectRefs; the list holds duplicates")
+        seen = set()
+        duplicate = next(r for r in <list>refs if id(r) in seen or seen.add(id(r)))
+        raise ValueError(f"wait() needs distinct ObjectRefs; the list holds duplicates: "
+                         f"{duplicate!r} more than once")
     cdef Py_ssize_t missing = num_returns - (total - len(pending))
     if missing > 0 and seconds != 0:
         _block(ts, pending, missing, seconds)
@@ -136,7 +140,7 @@ def put(value):
     return ref
 
 
-def cancel(object ref, *, bint force=False, bint recursive=True):
+def cancel(object ref, *, force=False, recursive=True):
     """Cancel the call behind `ref`; True if it was cancelled or cancellation was requested.
 
     A queued call is removed and fails with TaskCancelledError without running. A running
@@ -147,6 +151,10 @@ def cancel(object ref, *, bint force=False, bint recursive=True):
     """
     if type(ref) is not ObjectRef:
         raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__} {ref!r}")
+    for name, flag in (("force", force), ("recursive", recursive)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"cancel({name}=...) must be a bool, got {type(flag).__name__} "
+                            f"{flag!r}")
     cdef ObjectRef call = <ObjectRef>ref
     cdef Group group = call.group
     if call.state != PENDING or group is None:

@@ -21,6 +21,7 @@ from ._options import (
     THREADED_DEFAULT_MAX_CONCURRENCY,
     actor_options,
     group_name,
+    one_return,
 )
 
 _GROUP_ATTR = "__pyactors_concurrency_group__"
@@ -40,14 +41,13 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
     if unknown:
         raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
                         f"concurrency_group, num_returns=1")
-    if num_returns != 1:
-        raise ValueError(f"method(num_returns={num_returns!r}): pyactors calls return exactly "
-                         f"one ObjectRef (num_returns=1)")
+    one_return(num_returns, "method")
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
 
     if not isinstance(blocking, bool):
-        raise TypeError(f"method(blocking=...) must be a bool, got {type(blocking).__name__}")
+        raise TypeError(f"method(blocking=...) must be a bool, got {type(blocking).__name__} "
+                        f"{blocking!r}")
 
     def decorate(func):
         target = func.__func__ if isinstance(func, (staticmethod, classmethod)) else func
@@ -66,7 +66,9 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
     if args:
         if len(args) == 1 and callable(args[0]) and concurrency_group is None:
             return decorate(args[0])  # bare @method
-        raise TypeError("method() takes only keyword options: @method(concurrency_group=...)")
+        got = f"{type(args[0]).__name__} {args[0]!r}" if len(args) == 1 else repr(args)
+        raise TypeError(f"method() takes only keyword options: "
+                        f"@method(concurrency_group=...); got {got}")
     return decorate
 
 

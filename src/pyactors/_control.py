@@ -24,7 +24,10 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     returns, fail with ActorDiedError; its loops and threads stop. Running ``async def``
     calls are cancelled; a running plain method cannot be interrupted and finishes unseen."""
     core = _core_of(actor, "kill")
-    if no_restart is not True:
+    if not isinstance(no_restart, bool):
+        raise TypeError(f"kill(no_restart=...) must be a bool, got {type(no_restart).__name__} "
+                        f"{no_restart!r}")
+    if not no_restart:
         raise ValueError("kill(no_restart=False): pyactors does not restart actors")
     core.die(_actor_died_error(core, "it was killed by pyactors.kill()", None))
     core.join(KILL_JOIN_TIMEOUT)
@@ -32,9 +35,11 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     """The handle of the live actor created with ``.options(name=name)``."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
         raise TypeError(f"get_actor() takes a non-empty str name, got {type(name).__name__} "
                         f"{name!r}")
+    if not name:
+        raise ValueError("get_actor() takes a non-empty str name, got ''")
     runtime = _runtime.current()
     handle = runtime.named(name)
     if handle is None:

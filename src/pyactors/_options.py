@@ -43,6 +43,24 @@ def positive_int(value: Any, what: str) -> int:
     return value
 
 
+def actor_name(name: Any, what: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a non-empty str, got {type(name).__name__} {name!r}")
+    if not name:
+        raise ValueError(f"{what} must be a non-empty str, got ''")
+    return name
+
+
+def one_return(num_returns: Any, where: str) -> None:
+    """Ray's num_returns: pyactors calls always return exactly one ObjectRef."""
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(f"{where}: num_returns must be an int, got "
+                        f"{type(num_returns).__name__} {num_returns!r}")
+    if num_returns != 1:
+        raise ValueError(f"{where}(num_returns={num_returns!r}): pyactors calls return exactly "
+                         f"one ObjectRef (num_returns=1)")
+
+
 def group_name(name: Any, what: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"{what}: a concurrency group name must be a str, "
@@ -81,13 +99,13 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
     if options.get("concurrency_groups") is not None:
         checked["concurrency_groups"] = concurrency_groups(options["concurrency_groups"])
     pending = options.get("max_pending_calls")
-    if pending is not None and pending != -1:  # -1: unlimited, Ray's default
+    if pending is not None and not (type(pending) is int and pending == -1):  # -1: Ray's unlimited
         checked["max_pending_calls"] = positive_int(pending, "max_pending_calls (or -1)")
     if options.get("name") is not None:
-        name = options["name"]
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"name must be a non-empty str, got {type(name).__name__} {name!r}")
-        checked["name"] = name
+        checked["name"] = actor_name(options["name"], "name")
+    if "get_if_exists" in options and not isinstance(options["get_if_exists"], bool):
+        value = options["get_if_exists"]
+        raise TypeError(f"get_if_exists must be a bool, got {type(value).__name__} {value!r}")
     if options.get("get_if_exists"):
         if "name" not in checked:
             raise ValueError("get_if_exists=True needs a name=: it returns the actor of that "

@@ -19,8 +19,9 @@ def remote(*args, **options):
     if args:
         if len(args) == 1 and not options and callable(args[0]):
             return _make_remote(args[0], {})
-        raise TypeError("remote() takes a class or function (@remote), or only keyword "
-                        "options (@remote(max_concurrency=4))")
+        got = f"{type(args[0]).__name__} {args[0]!r}" if len(args) == 1 else repr(args)
+        raise TypeError(f"remote() takes a class or function (@remote), or only keyword "
+                        f"options (@remote(max_concurrency=4)); got {got}")
 
     def decorate(target):
         return _make_remote(target, options)

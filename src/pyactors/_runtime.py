@@ -26,6 +26,9 @@ _atexit_registered = False
 
 
 def _loop_factory(loop: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if not isinstance(loop, str):
+        raise TypeError(f"init(loop=...) must be a str, one of "
+                        f"{', '.join(map(repr, LOOP_CHOICES))}; got {type(loop).__name__} {loop!r}")
     if loop not in LOOP_CHOICES:
         raise ValueError(f"init(loop={loop!r}): choose one of {', '.join(map(repr, LOOP_CHOICES))}")
     if loop in ("auto", "uvloop"):
@@ -67,8 +70,14 @@ class Runtime:
         self.pool.mark_ready()
 
     def _reap(self) -> None:
-        while (core := self._unused.get()) is not None:
+        while True:
+            core = self._unused.get()
+            if core is None:
+                return
             core.exit_if_unused()
+            # Not kept until the next one arrives: a running frame's locals are invisible to
+            # the garbage collector, so this would pin any cycle through the actor.
+            del core
 
     def function_group(self, is_async: bool) -> _core.Group:
         return self.pool.group("async" if is_async else "sync")
@@ -134,6 +143,9 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
             and ignored, so that ``ray.init(...)`` calls run unchanged.
     """
     global _current, _atexit_registered
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"init(address=...) must be None or a str, got "
+                        f"{type(address).__name__} {address!r}")
     if address not in (None, "local"):
         raise ValueError(f"init(address={address!r}): pyactors runs actors in this process "
                          f"and connects to no cluster; use address=None, or run the same code "
