@@ -41,3 +41,22 @@ class Countdown:
 
     def wait(self, timeout=10.0):
         assert self.done.wait(timeout), "countdown did not reach zero in time"
+
+
+class Gated:
+    """Actor mixin (async actors): wait() calls finish once open() is called, from anywhere;
+    the gate then stays open. Both run on the default group's loop."""
+
+    _gate = None
+
+    def _loop_gate(self):
+        if self._gate is None:
+            self._gate = LoopGate()
+        return self._gate
+
+    async def wait(self, value=None):
+        await self._loop_gate().wait()
+        return value
+
+    def open(self):
+        self._loop_gate().open()

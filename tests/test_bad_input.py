@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pyactors as ray
-from gates import LoopGate
+from gates import Gated
 from test_objectref import Echo
 
 
@@ -242,10 +242,9 @@ REF_PLACEHOLDER = "{ref}"
 
 
 @ray.remote(concurrency_groups={"io": 2})
-class Target:
+class Target(Gated):
     def __init__(self, start=0):
         self.start = start
-        self.gate = None
 
     async def echo(self, value):
         return value
@@ -253,17 +252,6 @@ class Target:
     @ray.method(concurrency_group="io")
     async def io_echo(self, value):
         return value
-
-    async def held(self, value):
-        if self.gate is None:
-            self.gate = LoopGate()
-        await self.gate.wait()
-        return value
-
-    def open(self):
-        if self.gate is None:
-            self.gate = LoopGate()
-        self.gate.open()
 
     # Refs arrive nested in a list: top-level ref arguments would be resolved to values.
     async def get_inside(self, refs):
@@ -683,7 +671,7 @@ def test_bad_input(case):
 def test_nothing_already_submitted_is_lost():
     env = Env()
     target = env.target
-    held = [target.held.remote(i) for i in range(5)]         # running, waiting for open()
+    held = [target.wait.remote(i) for i in range(5)]         # running, waiting for open()
     io = [target.io_echo.remote(i) for i in range(5, 15)]    # io, limit 2: some queued
     via_refs = [target.echo.remote(ray.put(i)) for i in range(15, 20)]
     functions = [plus_one.remote(i) for i in range(20, 25)]

@@ -1,11 +1,10 @@
 """get / wait / put from plain threads."""
 
-import threading
-
 import pytest
 
 import pyactors as ray
 from pyactors.exceptions import GetTimeoutError
+from measure import in_threads
 from test_objectref import Echo, Gate
 
 
@@ -77,15 +76,7 @@ def test_wait_returns_as_soon_as_enough_are_ready():
 def test_many_threads_get_the_same_ref():
     g = Gate.remote()
     ref = g.wait.remote("all")
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(ray.get(ref)))
-               for _ in range(8)]
-    for t in threads:
-        t.start()
-    g.open.remote()
-    for t in threads:
-        t.join(10)
-    assert results == ["all"] * 8
+    assert in_threads(8, lambda: ray.get(ref), g.open.remote) == ["all"] * 8
 
 
 def test_put_returns_a_ready_ref_holding_the_value_itself():

@@ -182,24 +182,24 @@ def test_default_group_limit_is_1000_when_max_concurrency_is_not_given():
     assert last[3] >= 1, "the 1001st call started only after another one finished"
 
 
+def peaks_once_saturated(m, refs, *openers):
+    """Let the groups fill up, open their gates, and return the peak in flight per group."""
+    ray.get(m.wait_started.remote())
+    ray.get([opener.remote() for opener in openers])
+    ray.get(refs)
+    return ray.get(m.report.remote())[0]
+
+
 def test_max_concurrency_sets_only_the_default_groups_limit():
     m = meter(3 + 2, max_concurrency=3)
     refs = [m.default.remote(i) for i in range(10)] + [m.io.remote(i) for i in range(5)]
-    ray.get(m.wait_started.remote())
-    ray.get([m.open_default.remote(), m.open_io.remote()])
-    ray.get(refs)
-    peak, _ = ray.get(m.report.remote())
-    assert peak == {"default": 3, "io": 2}
+    assert peaks_once_saturated(m, refs, m.open_default, m.open_io) == {"default": 3, "io": 2}
 
 
 def test_concurrency_groups_given_in_options_replace_the_decorators():
     m = Meter.options(concurrency_groups={"io": 3, "compute": 1, "ctl": 1}).remote(3 + 1)
     refs = [m.io.remote(i) for i in range(6)] + [m.compute.remote(i) for i in range(3)]
-    ray.get(m.wait_started.remote())
-    ray.get([m.open_io.remote(), m.open_compute.remote()])
-    ray.get(refs)
-    peak, _ = ray.get(m.report.remote())
-    assert peak == {"io": 3, "compute": 1}
+    assert peaks_once_saturated(m, refs, m.open_io, m.open_compute) == {"io": 3, "compute": 1}
 
 
 def test_a_saturated_group_does_not_delay_other_groups():

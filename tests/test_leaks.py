@@ -6,7 +6,6 @@ import gc
 import os
 import sys
 import threading
-import tracemalloc
 import weakref
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError
 from gates import Countdown, LoopGate
+from measure import python_heap_kept, rss_bytes
 
 
 class Payload:
@@ -134,22 +134,9 @@ def test_a_thousand_create_call_kill_cycles_return_threads_and_heap_to_baseline(
             ray.kill(p)
 
     cycles(100)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        cycles(1_000)
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    kept = python_heap_kept(lambda: cycles(1_000))
     assert threading.active_count() == baseline  # kill() joins the actor's threads
     assert kept < 1_000 * 50, f"{kept / 1_000:.0f} bytes kept per actor"
-
-
-def rss_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 @pytest.mark.stress
@@ -175,14 +162,6 @@ def test_a_million_calls_keep_rss_and_heap_flat():
     rss_growth = rss_bytes() - rss_before
     # RSS moves with malloc's arenas: 5 MB in all is 5 bytes a call, far below any per-call leak.
     assert rss_growth < 5_000_000, f"RSS grew {rss_growth / 1e6:.1f} MB over 1,000,000 calls"
-    tracemalloc.start()
-    try:
-        calls(10_000)
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        calls(100_000)
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    calls(10_000)
+    kept = python_heap_kept(lambda: calls(100_000))
     assert kept < 100_000, f"{kept} bytes of Python heap kept by 100,000 calls"

@@ -4,12 +4,12 @@ rule); named actors live until kill() or shutdown()."""
 import gc
 import os
 import threading
-import tracemalloc
 
 import pytest
 
 import pyactors as ray
 from gates import Countdown, LoopGate
+from measure import join_actor_threads, python_heap_kept, rss_bytes
 
 
 @ray.remote
@@ -70,11 +70,6 @@ def test_named_actors_live_without_handles():
     assert ray.get(ray.get_actor("kept").one.remote()) == 1
 
 
-def rss_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 @pytest.mark.stress
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
 @pytest.mark.parametrize("kind", ["async", "threaded"])
@@ -95,6 +90,7 @@ def test_create_call_drop_cycles_leak_no_threads_and_no_memory(kind):
     def cycles(n):
         for i in range(n):
             assert ray.get(cls.remote().f.remote(i)) == i
+        join_actor_threads(cls.__name__)
 
     cycles(1_000)  # warm up allocators, caches and freelists
     gc.collect()
@@ -102,23 +98,14 @@ def test_create_call_drop_cycles_leak_no_threads_and_no_memory(kind):
     cycles(10_000)
     gc.collect()
     rss_growth = rss_bytes() - rss_before
-    # dead actors' threads end on their own; a few may still be finishing
-    assert threading.active_count() <= baseline_threads + 4
+    assert threading.active_count() == baseline_threads
     # RSS swings by up to ~10 MB with malloc arenas and glibc's cache of thread stacks (it
     # plateaus: measured +0.4 to +8.7 MB after 5,000 to 30,000 actors), so it only catches
     # gross leaks (30 MB = 3 KB per actor); the Python heap is checked exactly below.
     assert rss_growth < 30_000_000, f"RSS grew {rss_growth / 1e6:.1f} MB over 10,000 actors"
 
-    tracemalloc.start()
-    try:
-        cycles(200)
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        cycles(1_000)
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    cycles(200)
+    kept = python_heap_kept(lambda: cycles(1_000))
     assert kept < 1_000 * 50, f"{kept / 1_000:.0f} bytes of Python heap kept per actor"
 
 

@@ -8,26 +8,13 @@ import pytest
 
 import pyactors as ray
 from pyactors.exceptions import TaskError
-from gates import LoopGate
+from gates import Gated
+from measure import in_threads
 
 
 @ray.remote
-class Gate:
+class Gate(Gated):
     """A call that finishes only when open() is called: await-able synchronisation."""
-
-    def __init__(self):
-        self.gate = None
-
-    async def wait(self, value=None):
-        if self.gate is None:
-            self.gate = LoopGate()
-        await self.gate.wait()
-        return value
-
-    def open(self):
-        if self.gate is None:
-            self.gate = LoopGate()
-        self.gate.open()
 
 
 @ray.remote(concurrency_groups={"io": 2})
@@ -137,20 +124,11 @@ def test_asyncio_wait_for_shield_and_as_completed_accept_refs():
 def test_a_ref_can_be_awaited_from_several_loops_at_once():
     g = Gate.remote()
     ref = g.wait.remote("shared")
-    results = []
 
-    def waiter():
-        async def main():
-            return await ref
-        results.append(asyncio.run(main()))
+    async def main():
+        return await ref
 
-    threads = [threading.Thread(target=waiter) for _ in range(4)]
-    for t in threads:
-        t.start()
-    g.open.remote()
-    for t in threads:
-        t.join(10)
-    assert results == ["shared"] * 4
+    assert in_threads(4, lambda: asyncio.run(main()), g.open.remote) == ["shared"] * 4
 
 
 def test_awaiting_a_failed_ref_raises_the_task_error():

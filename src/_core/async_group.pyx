@@ -109,10 +109,7 @@ cdef class AsyncGroup(Group):
 
     cdef _start_task(self, ObjectRef call):
         try:
-            if call.kwargs is None:
-                coro = call.func(*call.args)
-            else:
-                coro = call.func(*call.args, **call.kwargs)
+            coro = invoke(call)
         except BaseException as exc:
             self._finish_exception(call, exc)
             return

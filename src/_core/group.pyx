@@ -158,10 +158,7 @@ cdef class Group:
         if call.state != PENDING:
             return  # failed by close() after it was admitted
         try:
-            if call.kwargs is None:
-                value = call.func(*call.args)
-            else:
-                value = call.func(*call.args, **call.kwargs)
+            value = invoke(call)
         except BaseException as exc:
             self._finish_exception(call, exc)
         else:

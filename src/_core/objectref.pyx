@@ -145,11 +145,7 @@ cdef class ObjectRef:
         loop = aio_get_running_loop()
         fut = loop.create_future()
         if not self._add_waiter(new_future_waiter(waker_for(loop), fut)):
-            # completed while the future was being made
-            if self.state == FINISHED:
-                fut.set_result(self.value)
-            else:
-                fut.set_exception(self.value)
+            settle(fut, self)  # completed while the future was being made
         return fut
 
     # -- asyncio ------------------------------------------------------------------------------
@@ -261,6 +257,13 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
                 break
     ref.flags = flags
     return ref
+
+
+cdef inline object invoke(ObjectRef call):
+    """Call the method or function with the call's arguments."""
+    if call.kwargs is None:
+        return call.func(*call.args)
+    return call.func(*call.args, **call.kwargs)
 
 
 cdef object resolve_arguments(ObjectRef call):

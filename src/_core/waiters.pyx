@@ -84,12 +84,8 @@ cdef class FutureWaiter(LoopWaiter):
     cdef fire(self):
         cdef ObjectRef ref = self.ref
         self.ref = None
-        if self.fut.done():
-            return  # its awaiter was cancelled
-        if ref.state == FINISHED:
-            self.fut.set_result(ref.value)
-        else:
-            self.fut.set_exception(ref.value)
+        if not self.fut.done():  # done: its awaiter was cancelled
+            settle(self.fut, ref)
 
 
 cdef class CallbackWaiter(LoopWaiter):
@@ -104,12 +100,8 @@ cdef class CallbackWaiter(LoopWaiter):
 
 cdef class ConcurrentWaiter(Waiter):
     cdef notify(self, ObjectRef ref):
-        if not self.fut.set_running_or_notify_cancel():
-            return  # cancelled by its owner
-        if ref.state == FINISHED:
-            self.fut.set_result(ref.value)
-        else:
-            self.fut.set_exception(ref.value)
+        if self.fut.set_running_or_notify_cancel():  # False: cancelled by its owner
+            settle(self.fut, ref)
 
 
 cdef class DependencyWaiter(Waiter):
@@ -123,6 +115,14 @@ cdef class DependencyWaiter(Waiter):
         self.remaining -= 1
         if self.remaining == 0:
             call.group._arguments_ready(call, None)
+
+
+cdef settle(fut, ObjectRef ref):
+    """Give a complete ref's outcome to an asyncio or concurrent.futures future."""
+    if ref.state == FINISHED:
+        fut.set_result(ref.value)
+    else:
+        fut.set_exception(ref.value)
 
 
 cdef LoopWaiter new_future_waiter(LoopWaker waker, object fut):

@@ -14,7 +14,6 @@ from . import _core, _runtime
 from .exceptions import ActorNameTakenError
 from ._options import (
     ACTOR_CREATION_OPTIONS,
-    ACTOR_DECORATOR_OPTIONS,
     ASYNC_DEFAULT_MAX_CONCURRENCY,
     DEFAULT_GROUP,
     IGNORED_TASK_OPTIONS,
