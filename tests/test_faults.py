@@ -3,6 +3,8 @@ keep working, and kill() still works on an actor stuck in user code."""
 
 import asyncio
 import functools
+import os
+import resource
 import threading
 
 import pytest
@@ -160,3 +162,31 @@ def test_kill_works_on_an_actor_whose_init_never_returns():
     with pytest.raises(ActorDiedError):
         ray.get(h.ping.remote(), timeout=0)
     release.set()  # once __init__ returns, its thread ends (the conftest checks)
+
+
+@ray.remote
+class NeedsLoop:
+    async def f(self):
+        return 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="counts fds in /proc")
+# asyncio's own loop __del__ complains about a loop whose constructor failed
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_group_that_cannot_make_its_loop_kills_its_actor_instead_of_hanging():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    actors = [NeedsLoop.remote() for _ in range(8)]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 4, hard))
+    try:
+        refs = [a.f.remote() for a in actors]  # each call needs a loop: 3 to 5 fds apiece
+        outcomes = []
+        for ref in refs:
+            try:
+                outcomes.append(ray.get(ref, timeout=30))
+            except ActorDiedError as exc:
+                assert "could not make its event loop" in str(exc)
+                assert isinstance(exc.__cause__, OSError)
+                outcomes.append("died")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "died" in outcomes and set(outcomes) <= {1, "died"}

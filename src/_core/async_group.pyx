@@ -41,7 +41,7 @@ cdef class AsyncGroup(Group):
             thread = Thread(target=self._run, name=self.thread_name, daemon=True)
             self.threads.append(thread)
             self.state = G_STARTED
-            thread.start()
+        start_thread(self, thread)
 
     def _run(self):
         cdef ThreadState ts = this_thread()
@@ -50,7 +50,13 @@ cdef class AsyncGroup(Group):
         try:
             if not self._run_before_loop(ts):
                 return
-            loop = self.loop_factory()
+            try:
+                loop = self.loop_factory()
+            except BaseException as exc:  # e.g. "Too many open files"
+                self.actor.die(actor_died_error(
+                    self.actor, f"concurrency group {self.name!r} could not make its event "
+                                f"loop", exc))
+                return
             asyncio.set_event_loop(loop)
             ts.on_loop = True
             self.loop = loop
@@ -152,7 +158,11 @@ cdef class AsyncGroup(Group):
             self.blocking_pool_size = self.limit
             with self.lifecycle_lock:
                 self.blocking_pools.append(self.blocking_pool)
-        self.blocking_pool.submit(self._run_blocking, call)
+        try:
+            self.blocking_pool.submit(self._run_blocking, call)
+        except RuntimeError:  # the pool was shut down: the group closed, the call has failed
+            if self.state != G_CLOSED:
+                raise
 
     def _run_blocking(self, ObjectRef call):
         cdef ThreadState ts = this_thread()
@@ -176,10 +186,13 @@ cdef class AsyncGroup(Group):
         if call.state == PENDING and call.stage == S_RUNNING and call.flags & F_ASYNC:
             if not call.cancel_requested:
                 call.cancel_requested = True
-                if PyThread_get_thread_ident() == self.thread_id:
-                    self.loop.call_soon(self._cancel_task, call)
-                else:
-                    self.loop.call_soon_threadsafe(self._cancel_task, call)
+                try:
+                    if PyThread_get_thread_ident() == self.thread_id:
+                        self.loop.call_soon(self._cancel_task, call)
+                    else:
+                        self.loop.call_soon_threadsafe(self._cancel_task, call)
+                except RuntimeError:  # the loop closed: so did the group, failing the call
+                    pass
             return True
         return Group._cancel(self, call)
 

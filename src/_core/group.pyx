@@ -312,6 +312,18 @@ cdef class Group:
         return f"<{type(self).__name__} {self.name!r} of {self.actor.describe()}>"
 
 
+cdef start_thread(Group group, thread):
+    """Start one of the group's threads; if the system refuses, the actor dies of it (its calls
+    could never run)."""
+    try:
+        thread.start()
+    except BaseException as exc:  # "can't start new thread"
+        with group.lifecycle_lock:
+            group.threads.remove(thread)
+        group.actor.die(actor_died_error(
+            group.actor, f"concurrency group {group.name!r} could not start a thread", exc))
+
+
 cdef _setup_group(Group group, ActorCore actor, str name, Py_ssize_t limit):
     group.actor = actor
     group.name = name

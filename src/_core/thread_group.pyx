@@ -24,7 +24,7 @@ cdef class ThreadGroup(Group):
                             name=f"{self.thread_name}:{len(self.threads)}")
             self.threads.append(thread)
             self.state = G_STARTED
-            thread.start()
+        start_thread(self, thread)
 
     def _work(self):
         cdef ThreadState ts = this_thread()
