@@ -111,3 +111,16 @@ def test_arguments_from_many_threads_and_loops_resolve_once_each():
         t.join(30)
     assert results == [True] * 4
     assert ray.get(c.count.remote()) == 4 * 50 + 20
+
+
+@ray.remote
+def fan_out(depth):
+    # Each level blocks in get() on two calls of the next: far more blocked calls than the
+    # pool has threads (num_cpus), which must not deadlock.
+    if depth == 0:
+        return 1
+    return sum(ray.get([fan_out.remote(depth - 1), fan_out.remote(depth - 1)]))
+
+
+def test_remote_functions_blocked_in_get_lend_their_slot():
+    assert ray.get(fan_out.remote(4), timeout=60) == 16

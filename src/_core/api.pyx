@@ -35,6 +35,10 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     cdef ThreadWaiter waiter = ThreadWaiter.__new__(ThreadWaiter)
     cdef bint parked = False
     cdef int woken = 0
+    # A plain remote function blocked here lends its pool slot to others meanwhile, as Ray
+    # releases a blocked task's CPU: nested remote calls cannot deadlock the pool.
+    cdef Group lent = ts.group if ts.group is not None and ts.group.actor.label is not None \
+        and type(ts.group) is ThreadGroup else None
     waiter.owner = ts
     waiter.remaining = needed
     for ref in pending:  # atomic: no completion can interleave with the registration
@@ -43,8 +47,14 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     try:
         if waiter.remaining > 0:
             parked = True
+            if lent is not None:
+                lent.limit += 1
+                if lent._can_admit():
+                    lent._wake()
             woken = ts.park(timeout)
     finally:
+        if parked and lent is not None:
+            lent.limit -= 1
         waiter.abandoned = True
         if parked and not woken and waiter.remaining <= 0:
             # The last completion released our lock after the wait gave up (timeout or
