@@ -8,8 +8,8 @@ import threading
 class LoopGate:
     """An asyncio.Event of one loop that any thread can open.
 
-    Create it on the loop thread (e.g. in an async actor's __init__ or method); await
-    `wait()` there; call `open()` from anywhere.
+    Create it on the loop thread (in a method of an async actor: __init__ runs before the
+    loop starts); await `wait()` there; call `open()` from anywhere.
     """
 
     def __init__(self):

@@ -157,3 +157,51 @@ def test_handles_travel_as_arguments_compare_equal_and_hash_alike():
     assert same == w and hash(same) == hash(w) and same is w
     assert repr(w) == f"Actor(Worker, {w._pyactors_core.actor_id})"
     assert w != Worker.remote()
+
+
+def test_asyncio_cancel_gives_up_on_a_running_call_at_once_and_stops_it():
+    started, cancelled = Countdown(1), []
+    w = Worker.options(max_concurrency=1).remote(started, cancelled)
+    running = w.hold.remote("victim")
+    nxt = w.echo.remote("next")
+    started.wait()
+    assert running.cancel() is True  # asyncio's spelling: done at once, as an asyncio future
+    assert running.done() and running.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        running.result()
+    with pytest.raises(TaskCancelledError, match="through asyncio while running"):
+        ray.get(running)  # plain threads see Ray's error
+    assert ray.get(nxt) == "next"  # the call was stopped: its slot freed
+    assert ray.get(w.log.remote())[1] == ["victim"]  # CancelledError inside the coroutine
+    assert running.cancel() is False
+
+
+def test_asyncio_cancel_of_a_running_plain_method_abandons_it():
+    w = Worker.remote()
+    running, event = threading.Event(), threading.Event()
+    ref = w.block.remote(running, event)
+    assert running.wait(10)
+    assert ref.cancel() is True and ref.cancelled()
+    assert ray.stats(w)["io"]["running"] == 1  # it cannot be interrupted: it keeps its slot
+    event.set()  # it ends unseen, and is counted as cancelled
+    assert ray.get(w.log.remote()) == ([], [])
+    io = ray.stats(w)["io"]
+    assert (io["completed"], io["cancelled"]) == (1, 1)  # log() + the abandoned call
+
+
+def test_asyncio_timeouts_around_refs_raise_timeout_error_promptly():
+    w = Worker.remote()
+    running, event = threading.Event(), threading.Event()
+
+    async def main():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(w.block.remote(running, event), 0.05)
+        started = Countdown(1)
+        held = Worker.remote(started)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(held.hold.remote("x")), 0.05)
+        shielded = held.echo.remote("kept")
+        assert await asyncio.shield(shielded) == "kept"
+
+    asyncio.run(main())
+    event.set()

@@ -138,7 +138,8 @@ cdef class Group:
     cdef _run_returned_coroutine(self, ObjectRef call, coro)
     cdef _finish(self, ObjectRef call, int state, object value)
     cdef _finish_exception(self, ObjectRef call, BaseException exc)
-    cdef bint _cancel(self, ObjectRef call) except -1
+    cdef bint _cancel(self, ObjectRef call, int state) except -1
+    cdef bint _stop_running(self, ObjectRef call) except -1
     cdef _stop(self)
     cdef list _thread_list(self)
     cdef list _take_all(self, error)

@@ -169,7 +169,7 @@ def cancel(object ref, *, force=False, recursive=True):
     cdef Group group = call.group
     if call.state != PENDING or group is None:
         return False
-    if group._cancel(call):
+    if group._cancel(call, FAILED) or group._stop_running(call):
         return True
     if force:
         return group.actor.die(actor_died_error(

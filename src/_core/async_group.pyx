@@ -35,13 +35,7 @@ cdef class AsyncGroup(Group):
             PyThread_release_lock(parked.lock)
 
     cdef _start(self):
-        with self.lifecycle_lock:
-            if self.state != G_IDLE:
-                return
-            thread = Thread(target=self._run, name=self.thread_name, daemon=True)
-            self.threads.append(thread)
-            self.state = G_STARTED
-        start_thread(self, thread)
+        start_thread(self, Thread(target=self._run, name=self.thread_name, daemon=True), True)
 
     def _run(self):
         cdef ThreadState ts = this_thread()
@@ -128,7 +122,7 @@ cdef class AsyncGroup(Group):
                             eager_start=True)
         else:
             task = aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name)
-        if call.state == PENDING:
+        if call.stage == S_RUNNING:  # not finished inside an eager first step
             call.task = task
 
     cdef _run_returned_coroutine(self, ObjectRef call, coro):
@@ -182,22 +176,25 @@ cdef class AsyncGroup(Group):
             # with a timeout.
             return [*self.threads, *[t for pool in self.blocking_pools for t in pool._threads]]
 
-    cdef bint _cancel(self, ObjectRef call) except -1:
-        if call.state == PENDING and call.stage == S_RUNNING and call.flags & F_ASYNC:
-            if not call.cancel_requested:
-                call.cancel_requested = True
-                try:
-                    if PyThread_get_thread_ident() == self.thread_id:
-                        self.loop.call_soon(self._cancel_task, call)
-                    else:
-                        self.loop.call_soon_threadsafe(self._cancel_task, call)
-                except RuntimeError:  # the loop closed: so did the group, failing the call
-                    pass
-            return True
-        return Group._cancel(self, call)
+    cdef bint _stop_running(self, ObjectRef call) except -1:
+        """Ask a running ``async def`` call to stop: CancelledError inside its coroutine."""
+        if call.stage != S_RUNNING or not call.flags & F_ASYNC:
+            return False
+        if not call.cancel_requested:
+            call.cancel_requested = True
+            try:
+                if PyThread_get_thread_ident() == self.thread_id:
+                    self.loop.call_soon(self._cancel_task, call)
+                else:
+                    self.loop.call_soon_threadsafe(self._cancel_task, call)
+            except RuntimeError:  # the loop closed: so did the group, failing the call
+                pass
+        return True
 
     def _cancel_task(self, ObjectRef call):
-        if call.state == PENDING and call.task is not None:
+        # A task that has not started its body sees cancel_requested as it starts (_drive);
+        # cancelling it now would skip the body, and with it the call's completion.
+        if call.stage == S_RUNNING and call.flags & F_STARTED and call.task is not None:
             call.task.cancel()
 
     cdef _stop(self):
@@ -217,6 +214,14 @@ cdef class AsyncGroup(Group):
 async def _drive(AsyncGroup group, ObjectRef call, coro):
     # The task body of an async call: completing the ref here, inside the task's last step,
     # saves the extra loop iteration a done-callback would cost.
+    if call.state != PENDING or call.cancel_requested:
+        # killed, or cancelled between admission and this first step: never run the body
+        coro.close()
+        group._finish(call, FAILED,
+                      TaskCancelledError(f"{call.name}() was cancelled before it started"))
+        call.task = None
+        return
+    call.flags |= F_STARTED
     try:
         value = await coro
     except BaseException as exc:
@@ -225,6 +230,8 @@ async def _drive(AsyncGroup group, ObjectRef call, coro):
             raise
     else:
         group._finish(call, FINISHED, value)
+    finally:
+        call.task = None
 
 
 cdef _finalize_loop(loop):

@@ -177,19 +177,24 @@ cdef class Group:
             f"no event loop to run it: declare it `async def`"))
 
     cdef _finish(self, ObjectRef call, int state, object value):
-        if call.stage == S_RUNNING:
+        cdef bint ran = call.stage == S_RUNNING
+        if ran:
             self._unlink(call)
         if call.flags & F_INIT:
             call._set(state, value)
             self.actor._init_finished(value if state == FAILED else None)
             return
-        if call._set(state, value):
+        # Counted before the ref completes: whoever sees the result sees the stats too.
+        if call.state == PENDING:
             if state == FINISHED:
                 self.completed += 1
-            elif isinstance(value, TaskCancelledError):
+            elif state == CANCELLED or isinstance(value, TaskCancelledError):
                 self.cancelled += 1
             else:
                 self.failed += 1
+            call._set(state, value)
+        elif ran and call.state == CANCELLED:
+            self.cancelled += 1  # asyncio gave up on it while it ran; it has ended now
         if self._can_admit():
             self._wake()
 
@@ -202,15 +207,20 @@ cdef class Group:
             error = wrap_task_error(exc, call.name, self)
         self._finish(call, FAILED, error)
 
-    cdef bint _cancel(self, ObjectRef call) except -1:
+    cdef bint _cancel(self, ObjectRef call, int state) except -1:
+        """Cancel a call that has not started: it completes as `state` (FAILED with
+        TaskCancelledError for pyactors.cancel(), CANCELLED for asyncio's ref.cancel())."""
         if call.state != PENDING or call.stage == S_RUNNING:
             return False
         if call.stage != S_NEW:
             self._unlink(call)
         call.cancel_requested = True
-        self._finish(call, FAILED,
+        self._finish(call, state,
                      TaskCancelledError(f"{call.name}() was cancelled before it started"))
         return True
+
+    cdef bint _stop_running(self, ObjectRef call) except -1:
+        return False  # a running plain method cannot be interrupted
 
     cdef _stop(self):
         raise AssertionError("Group._stop is abstract")
@@ -312,16 +322,30 @@ cdef class Group:
         return f"<{type(self).__name__} {self.name!r} of {self.actor.describe()}>"
 
 
-cdef start_thread(Group group, thread):
-    """Start one of the group's threads; if the system refuses, the actor dies of it (its calls
-    could never run)."""
-    try:
-        thread.start()
-    except BaseException as exc:  # "can't start new thread"
-        with group.lifecycle_lock:
+cdef bint start_thread(Group group, thread, bint only_first) except -1:
+    """Start one of the group's threads unless the group closed (or, with `only_first`, has a
+    thread already). If the system refuses, the actor dies of it: its calls could never run.
+
+    Started under the lifecycle lock, so join() never meets a thread that is not started yet.
+    The group is marked started first: the new thread may park at once, and a waker must then
+    find it to unpark, not mistake the group for idle.
+    """
+    failure = None
+    with group.lifecycle_lock:
+        if group.state == G_CLOSED or (only_first and group.threads):
+            return False
+        group.threads.append(thread)
+        group.state = G_STARTED
+        try:
+            thread.start()
+        except BaseException as exc:  # "can't start new thread"
             group.threads.remove(thread)
+            failure = exc
+    if failure is not None:
         group.actor.die(actor_died_error(
-            group.actor, f"concurrency group {group.name!r} could not start a thread", exc))
+            group.actor, f"concurrency group {group.name!r} could not start a thread", failure))
+        return False
+    return True
 
 
 cdef _setup_group(Group group, ActorCore actor, str name, Py_ssize_t limit):

@@ -7,6 +7,7 @@ cdef enum:
     PENDING = 0
     FINISHED = 1
     FAILED = 2
+    CANCELLED = 3   # asyncio gave up on it (ref.cancel()): awaiters get CancelledError
 
 cdef enum:
     S_NEW = 0       # not in any group list (not yet submitted, or taken out of one)
@@ -20,6 +21,7 @@ cdef enum:
     F_REF_ARGS = 4      # some top-level argument is an ObjectRef
     F_UNRESOLVED = 8    # queued in an ordered group, its ref arguments not ready yet
     F_BLOCKING = 16     # a plain def of an async actor run on a worker thread of its group
+    F_STARTED = 32      # an async call's task has started running its body (loop thread)
 
 cdef unsigned long long _next_ident = 0
 
@@ -72,6 +74,12 @@ cdef class ObjectRef:
         self.value = value
         waiters = self.waiters
         self.waiters = None
+        group = self.group
+        self.group = None
+        # Bookkeeping before any waiter wakes: a caller that sees the result may submit again
+        # at once, and must find the call no longer pending.
+        if group is not None:
+            (<Group>group).actor._call_completed()
         if waiters is not None:
             if type(waiters) is list:
                 if PYACTORS_DEBUG:
@@ -82,15 +90,11 @@ cdef class ObjectRef:
                 if PYACTORS_DEBUG:
                     dbg_waiters_registered -= 1
                 (<Waiter>waiters).notify(self)
-        group = self.group
-        # Drop the call's references now rather than when the user drops the ref.
+        # Drop the call's references now rather than when the user drops the ref (a running
+        # task keeps its own until it ends).
         self.func = None
         self.args = None
         self.kwargs = None
-        self.task = None
-        self.group = None
-        if group is not None:
-            (<Group>group).actor._call_completed()
         return True
 
     cdef bint _add_waiter(self, Waiter waiter) except -1:
@@ -165,19 +169,27 @@ cdef class ObjectRef:
         return self.state != PENDING
 
     def cancelled(self):
-        # A cancelled call completes with TaskCancelledError (an error result), as in Ray, so
-        # asyncio consumers see it through exception(); this never reports asyncio cancellation.
-        return False
+        """True once asyncio cancelled it (ref.cancel()); a call cancelled with
+        pyactors.cancel() completes with TaskCancelledError instead, as in Ray."""
+        return self.state == CANCELLED
 
     def result(self):
         if self.state == PENDING:
             raise aio_InvalidStateError("Result is not ready.")
+        if self.state == CANCELLED:
+            raise aio_CancelledError()
         return self._outcome()
 
     def exception(self):
         if self.state == PENDING:
             raise aio_InvalidStateError("Exception is not set.")
+        if self.state == CANCELLED:
+            raise aio_CancelledError()
         return self.value if self.state == FAILED else None
+
+    def _make_cancelled_error(self):
+        # asyncio.gather() asks a cancelled child future for the error to raise.
+        return aio_CancelledError()
 
     def add_done_callback(self, fn, *, context=None):
         """Call ``fn(ref)`` on the calling thread's running event loop once the ref completes."""
@@ -203,8 +215,22 @@ cdef class ObjectRef:
         return _running_loop("get_loop")
 
     def cancel(self, msg=None):
-        """Cancel the call (see ``pyactors.cancel``); True if cancellation was requested."""
-        return cancel(self)
+        """asyncio's cancel(): the ref is cancelled at once (awaiting it raises
+        asyncio.CancelledError, so asyncio timeouts around refs work) and the call is asked to
+        stop: a queued call never runs, a running ``async def`` call gets CancelledError, a
+        running plain method finishes unseen. ``pyactors.cancel(ref)`` is Ray's cancel."""
+        cdef Group group = self.group
+        if self.state != PENDING:
+            return False
+        if group is not None and group._cancel(self, CANCELLED):
+            return True  # it had not started
+        # Running: give up on it first (so nothing completes it otherwise meanwhile), then ask
+        # it to stop.
+        self._set(CANCELLED, TaskCancelledError(
+            f"{self.name}() was cancelled through asyncio while running"))
+        if group is not None:
+            group._stop_running(self)
+        return True
 
     # -- concurrent.futures -------------------------------------------------------------------
 
@@ -226,6 +252,8 @@ cdef class _Ready:
         return self
 
     def __next__(self):
+        if self.ref.state == CANCELLED:
+            raise aio_CancelledError()
         raise StopIteration(self.ref._outcome())
 
 

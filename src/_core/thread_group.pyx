@@ -17,14 +17,8 @@ cdef class ThreadGroup(Group):
             self._spawn()
 
     cdef _spawn(self):
-        with self.lifecycle_lock:
-            if self.state == G_CLOSED:
-                return
-            thread = Thread(target=self._work, daemon=True,
-                            name=f"{self.thread_name}:{len(self.threads)}")
-            self.threads.append(thread)
-            self.state = G_STARTED
-        start_thread(self, thread)
+        start_thread(self, Thread(target=self._work, daemon=True,
+                                  name=f"{self.thread_name}:{self.spawned - 1}"), False)
 
     def _work(self):
         cdef ThreadState ts = this_thread()

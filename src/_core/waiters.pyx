@@ -100,7 +100,9 @@ cdef class CallbackWaiter(LoopWaiter):
 
 cdef class ConcurrentWaiter(Waiter):
     cdef notify(self, ObjectRef ref):
-        if self.fut.set_running_or_notify_cancel():  # False: cancelled by its owner
+        if ref.state == CANCELLED:
+            self.fut.cancel()
+        elif self.fut.set_running_or_notify_cancel():  # False: cancelled by its owner
             settle(self.fut, ref)
 
 
@@ -121,6 +123,8 @@ cdef settle(fut, ObjectRef ref):
     """Give a complete ref's outcome to an asyncio or concurrent.futures future."""
     if ref.state == FINISHED:
         fut.set_result(ref.value)
+    elif ref.state == CANCELLED:
+        fut.cancel()
     else:
         fut.set_exception(ref.value)
 

@@ -76,6 +76,7 @@ class Runtime:
         self._actors: weakref.WeakSet[_core.ActorCore] = weakref.WeakSet()
         self._names: dict[str, object] = {}
         self._registry_lock = threading.Lock()
+        self._stopped = False
         # Actors that nothing references any more are handed over here by finalizers (which
         # may run anywhere, even inside the garbage collector): SimpleQueue.put is reentrant.
         self._unused: queue.SimpleQueue = queue.SimpleQueue()
@@ -105,6 +106,9 @@ class Runtime:
 
     def register(self, core: _core.ActorCore, name: str | None, handle) -> None:
         with self._registry_lock:
+            if self._stopped:  # created while shutdown() runs: it goes down with the runtime
+                core.die(_actor_died_error(core, "pyactors.shutdown() was called", None))
+                return
             if name is not None:
                 existing = self._names.get(name)
                 if existing is not None and not existing._pyactors_core.is_dead:
@@ -138,6 +142,7 @@ class Runtime:
 
     def stop(self) -> None:
         with self._registry_lock:
+            self._stopped = True
             cores = [*self._actors, self.pool]
             self._actors.clear()
             self._names.clear()
