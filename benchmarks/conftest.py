@@ -1,10 +1,16 @@
-"""Fixtures of the benchmarks, self-contained so that they do not depend on tests/."""
+"""Fixtures of the benchmarks, self-contained so that they do not depend on tests/.
+
+Every benchmark runs on pyactors and on the floor (benchmarks/floor.py), each on uvloop and on
+asyncio, through the same adapters as `python -m benchmarks.compare`.
+"""
 
 import threading
 
 import pytest
 
-from benchmarks.workloads import LOOP_KINDS, running_floor, running_pyactors
+from benchmarks.workloads import LOOP_KINDS, load_adapter
+
+PYTEST_IMPLEMENTATIONS = ("pyactors", "floor")
 
 
 @pytest.fixture(autouse=True)
@@ -20,13 +26,23 @@ def loop_kind(request):
     return request.param
 
 
-@pytest.fixture
-def noop_actor(loop_kind):
-    with running_pyactors(loop_kind) as actor:
-        yield actor
+@pytest.fixture(params=PYTEST_IMPLEMENTATIONS)
+def impl(request):
+    return load_adapter(request.param)
 
 
 @pytest.fixture
-def floor_actor(loop_kind):
-    with running_floor(loop_kind) as floor:
-        yield floor
+def session(impl, loop_kind):
+    with impl.session(loop_kind) as sess:
+        yield sess
+
+
+@pytest.fixture
+def noop_actor(impl, session):
+    return impl.noop_actor(session)
+
+
+@pytest.fixture
+def group_of(impl, loop_kind):
+    """pytest-benchmark group of a workload: each pyactors figure beside its floor."""
+    return lambda workload: f"{workload} [{loop_kind}]"

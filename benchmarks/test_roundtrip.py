@@ -4,43 +4,20 @@ Times are per round: W1 rounds make ROUNDTRIPS_PER_ROUND calls, W2 rounds PIPELI
 `python -m benchmarks.compare` gives per-call figures and ratios.
 """
 
-import pytest
-
-from benchmarks.workloads import (
-    PIPELINE_CALLS,
-    floor_pipelined,
-    floor_roundtrips,
-    pyactors_pipelined,
-    pyactors_roundtrips,
-)
+from benchmarks.workloads import Sizes
 
 ROUNDTRIPS_PER_ROUND = 200
-
-W1_GROUP = f"W1 sync round trip x{ROUNDTRIPS_PER_ROUND}"
-W2_GROUP = f"W2 pipelined x{PIPELINE_CALLS}"
+PIPELINE_CALLS = Sizes().w2_calls
 
 
-@pytest.mark.benchmark(group=W1_GROUP)
-def test_sync_roundtrip_pyactors(benchmark, noop_actor):
+def test_w1_sync_roundtrip(benchmark, impl, noop_actor, group_of):
+    benchmark.group = group_of(f"W1 sync round trip x{ROUNDTRIPS_PER_ROUND}")
     benchmark.extra_info["calls_per_round"] = ROUNDTRIPS_PER_ROUND
-    benchmark(pyactors_roundtrips, noop_actor, ROUNDTRIPS_PER_ROUND)
+    benchmark(impl.roundtrips, noop_actor, ROUNDTRIPS_PER_ROUND)
 
 
-@pytest.mark.benchmark(group=W1_GROUP)
-def test_sync_roundtrip_floor(benchmark, floor_actor):
-    benchmark.extra_info["calls_per_round"] = ROUNDTRIPS_PER_ROUND
-    benchmark(floor_roundtrips, floor_actor, ROUNDTRIPS_PER_ROUND)
-
-
-@pytest.mark.benchmark(group=W2_GROUP)
-def test_pipelined_pyactors(benchmark, noop_actor):
+def test_w2_pipelined(benchmark, impl, noop_actor, group_of):
+    benchmark.group = group_of(f"W2 pipelined x{PIPELINE_CALLS}")
     benchmark.extra_info["calls_per_round"] = PIPELINE_CALLS
-    results = benchmark(pyactors_pipelined, noop_actor)
-    assert results == [None] * PIPELINE_CALLS
-
-
-@pytest.mark.benchmark(group=W2_GROUP)
-def test_pipelined_floor(benchmark, floor_actor):
-    benchmark.extra_info["calls_per_round"] = PIPELINE_CALLS
-    results = benchmark(floor_pipelined, floor_actor)
+    results = benchmark(impl.pipelined, noop_actor, PIPELINE_CALLS)
     assert results == [None] * PIPELINE_CALLS

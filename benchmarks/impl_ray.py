@@ -1,0 +1,57 @@
+"""Ray, a local single-node instance: the adapter of benchmarks.workloads.
+
+Ray is slow enough that the workloads run smaller (SIZES, printed under the table), and it
+starts slowly, so one worker process runs all of Ray's workloads after one ray.init() (the
+compare script says so). Its actors are processes of their own: memory and threads are
+summed over the driver's process tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Iterator
+
+import ray
+from benchmarks.ray_api import definitions
+from benchmarks.workloads import Sizes
+
+NAME = "ray"
+SIZES = Sizes(w1_calls=300, w1_warmup=20, w2_calls=1_000, w2_batches=2, w3_calls=200,
+              w3_gather=1_000, w3_batches=1, w4_batches=1, w6_calls=100, w7_actors=3,
+              w8_actors=4)
+NOT_APPLICABLE: dict[str, str] = {}
+NOTES = {
+    "W8": "ray: each actor is a worker process; created actors are waited for with "
+          "__ray_ready__ before the never-called figure",
+}
+MULTIPROCESS = True
+INIT_OPTIONS = {"num_cpus": 2, "include_dashboard": False}
+
+# The actors and calls: the same code for pyactors and Ray.
+SHARED = definitions(ray)
+globals().update(SHARED)
+
+
+def start() -> None:
+    if not ray.is_initialized():
+        ray.init(**INIT_OPTIONS)
+
+
+@contextmanager
+def session(loop: None) -> Iterator[None]:
+    start()
+    try:
+        yield None
+    finally:
+        ray.shutdown()
+
+
+def new_caller_loop(session) -> asyncio.AbstractEventLoop:
+    return asyncio.new_event_loop()
+
+
+def scale_actor(session):
+    actor = SHARED["Tracker"].remote()
+    ray.get(actor.__ray_ready__.remote())  # Ray creates actors in the background
+    return actor
