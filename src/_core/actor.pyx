@@ -89,15 +89,26 @@ cdef class ActorCore:
         if self.users == 0 and self.pending == 0:
             self.die(actor_died_error(self, "nothing references it any more", None))
 
-    def die(self, error):
-        """Fail every outstanding and future call with `error` and stop the threads (no wait)."""
+    def die(self, error, bint stop=True):
+        """Fail every outstanding and future call with `error` and (unless `stop` is false)
+        tell the threads to end; no wait."""
         if self.dead:
             return False
         self.dead = True
         self.death_error = error
         for group in list(self.groups.values()):
-            group.close(error)
+            group.close(error, stop)
         return True
+
+    def stop_and_join(self, double timeout, double at_least=0.05):
+        """Stop and join the groups one at a time: `timeout` in all, but each group gets
+        `at_least` even once one stuck thread has used the rest."""
+        deadline = monotonic() + timeout
+        joined = True
+        for group in list(self.groups.values()):
+            group.stop_threads()
+            joined &= group.join(max(at_least, deadline - monotonic()))
+        return joined
 
     def abandon_after_fork(self, error):
         """In a forked child: the actor's threads stayed in the parent; it is dead here."""

@@ -227,8 +227,9 @@ cdef class Group:
 
     # -- lifecycle and introspection (Python-facing, not per call) ----------------------------
 
-    def close(self, error):
-        """Fail every queued and running call with `error`, refuse new ones, stop the threads.
+    def close(self, error, bint stop=True):
+        """Fail every queued and running call with `error`, refuse new ones, and (unless
+        `stop` is false: see stop_threads()) tell the threads to end.
 
         Returns at once; join() waits for the threads. Safe from any thread, including the
         group's own.
@@ -240,6 +241,11 @@ cdef class Group:
             calls = self._take_all(error)
         for node in calls:
             (<ObjectRef>node)._set(FAILED, error)
+        if stop:
+            self._stop()
+
+    def stop_threads(self):
+        """Tell a closed group's threads to end (they also end when close() stops them)."""
         self._stop()
 
     def abandon_after_fork(self, error):

@@ -202,7 +202,10 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
         if options.get("get_if_exists"):  # lost a race with another creator of that name
             return runtime.named(name)
         raise
-    core.start(instance.__init__, args, kwargs)
+    if cls.__init__ is object.__init__:
+        core.mark_ready()  # nothing to run: no thread starts until the first call
+    else:
+        core.start(instance.__init__, args, kwargs)
     return handle
 
 
