@@ -39,7 +39,7 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
     unknown = set(options) - IGNORED_TASK_OPTIONS
     if unknown:
         raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"concurrency_group, num_returns=1")
+                        f"concurrency_group, num_returns=1, blocking")
     one_return(num_returns, "method")
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
