@@ -160,6 +160,7 @@ cdef class AsyncGroup(Group):
     cdef _start(self)
     cdef _unpark(self)
     cdef bint _run_before_loop(self, ThreadState ts) except -1
+    cdef _execute_to_end(self, ObjectRef call)
     cdef _start_task(self, ObjectRef call)
     cdef _start_coroutine(self, ObjectRef call, coro)
     cdef _start_blocking(self, ObjectRef call)

@@ -157,11 +157,12 @@ cdef class ActorCore:
 
 cdef class RemoteMethod:
     def __cinit__(self, func, str name, Group group, bint is_async, regroup=None,
-                  bint blocking=False):
+                  bint blocking=False, bint awaits=True):
         self.func = func
         self.name = name
         self.group = group
-        self.flags = (F_ASYNC if is_async else 0) | (F_BLOCKING if blocking else 0)
+        self.flags = ((F_ASYNC | (0 if awaits else F_NO_AWAIT) if is_async else 0)
+                      | (F_BLOCKING if blocking else 0))
         self.regroup = regroup
         if group is not None:
             group.actor.users += 1
@@ -209,7 +210,7 @@ cdef class RemoteMethod:
                             f"{type(concurrency_group).__name__} {concurrency_group!r}")
         cdef Group group = self.group.actor.group(concurrency_group)
         return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC, None,
-                            self.flags & F_BLOCKING)
+                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(

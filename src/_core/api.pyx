@@ -155,7 +155,7 @@ def cancel(object ref, *, force=False, recursive=True):
 
     A queued call is removed and fails with TaskCancelledError without running. A running
     ``async def`` call gets asyncio.CancelledError inside its coroutine. A running plain
-    method cannot be interrupted: cancel() returns False, unless ``force=True``, which kills
+    method, or ``async def`` without await, cannot be interrupted: cancel() returns False, unless ``force=True``, which kills
     the actor (every outstanding call fails with ActorDiedError). A finished ref keeps its
     result.
     """

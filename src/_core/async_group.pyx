@@ -95,7 +95,9 @@ cdef class AsyncGroup(Group):
             call = self._admit()
             if call is None:
                 break
-            if call.flags & F_ASYNC:
+            if call.flags & F_NO_AWAIT:
+                self._execute_to_end(call)
+            elif call.flags & F_ASYNC:
                 self._start_task(call)
             elif call.flags & F_BLOCKING:
                 self._start_blocking(call)
@@ -106,6 +108,28 @@ cdef class AsyncGroup(Group):
                 self.loop.call_soon(self.drain_cb)  # drain_pending stays set
                 return
         self.drain_pending = False
+
+    cdef _execute_to_end(self, ObjectRef call):
+        # Without an await the coroutine's first step is its whole body: run it here, as a
+        # plain def runs, and skip the Task (on 3.11, half of a no-op call's instructions).
+        cdef PyObject* result = NULL
+        cdef PySendResult status
+        if call.state != PENDING:
+            return  # failed by close() after it was admitted
+        try:
+            coro = invoke(call)
+            status = PyIter_Send(coro, None, &result)
+        except BaseException as exc:
+            self._finish_exception(call, exc)
+            return
+        value = <object>result
+        Py_DECREF(value)  # PyIter_Send's reference; `value` holds its own
+        if status == PYGEN_RETURN:
+            self._finish(call, FINISHED, value)
+        else:  # it awaited after all: its __code__ was replaced after decoration
+            coro.close()
+            self._finish_exception(call, RuntimeError(
+                f"{call.name}() awaited, but its code had no await when it was decorated"))
 
     cdef _start_task(self, ObjectRef call):
         try:
@@ -177,8 +201,11 @@ cdef class AsyncGroup(Group):
             return [*self.threads, *[t for pool in self.blocking_pools for t in pool._threads]]
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
-        """Ask a running ``async def`` call to stop: CancelledError inside its coroutine."""
-        if call.stage != S_RUNNING or not call.flags & F_ASYNC:
+        """Ask a running ``async def`` call to stop: CancelledError inside its coroutine.
+
+        A call without await runs like a plain def: it cannot be stopped.
+        """
+        if call.stage != S_RUNNING or call.flags & (F_ASYNC | F_NO_AWAIT) != F_ASYNC:
             return False
         if not call.cancel_requested:
             call.cancel_requested = True

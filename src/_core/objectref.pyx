@@ -22,6 +22,7 @@ cdef enum:
     F_UNRESOLVED = 8    # queued in an ordered group, its ref arguments not ready yet
     F_BLOCKING = 16     # a plain def of an async actor run on a worker thread of its group
     F_STARTED = 32      # an async call's task has started running its body (loop thread)
+    F_NO_AWAIT = 64     # an `async def` without await: cannot suspend, so runs without a Task
 
 cdef unsigned long long _next_ident = 0
 

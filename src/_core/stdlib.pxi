@@ -10,6 +10,7 @@ import time
 import types
 
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF
 from cpython.pythread cimport (
     NOWAIT_LOCK,
     WAIT_LOCK,
@@ -38,6 +39,12 @@ cdef extern from "Python.h":
     PyObject* PyThreadState_GetDict()
     PyObject* PyDict_GetItem(object d, object key)
     int PyErr_CheckSignals() except -1
+    # 3.10+: steps a coroutine; its return value comes back without a StopIteration.
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    PySendResult PyIter_Send(object iter, object arg, PyObject** presult) except? PYGEN_ERROR
 
 cdef extern from "<time.h>" nogil:
     ctypedef int clockid_t

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from . import _core, _runtime
+from ._coroutines import awaits
 from .exceptions import ActorNameTakenError
 from ._options import (
     ACTOR_CREATION_OPTIONS,
@@ -72,11 +73,12 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
 
 
 class _MethodSpec:
-    __slots__ = ("name", "is_async", "group", "blocking")
+    __slots__ = ("name", "is_async", "awaits", "group", "blocking")
 
     def __init__(self, func):
         self.name = func.__name__
         self.is_async = inspect.iscoroutinefunction(func)
+        self.awaits = awaits(func)
         self.group = getattr(func, _GROUP_ATTR, None)
         self.blocking = getattr(func, _BLOCKING_ATTR, False)
 
@@ -215,7 +217,7 @@ def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteM
     return {
         name: _core.RemoteMethod(
             func, f"{core.class_name}.{name}", core.group(spec.group or DEFAULT_GROUP),
-            spec.is_async, None, spec.blocking and is_async)
+            spec.is_async, None, spec.blocking and is_async, spec.awaits)
         for name, func, spec, is_async in bound
     }
 

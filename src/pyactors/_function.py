@@ -7,6 +7,7 @@ import functools
 import inspect
 
 from . import _core, _runtime
+from ._coroutines import awaits
 from ._options import function_options
 
 
@@ -20,7 +21,8 @@ class RemoteFunction:
         # The compiled method finds the pool of the current runtime itself, on the first call
         # and again after a shutdown(): `f.remote` stays a C call.
         self._method = _core.RemoteMethod(function, function.__qualname__, None,
-                                          self._is_async, self._pool_group)
+                                          self._is_async, self._pool_group,
+                                          awaits=awaits(function))
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
         self.remote = self._method.remote
         self.options = self._method.options
