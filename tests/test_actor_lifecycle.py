@@ -191,3 +191,47 @@ def test_shutdown_fails_running_and_queued_calls_and_stops_every_thread():
     assert ray.is_initialized()
     with pytest.raises(ActorDiedError, match="shutdown"):
         ray.get(a.ping.remote())
+
+
+@ray.remote(concurrency_groups={"io": 2, "compute": 4})
+class ThreeGroups:
+    @ray.method(concurrency_group="io")
+    async def io(self):
+        return threading.get_ident()
+
+    @ray.method(concurrency_group="compute")
+    async def compute(self):
+        return threading.get_ident()
+
+    async def default(self):
+        return threading.get_ident()
+
+
+@ray.remote(concurrency_groups={"io": 2, "compute": 4})
+class Initialised(ThreeGroups._cls):
+    def __init__(self):
+        self.init_thread = threading.get_ident()
+
+    async def init_thread_of(self):
+        return self.init_thread
+
+
+def test_groups_start_a_thread_on_their_first_call_only():
+    before = threading.active_count()
+    actors = [ThreeGroups.remote() for _ in range(20)]
+    assert threading.active_count() == before, "no __init__, no call: no thread"
+    ray.get([a.io.remote() for a in actors])
+    assert threading.active_count() == before + 20, "one thread for each group called"
+    ray.get([a.io.remote() for a in actors])
+    assert threading.active_count() == before + 20, "the group keeps its thread"
+    ray.get([a.compute.remote() for a in actors] + [a.default.remote() for a in actors])
+    assert threading.active_count() == before + 60
+
+
+def test_init_costs_the_default_groups_thread_only_which_later_calls_use():
+    before = threading.active_count()
+    actors = [Initialised.remote() for _ in range(10)]
+    assert threading.active_count() == before + 10, "__init__ needs the default group's thread"
+    init_threads = ray.get([a.init_thread_of.remote() for a in actors])
+    assert ray.get([a.default.remote() for a in actors]) == init_threads
+    assert threading.active_count() == before + 10
