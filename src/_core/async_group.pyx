@@ -2,7 +2,8 @@
 # call; the loop only when a call needs it: the default group's thread first runs the actor's
 # __init__ without a loop (as Ray does) and parks, so an actor nobody calls costs one parked
 # thread and no loop (a uvloop loop holds ~300 KB and 5 file descriptors).
-# `async def` methods run as tasks on the loop; plain `def` methods run right on its thread.
+# `async def` methods run as tasks on the loop; plain `def` methods, and `async def` bodies
+# without await (they cannot suspend), run right on its thread.
 
 # How long a stopping loop waits for its cancelled tasks to unwind (a task that swallows
 # CancelledError would otherwise hold kill() and shutdown()).
