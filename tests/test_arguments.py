@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import pyactors as ray
-from pyactors.exceptions import TaskError
+from pyactors.exceptions import TaskCancelledError, TaskError
 from test_objectref import Gate
 from test_threaded import gate as threaded_gate
 
@@ -88,6 +88,23 @@ def test_a_late_failing_argument_fails_the_waiting_call():
     with pytest.raises(KeyError):
         ray.get(dependent)
     assert ray.get(c.count.remote()) == 0
+
+
+@pytest.mark.parametrize("when", ["before submission", "while the call waits"])
+def test_an_argument_cancelled_through_asyncio_fails_the_call_without_running_it(when):
+    c, g = Calc.remote(), Gate.remote()
+    held = g.wait.remote(10)
+    if when == "before submission":
+        held.cancel()
+    dependent = c.add.remote(held, 1)
+    keyword_dependent = c.add.remote(1, b=held)
+    if when == "while the call waits":
+        held.cancel()
+    for ref in (dependent, keyword_dependent):
+        with pytest.raises(TaskCancelledError):
+            ray.get(ref)
+    assert ray.get(c.count.remote()) == 0
+    g.open.remote()
 
 
 def test_arguments_from_many_threads_and_loops_resolve_once_each():

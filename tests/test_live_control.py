@@ -69,6 +69,25 @@ def test_max_pending_calls_rejects_at_once_and_keeps_what_is_queued():
     assert ray.get(p.work.remote(6)) == 6
 
 
+@ray.remote
+class SlowStart:
+    def __init__(self, release):
+        release.wait(10)
+
+    async def echo(self, x):
+        return x
+
+
+def test_max_pending_calls_does_not_count_init():
+    release = threading.Event()
+    a = SlowStart.options(max_pending_calls=2).remote(release)
+    refs = [a.echo.remote(0), a.echo.remote(1)]  # both accepted while __init__ still runs
+    with pytest.raises(PendingCallsLimitExceededError, match="has 2 calls pending"):
+        a.echo.remote(2)
+    release.set()
+    assert ray.get(refs) == [0, 1]
+
+
 def test_set_concurrency_raises_admit_queued_calls_at_once_and_lowering_only_delays():
     p = Pool.remote()
     ray.get([p.make_gate.remote(), p.expect.remote(2)])

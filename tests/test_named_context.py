@@ -1,7 +1,9 @@
 """Named actors and get_runtime_context()."""
 
 import asyncio
+import gc
 import threading
+import weakref
 
 import pytest
 
@@ -63,6 +65,43 @@ def test_the_name_is_freed_when_the_actor_dies():
         ray.get_actor("phoenix")
     b = Service.options(name="phoenix").remote("new")
     assert ray.get(ray.get_actor("phoenix").tag_of.remote()) == "new" and b != a
+
+
+@ray.remote
+class Tracked:
+    def __init__(self, refs, fail=False):
+        refs.append(weakref.ref(self))
+        if fail:
+            raise RuntimeError("init failed")
+
+    async def ping(self):
+        return "pong"
+
+    def hold(self, started, release):
+        started.set()
+        release.wait(10)
+
+
+@pytest.mark.parametrize("death", ["kill", "cancel force=True", "failing __init__"])
+def test_a_dead_named_actor_is_released_at_once(death):
+    refs = []
+    a = Tracked.options(name="gone").remote(refs, fail=death == "failing __init__")
+    if death == "kill":
+        ray.kill(a)
+    elif death == "cancel force=True":
+        started, release = threading.Event(), threading.Event()
+        ref = a.hold.remote(started, release)
+        assert started.wait(10)
+        assert ray.cancel(ref, force=True)
+        release.set()
+        ray.kill(a)  # already dead: this only waits for hold() to let go of the thread
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(a.ping.remote())
+    del a
+    gc.collect()
+    assert len(refs) == 1 and refs[0]() is None, "nothing keeps the instance"
+    with pytest.raises(ValueError, match="no live actor named 'gone'"):
+        ray.get_actor("gone")
 
 
 def test_concurrent_get_if_exists_creates_one_actor():

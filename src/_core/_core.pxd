@@ -184,16 +184,18 @@ cdef class ActorCore:
     cdef bint dead                    # any
     cdef object death_error           # once dead
     cdef Py_ssize_t pending           # any: calls submitted and not yet complete
+    cdef bint init_pending            # any: __init__ is one of them (not a max_pending call)
     cdef Py_ssize_t max_pending       # once: 0 = unlimited
     cdef Py_ssize_t users             # any: live handles and method objects; 0 = unreachable
     cdef object reaper                # once: reentrant callable told when users reaches 0
     cdef readonly object handle_factory  # once: makes a new ActorHandle (current_actor)
+    cdef public object on_death       # once: None, or called (no arguments) when it dies
     cdef object __weakref__           # the runtime tracks actors weakly
     cdef dict groups                  # once (before the first call): name -> Group
     cdef readonly Group default_group # once
 
     cdef _init_finished(self, object exc)
-    cdef _call_completed(self)
+    cdef _call_completed(self, ObjectRef call)
     cdef _release(self)
 
 

@@ -42,6 +42,7 @@ cdef class ActorCore:
 
     def start(self, init, tuple args, dict kwargs):
         """Run `init(*args, **kwargs)` as the default group's first call; calls wait for it."""
+        self.init_pending = True
         self.default_group.submit(
             new_call(init, args, kwargs or None, f"{self.class_name}.__init__", F_INIT))
 
@@ -64,9 +65,11 @@ cdef class ActorCore:
     # hand the actor to the reaper (a reentrant queue); dying happens in exit_if_unused() on
     # the reaper's thread, or in _call_completed(), both safe points.
 
-    cdef _call_completed(self):
+    cdef _call_completed(self, ObjectRef call):
         global dbg_calls_pending
         self.pending -= 1
+        if call.flags & F_INIT:
+            self.init_pending = False
         if PYACTORS_DEBUG:
             dbg_calls_pending -= 1
         if self.pending == 0 and self.users == 0 and self.reaper is not None:
@@ -98,6 +101,9 @@ cdef class ActorCore:
         self.death_error = error
         for group in list(self.groups.values()):
             group.close(error, stop)
+        on_death, self.on_death = self.on_death, None
+        if on_death is not None:
+            on_death()
         return True
 
     def stop_and_join(self, double timeout, double at_least=0.05):

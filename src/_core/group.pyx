@@ -29,10 +29,11 @@ cdef class Group:
         if self.state == G_CLOSED:
             call._set(FAILED, self.closed_error)
             return
-        if actor.max_pending and actor.pending >= actor.max_pending:
+        if actor.max_pending and actor.pending - actor.init_pending >= actor.max_pending \
+                and not call.flags & F_INIT:
             raise PendingCallsLimitExceededError(
-                f"{actor.describe()} has {actor.pending} calls pending, its limit "
-                f"(max_pending_calls={actor.max_pending}); wait for some to finish")
+                f"{actor.describe()} has {actor.pending - actor.init_pending} calls pending, "
+                f"its limit (max_pending_calls={actor.max_pending}); wait for some to finish")
         actor.pending += 1
         call.group = self  # from here on the call counts as pending until _set()
         if PYACTORS_DEBUG:

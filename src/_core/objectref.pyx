@@ -80,7 +80,7 @@ cdef class ObjectRef:
         # Bookkeeping before any waiter wakes: a caller that sees the result may submit again
         # at once, and must find the call no longer pending.
         if group is not None:
-            (<Group>group).actor._call_completed()
+            (<Group>group).actor._call_completed(self)
         if waiters is not None:
             if type(waiters) is list:
                 if PYACTORS_DEBUG:
@@ -298,13 +298,14 @@ cdef inline object invoke(ObjectRef call):
 cdef object resolve_arguments(ObjectRef call):
     """Replace the call's top-level ObjectRef arguments by their values (all complete).
 
-    Returns None, or the error of the first failed argument (the call then fails with it).
+    Returns None, or the error of the first failed or cancelled argument (the call then fails
+    with it).
     Refs nested in containers stay refs, as in Ray.
     """
     cdef list args = list(call.args)
     for i, arg in enumerate(args):
         if type(arg) is ObjectRef:
-            if (<ObjectRef>arg).state == FAILED:
+            if (<ObjectRef>arg).state != FINISHED:  # failed, or cancelled
                 return (<ObjectRef>arg).value
             args[i] = (<ObjectRef>arg).value
     call.args = tuple(args)
@@ -312,7 +313,7 @@ cdef object resolve_arguments(ObjectRef call):
         kwargs = dict(call.kwargs)
         for key, arg in kwargs.items():
             if type(arg) is ObjectRef:
-                if (<ObjectRef>arg).state == FAILED:
+                if (<ObjectRef>arg).state != FINISHED:  # failed, or cancelled
                     return (<ObjectRef>arg).value
                 kwargs[key] = (<ObjectRef>arg).value
         call.kwargs = kwargs

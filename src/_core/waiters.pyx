@@ -111,7 +111,7 @@ cdef class DependencyWaiter(Waiter):
         cdef ObjectRef call = self.call
         if call.state != PENDING:
             return  # cancelled or failed already
-        if ref.state == FAILED:
+        if ref.state != FINISHED:  # failed, or cancelled through asyncio
             call.group._arguments_ready(call, ref)
             return
         self.remaining -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import os
 import queue
 import threading
@@ -117,7 +118,14 @@ class Runtime:
                         f"an actor named {name!r} already exists; choose another name, or "
                         f"use .options(name={name!r}, get_if_exists=True) to get it")
                 self._names[name] = handle
+                # Frees the name, and the registry's handle with it, as soon as it dies.
+                core.on_death = functools.partial(self._forget_name, name, handle)
             self._actors.add(core)
+
+    def _forget_name(self, name: str, handle) -> None:
+        with self._registry_lock:
+            if self._names.get(name) is handle:
+                del self._names[name]
 
     def named(self, name: str):
         """The handle of the live actor called `name`, or None."""
