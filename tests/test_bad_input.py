@@ -226,6 +226,30 @@ def test_bad_init_arguments():
     ray.init(ignore_reinit_error=True)
 
 
+# Ray 2.60's init() parameters and hidden options, besides address, num_cpus and
+# ignore_reinit_error: code written for Ray passes them, and they mean nothing in one process.
+RAY_INIT_OPTIONS = {
+    "num_gpus": 1, "resources": {"x": 1}, "labels": {"a": "b"}, "object_store_memory": 10**8,
+    "local_mode": False, "include_dashboard": False, "dashboard_host": "127.0.0.1",
+    "dashboard_port": 8265, "job_config": None, "configure_logging": True,
+    "logging_level": "INFO", "logging_format": None, "logging_config": None,
+    "log_to_driver": True, "namespace": "ns", "runtime_env": {}, "enable_resource_isolation":
+    False, "cgroup_path": None, "system_reserved_cpu": None, "system_reserved_memory": None,
+    "proxy_server_url": None, "_system_config": {}, "_temp_dir": "/tmp",
+    "_metrics_export_port": None, "_plasma_directory": None, "_object_spilling_directory":
+    None, "_node_ip_address": None, "_node_name": None, "_driver_object_store_memory": None,
+    "_memory": None, "_redis_username": None, "_redis_password": None,
+    "_enable_object_reconstruction": False, "_tracing_startup_hook": None,
+    "_skip_env_hook": False,
+}
+
+
+def test_init_accepts_every_option_of_rays_init():
+    ray.shutdown()
+    ray.init(num_cpus=2, **RAY_INIT_OPTIONS)
+    assert ray.is_initialized()
+
+
 # -- The table ---------------------------------------------------------------------------------
 #
 # Every bad input of the public API, with the error it gets. Each Case is one row of the
@@ -377,7 +401,7 @@ CASES = [
     actor_option("`concurrency_groups={\"default\": 2}`", ValueError, "is a reserved group name",
                  "'default'", concurrency_groups={"default": 2}),
     actor_option("`concurrency_groups={\"\": 2}`", ValueError,
-                 "a concurrency group name must be a non-empty str", "concurrency_groups",
+                 "a concurrency group name must be a non-empty str", "got ''",
                  concurrency_groups={"": 2}),
     actor_option("`concurrency_groups={3: 2}`", TypeError,
                  "a concurrency group name must be a str", "got int 3",
@@ -463,7 +487,7 @@ CASES = [
 
     # -- method(...) -------------------------------------------------------------------------
     case("`@method(...)`", "`concurrency_group=\"\"`", ValueError,
-         "a concurrency group name must be a non-empty str", "concurrency_group",
+         "a concurrency group name must be a non-empty str", "got ''",
          lambda env: ray.method(concurrency_group="")),
     case("`@method(...)`", "`concurrency_group=7`", TypeError,
          "a concurrency group name must be a str", "got int 7",
@@ -533,7 +557,8 @@ CASES = [
     case("`get(...)`", "`timeout=float(\"nan\")`", ValueError, "timeout must be", "got nan",
          lambda env: ray.get(env.ref, timeout=NAN)),
     case("`get(...)`", "called in an `async def` method", RuntimeError,
-         "would block an event loop", "get()",
+         "get() would block an event loop",
+         "loop thread of concurrency group 'default' of actor Target(",
          lambda env: ray.get(env.target.get_inside.remote([env.ref]))),
 
     # -- wait ---------------------------------------------------------------------------------
@@ -567,8 +592,12 @@ CASES = [
          lambda env: ray.wait([env.ref], timeout=-1)),
     case("`wait(...)`", "`timeout=float(\"nan\")`", ValueError, "timeout must be", "got nan",
          lambda env: ray.wait([env.ref], timeout=NAN)),
+    case("`wait(...)`", "`fetch_local=\"no\"`", TypeError,
+         "wait(fetch_local=...) must be a bool", "got str 'no'",
+         lambda env: ray.wait([env.ref], fetch_local="no")),
     case("`wait(...)`", "called in an `async def` method", RuntimeError,
-         "would block an event loop", "wait()",
+         "wait() would block an event loop",
+         "loop thread of concurrency group 'default' of actor Target(",
          lambda env: ray.get(env.target.wait_inside.remote([env.ref]))),
 
     # -- put, cancel --------------------------------------------------------------------------
@@ -582,6 +611,10 @@ CASES = [
          "got list [{ref}]", lambda env: ray.cancel([env.ref])),
     case("`cancel(...)`", "an actor handle", TypeError, "cancel() takes an ObjectRef",
          "got ActorHandle Actor(Target,", lambda env: ray.cancel(env.target)),
+    case("`cancel(...)`", "`force=\"yes\"`", TypeError, "cancel(force=...) must be a bool",
+         "got str 'yes'", lambda env: ray.cancel(env.ref, force="yes")),
+    case("`cancel(...)`", "`recursive=1`", TypeError, "cancel(recursive=...) must be a bool",
+         "got int 1", lambda env: ray.cancel(env.ref, recursive=1)),
 
     # -- kill ---------------------------------------------------------------------------------
     case("`kill(...)`", "`1`", TypeError, "kill() takes an actor handle", "got int 1",
@@ -607,6 +640,9 @@ CASES = [
     case("`get_actor(...)`", "`\"\"`", ValueError, "get_actor() takes a non-empty str name",
          "got ''",
          lambda env: ray.get_actor("")),
+    case("`get_actor(...)`", "`namespace=5`", TypeError,
+         "get_actor(namespace=...) must be None or a str", "got int 5",
+         lambda env: ray.get_actor("svc", namespace=5)),
     case("`get_actor(...)`", "a name no live actor has", ValueError, "there is no live actor named",
          "'nope'", lambda env: ray.get_actor("nope")),
 

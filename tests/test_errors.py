@@ -126,3 +126,36 @@ def test_unusual_exceptions_still_surface_as_task_errors():
         ray.get(raise_base.remote())
     assert not isinstance(info.value, KeyboardInterrupt)
     assert isinstance(info.value.cause, KeyboardInterrupt)
+
+
+class Picky(Exception):
+    def __new__(cls, *args, key):  # cannot be rebuilt from its args
+        error = super().__new__(cls, *args)
+        error.key = key
+        return error
+
+    def __init__(self, *args, key):
+        super().__init__(*args)
+
+
+class Sealed(Exception):
+    def __init_subclass__(cls, **kwargs):  # cannot be subclassed
+        raise TypeError("Sealed is final")
+
+
+@ray.remote
+def raise_unrebuildable(kind):
+    raise Picky("p", key=7) if kind == "picky" else Sealed("s")
+
+
+@pytest.mark.parametrize("kind, cls", [("picky", Picky), ("sealed", Sealed)])
+def test_exceptions_that_cannot_be_dual_fall_back_to_a_plain_task_error(kind, cls):
+    with pytest.raises(TaskError) as info:
+        ray.get(raise_unrebuildable.remote(kind))
+    error = info.value
+    assert type(error) is TaskError, "no half-built dual error"
+    assert type(error.cause) is cls and error.cause.args == (kind[0],)
+    assert f"raise_unrebuildable() raised {cls.__name__}" in str(error)
+    assert f'raise Picky("p", key=7) if kind == "picky" else Sealed("s")' in str(error)
+    if kind == "picky":
+        assert error.cause.key == 7

@@ -3,6 +3,7 @@
 
 from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
 from pyactors._options import one_return as _one_return
+from pyactors._options import require_bool as _require_bool
 
 
 cdef class ActorCore:
@@ -196,15 +197,16 @@ cdef class RemoteMethod:
 
     def options(self, *, concurrency_group=None, num_returns=1, **options):
         """Options for one call: ``concurrency_group`` overrides the declared group."""
-        unknown = set(options) - _IGNORED_TASK_OPTIONS
-        if unknown:
+        if options and not _IGNORED_TASK_OPTIONS.issuperset(options):
+            unknown = set(options) - _IGNORED_TASK_OPTIONS
             supported = "num_returns=1" if self.regroup is not None else \
                 "concurrency_group, num_returns=1"
             raise TypeError(
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
                 f"supported: {supported}, and Ray's scheduling options "
                 f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
-        _one_return(num_returns, f"{self.name}.options")
+        if type(num_returns) is not int or num_returns != 1:  # Python only for bad input
+            _one_return(num_returns, f"{self.name}.options")
         if concurrency_group is None:
             return self
         if self.regroup is not None:

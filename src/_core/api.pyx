@@ -104,6 +104,8 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
     """
     cdef double seconds = _timeout_seconds(timeout)
     cdef ThreadState ts = this_thread()
+    if type(fetch_local) is not bool:
+        _require_bool(fetch_local, "wait(fetch_local=...)")
     if seconds != 0:
         _refuse_blocking_on_loop(ts, "wait")
     if type(refs) is ObjectRef:
@@ -161,10 +163,9 @@ def cancel(object ref, *, force=False, recursive=True):
     """
     if type(ref) is not ObjectRef:
         raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__} {ref!r}")
-    for name, flag in (("force", force), ("recursive", recursive)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"cancel({name}=...) must be a bool, got {type(flag).__name__} "
-                            f"{flag!r}")
+    if type(force) is not bool or type(recursive) is not bool:  # Python only for bad input
+        _require_bool(force, "cancel(force=...)")
+        _require_bool(recursive, "cancel(recursive=...)")
     cdef ObjectRef call = <ObjectRef>ref
     cdef Group group = call.group
     if call.state != PENDING or group is None:

@@ -22,6 +22,7 @@ from ._options import (
     actor_options,
     group_name,
     one_return,
+    require_bool,
 )
 
 _GROUP_ATTR = "__pyactors_concurrency_group__"
@@ -45,9 +46,7 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
 
-    if not isinstance(blocking, bool):
-        raise TypeError(f"method(blocking=...) must be a bool, got {type(blocking).__name__} "
-                        f"{blocking!r}")
+    require_bool(blocking, "method(blocking=...)")
 
     def decorate(func):
         target = func.__func__ if isinstance(func, (staticmethod, classmethod)) else func

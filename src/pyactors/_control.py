@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import _runtime
 from ._actor import ActorHandle
-from ._options import positive_int
+from ._options import positive_int, require_bool
 from .exceptions import _actor_died_error
 
 # How long kill() waits for the actor's threads to end. A thread stuck in a blocking method
@@ -24,17 +24,20 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     returns, fail with ActorDiedError; its loops and threads stop. Running ``async def``
     calls are cancelled; a running plain method cannot be interrupted and finishes unseen."""
     core = _core_of(actor, "kill")
-    if not isinstance(no_restart, bool):
-        raise TypeError(f"kill(no_restart=...) must be a bool, got {type(no_restart).__name__} "
-                        f"{no_restart!r}")
-    if not no_restart:
+    if not require_bool(no_restart, "kill(no_restart=...)"):
         raise ValueError("kill(no_restart=False): pyactors does not restart actors")
     core.die(_actor_died_error(core, "it was killed by pyactors.kill()", None))
     core.join(KILL_JOIN_TIMEOUT)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
-    """The handle of the live actor created with ``.options(name=name)``."""
+    """The handle of the live actor created with ``.options(name=name)``.
+
+    ``namespace`` is accepted for Ray's sake: one process has one namespace.
+    """
+    if namespace is not None and not isinstance(namespace, str):
+        raise TypeError(f"get_actor(namespace=...) must be None or a str, got "
+                        f"{type(namespace).__name__} {namespace!r}")
     if not isinstance(name, str):
         raise TypeError(f"get_actor() takes a non-empty str name, got {type(name).__name__} "
                         f"{name!r}")

@@ -24,15 +24,25 @@ IGNORED_ACTOR_OPTIONS = frozenset({
     "placement_group_bundle_index", "placement_group_capture_child_tasks", "runtime_env",
     "lifetime", "namespace", "enable_task_events", "label_selector", "_metadata",
 })
-IGNORED_INIT_OPTIONS = frozenset({
-    "namespace", "runtime_env", "num_gpus", "resources", "object_store_memory",
-    "include_dashboard", "dashboard_host", "dashboard_port", "logging_level",
-    "logging_format", "log_to_driver", "configure_logging", "local_mode", "_system_config",
-    "_temp_dir", "_metrics_export_port", "_plasma_directory", "_node_ip_address",
+IGNORED_INIT_OPTIONS = frozenset({  # the rest of Ray 2.60's init(), hidden options included
+    "namespace", "runtime_env", "num_gpus", "resources", "labels", "object_store_memory",
+    "local_mode", "include_dashboard", "dashboard_host", "dashboard_port", "job_config",
+    "configure_logging", "logging_level", "logging_format", "logging_config", "log_to_driver",
+    "enable_resource_isolation", "cgroup_path", "system_reserved_cpu", "system_reserved_memory",
+    "proxy_server_url", "_system_config", "_temp_dir", "_metrics_export_port",
+    "_plasma_directory", "_object_spilling_directory", "_node_ip_address", "_node_name",
+    "_driver_object_store_memory", "_memory", "_redis_username", "_redis_password",
+    "_enable_object_reconstruction", "_tracing_startup_hook", "_skip_env_hook",
 })
 ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups",
                                      "max_pending_calls"})
 ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name", "get_if_exists"}
+
+
+def require_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be a bool, got {type(value).__name__} {value!r}")
+    return value
 
 
 def positive_int(value: Any, what: str) -> int:
@@ -66,7 +76,7 @@ def group_name(name: Any, what: str) -> str:
         raise TypeError(f"{what}: a concurrency group name must be a str, "
                         f"got {type(name).__name__} {name!r}")
     if not name:
-        raise ValueError(f"{what}: a concurrency group name must be a non-empty str")
+        raise ValueError(f"{what}: a concurrency group name must be a non-empty str, got ''")
     return name
 
 
@@ -103,9 +113,8 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
         checked["max_pending_calls"] = positive_int(pending, "max_pending_calls (or -1)")
     if options.get("name") is not None:
         checked["name"] = actor_name(options["name"], "name")
-    if "get_if_exists" in options and not isinstance(options["get_if_exists"], bool):
-        value = options["get_if_exists"]
-        raise TypeError(f"get_if_exists must be a bool, got {type(value).__name__} {value!r}")
+    if "get_if_exists" in options:
+        require_bool(options["get_if_exists"], "get_if_exists")
     if options.get("get_if_exists"):
         if "name" not in checked:
             raise ValueError("get_if_exists=True needs a name=: it returns the actor of that "
