@@ -33,6 +33,8 @@ def loop_kind(request):
         assert after[counter] <= before[counter], f"{counter} leaked: {before} -> {after}"
     # ...and per-thread states live only as long as their threads.
     assert after["thread_states"] <= threading.active_count(), after
+    # No invariant the core checks (debug builds) broke.
+    assert not _core.debug_violations()
 
 
 @pytest.fixture

@@ -105,13 +105,15 @@ def test_cancel_a_queued_call_removes_it_without_running_it():
     assert "q1" not in ran
 
 
-def test_cancel_a_running_async_call_raises_cancelled_error_inside_it():
+@pytest.mark.parametrize("cancel", [ray.cancel, lambda ref: ref.cancel()],
+                         ids=["ray.cancel(ref)", "ref.cancel()"])
+def test_cancel_a_running_async_call_raises_cancelled_error_inside_it(cancel):
     started = Countdown(1)
     w = Worker.options(max_concurrency=1).remote(started)
     running = w.hold.remote("victim")
     nxt = w.echo.remote("next")
     started.wait()
-    assert running.cancel() is True  # the asyncio-future spelling of ray.cancel(ref)
+    assert cancel(running) is True
     with pytest.raises(TaskCancelledError, match="while running"):
         ray.get(running)
     assert ray.get(nxt) == "next"  # the slot was freed

@@ -71,6 +71,8 @@ cdef class ActorCore:
         self.pending -= 1
         if call.flags & F_INIT:
             self.init_pending = False
+        if PYACTORS_DEBUG and self.pending < 0:
+            dbg_violation(f"{self.describe()}: pending calls went negative")
         if PYACTORS_DEBUG:
             dbg_calls_pending -= 1
         if self.pending == 0 and self.users == 0 and self.reaper is not None:

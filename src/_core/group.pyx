@@ -123,6 +123,9 @@ cdef class Group:
         self.running = call
         call.stage = S_RUNNING
         self.in_flight += 1
+        if PYACTORS_DEBUG and self.in_flight > self.limit:
+            dbg_violation(f"{self.location}: admitted a call past its limit "
+                          f"({self.in_flight} running, limit {self.limit})")
         return call
 
     cdef _unlink(self, ObjectRef call):
@@ -151,6 +154,11 @@ cdef class Group:
             self.in_flight -= 1
         else:
             self.waiting_count -= 1
+        if PYACTORS_DEBUG and stage == S_NEW:
+            dbg_violation(f"{self.location}: unlinked {call.name}(), which was in no list")
+        if PYACTORS_DEBUG and (self.queued < 0 or self.in_flight < 0 or self.waiting_count < 0):
+            dbg_violation(f"{self.location}: a negative count (queued {self.queued}, running "
+                          f"{self.in_flight}, waiting {self.waiting_count})")
 
     cdef _wake(self):
         raise AssertionError("Group._wake is abstract")
