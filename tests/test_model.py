@@ -1,5 +1,6 @@
-"""Model-based test (hypothesis stateful): real actors driven through the public API and
-compared, step by step, with a model of what the README promises.
+"""Model-based test (hypothesis stateful): real actors driven through the public API, or
+through the compiled core alone, and compared, step by step, with a model of what the README
+promises.
 
 Two actors: an async actor with four groups (one of them for `blocking=True` plain methods,
 which run on worker threads) and a threaded actor with two. Rules submit calls (from the main
@@ -19,6 +20,10 @@ through stats():
   * stats() agrees: completed + failed + cancelled + running + queued == submitted, minus the
     calls a kill ended.
 
+The "core" driver builds the same actors from the core's own objects (ActorCore, its groups,
+RemoteMethods), with no ActorClass, handle or runtime registry: the core's admission,
+cancellation, limits and stats are checked without the Python layer in between.
+
 Why run_state_machine_as_test() and not `TestX = Machine.TestCase`: pytest does not give the
 autouse, parametrised `loop_kind` fixture of conftest.py to unittest-style classes ("runTest
 does not support fixtures"), so the TestCase would error; a plain test function running the
@@ -29,9 +34,12 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
+import inspect
 import itertools
+import os
 import queue
 import threading
+import types
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,6 +53,7 @@ from hypothesis.stateful import (
 )
 
 import pyactors as ray
+from pyactors import _core
 from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
 
 # Bound on anything the model says must happen (a start, a completion). Generous: the test VM
@@ -227,6 +236,67 @@ SPECS = {
 }
 
 
+# -- how the model reaches the actors ----------------------------------------------------------
+
+
+class ApiDriver:
+    """The public API."""
+
+    killed = "killed by pyactors.kill()"  # in the ActorDiedError of kill()'s victims
+
+    @staticmethod
+    def create(slot, rec):
+        cls, _, limits = SPECS[slot]
+        return cls.options(max_concurrency=limits["default"]).remote(rec)
+
+    stats = staticmethod(ray.stats)
+    set_concurrency = staticmethod(ray.set_concurrency)
+    kill = staticmethod(ray.kill)
+
+
+class CoreDriver:
+    """The compiled core alone, assembled here the way pyactors' Python layer assembles it."""
+
+    killed = "killed by the model"
+
+    def __init__(self, loop_kind):
+        if loop_kind == "uvloop":
+            import uvloop
+            self.loop_factory = uvloop.new_event_loop
+        else:
+            self.loop_factory = asyncio.new_event_loop
+
+    def create(self, slot, rec):
+        actor_class, threaded, limits = SPECS[slot]
+        cls = actor_class._cls
+        core = _core.ActorCore(cls.__name__, os.urandom(8).hex())
+        for name, limit in limits.items():
+            core.add_group(name, limit, None if threaded else self.loop_factory)
+        instance = cls.__new__(cls)
+        handle = types.SimpleNamespace(core=core)
+        for name in limits:  # each group's method is `<group>_work`, declared in it
+            method = f"{name}_work"
+            func = getattr(instance, method)
+            setattr(handle, method, _core.RemoteMethod(
+                func, f"{cls.__name__}.{method}", core.group(name),
+                inspect.iscoroutinefunction(func), None, name == "blk"))
+        core.start(instance.__init__, (rec,), {})
+        return handle
+
+    @staticmethod
+    def stats(handle):
+        return {name: handle.core.group(name).stats() for name in handle.core.group_names}
+
+    @staticmethod
+    def set_concurrency(handle, name, limit):
+        handle.core.group(name).set_limit(limit)
+
+    @staticmethod
+    def kill(handle):
+        handle.core.die(ActorDiedError(CoreDriver.killed))
+        handle.core.join(WAIT)
+
+
 # -- caller threads ----------------------------------------------------------------------------
 
 
@@ -342,15 +412,14 @@ class MGroup:
 class MActor:
     _ids = itertools.count()
 
-    def __init__(self, slot):
-        cls, threaded, limits = SPECS[slot]
+    def __init__(self, slot, driver):
+        _, threaded, limits = SPECS[slot]
         self.slot = slot
         self.serial = next(self._ids)
         self.threaded = threaded
         self.rec = Recorder(limits)
         self.groups = {g: MGroup(g, limit, threaded) for g, limit in limits.items()}
-        options = {"max_concurrency": limits["default"]}
-        self.handle = cls.options(**options).remote(self.rec)
+        self.handle = driver.create(slot, self.rec)
         self.dead = False
         self.death = None  # "killed" | "forced"
         self.calls = []
@@ -375,14 +444,15 @@ def guarded(fn):
 
 
 class ActorModel(RuleBasedStateMachine):
-    def __init__(self, loop_kind):
+    def __init__(self, loop_kind, driver):
         super().__init__()
+        self.driver = driver
         self.broken = False
         self.cids = itertools.count(1)
         self.segments = itertools.count(1)
         self.thread_helper = ThreadHelper()
         self.loop_helper = LoopHelper(loop_kind)
-        self.actors = {slot: MActor(slot) for slot in SPECS}
+        self.actors = {slot: MActor(slot, driver) for slot in SPECS}
         self.incarnations = list(self.actors.values())
         self.all_calls = []
 
@@ -487,7 +557,7 @@ class ActorModel(RuleBasedStateMachine):
             got = "cancelled-running" if "while running" in str(exc) else "cancelled-queued"
             assert "before it started" in str(exc) or "while running" in str(exc), exc
         except ActorDiedError as exc:
-            got = "died-killed" if "killed by pyactors.kill()" in str(exc) else \
+            got = "died-killed" if self.driver.killed in str(exc) else \
                 "died-forced" if "force=True" in str(exc) else f"died: {exc}"
         except TaskError as exc:
             assert isinstance(exc, Boom) and exc.args == (call.cid,), repr(exc)
@@ -507,7 +577,7 @@ class ActorModel(RuleBasedStateMachine):
                 assert not rec.violations, rec.violations
                 starts = {g: list(s) for g, s in rec.starts.items()}
                 in_flight = dict(rec.in_flight)
-            stats = ray.stats(actor.handle)
+            stats = self.driver.stats(actor.handle)
             assert set(stats) == set(actor.groups)
             for name, group in actor.groups.items():
                 self.check_start_order(actor, group, starts[name])
@@ -688,7 +758,7 @@ class ActorModel(RuleBasedStateMachine):
         if limit > group.limit:
             with rec.lock:  # the actor may start more from now on
                 rec.limits[name] = limit
-        self.on(via, lambda: ray.set_concurrency(handle, name, limit))
+        self.on(via, lambda: self.driver.set_concurrency(handle, name, limit))
         with rec.lock:  # lowering only delays new starts
             rec.limits[name] = limit
         group.limit = limit
@@ -703,10 +773,10 @@ class ActorModel(RuleBasedStateMachine):
         handle = actor.handle
         running = [c for g in actor.groups.values() for c in g.running]
         if any(c.blocking for c in running):
-            self.kill_blocked(actor, via, lambda: ray.kill(handle), expect=None,
+            self.kill_blocked(actor, via, lambda: self.driver.kill(handle), expect=None,
                               death="killed")
             return
-        self.on(via, lambda: ray.kill(handle))
+        self.on(via, lambda: self.driver.kill(handle))
         self.mark_dead(actor, "killed")
         # Its running coroutines were cancelled inside (CancelledError), and saw it.
         finished = actor.rec.wait_finished(running)
@@ -745,7 +815,7 @@ class ActorModel(RuleBasedStateMachine):
         self.mark_dead(actor, death)
         # kill() waits for the actor's threads; cancel(force=True) does not: kill() again
         # (harmless on a dead actor) to wait for them here.
-        ray.kill(actor.handle)
+        self.driver.kill(actor.handle)
         finished = actor.rec.wait_finished(running)
         for call in running:  # blocked ones finished unseen: their refs keep ActorDiedError
             expected = "value" if call.blocking else "cancelled"
@@ -768,7 +838,7 @@ class ActorModel(RuleBasedStateMachine):
     def replace_dead_actor(self, data):
         actor = data.draw(st.sampled_from([a for a in self.actors.values() if a.dead]),
                           label="actor")
-        fresh = self.actors[actor.slot] = MActor(actor.slot)
+        fresh = self.actors[actor.slot] = MActor(actor.slot, self.driver)
         self.incarnations.append(fresh)
         self.settle()
 
@@ -812,7 +882,7 @@ class ActorModel(RuleBasedStateMachine):
             for call in self.all_calls:
                 call.token.gate.open()
             for actor in self.incarnations:
-                ray.kill(actor.handle)  # waits for the actor's threads
+                self.driver.kill(actor.handle)  # waits for the actor's threads
             self.thread_helper.stop()
             self.loop_helper.stop()
 
@@ -844,9 +914,11 @@ class ActorModel(RuleBasedStateMachine):
 
 
 @pytest.mark.stress
-def test_actor_model(loop_kind):
+@pytest.mark.parametrize("drive", ["api", "core"])
+def test_actor_model(loop_kind, drive):
+    driver = ApiDriver() if drive == "api" else CoreDriver(loop_kind)
     run_state_machine_as_test(
-        lambda: ActorModel(loop_kind),
+        lambda: ActorModel(loop_kind, driver),
         settings=settings(max_examples=100, stateful_step_count=40, deadline=None,
                           database=None,
                           suppress_health_check=[HealthCheck.too_slow,
