@@ -31,7 +31,11 @@ class Faulty:
     def __init__(self):
         self.where = None
 
-    async def raise_async(self, exc_type):
+    async def raise_async(self, exc_type):  # no await: runs without a Task
+        raise exc_type("async")
+
+    async def raise_after_await(self, exc_type):  # runs as a Task
+        await asyncio.sleep(0)
         raise exc_type("async")
 
     @ray.method(concurrency_group="io")
@@ -59,7 +63,7 @@ class Faulty:
 
 
 @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit, Custom, GeneratorExit])
-@pytest.mark.parametrize("method", ["raise_async", "raise_sync"])
+@pytest.mark.parametrize("method", ["raise_async", "raise_after_await", "raise_sync"])
 def test_base_exceptions_fail_the_call_and_the_group_keeps_working(exc_type, method):
     f = Faulty.remote()
     before = ray.get([f.ping.remote(), f.io_ping.remote()])
