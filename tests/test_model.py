@@ -919,7 +919,7 @@ def test_actor_model(loop_kind, drive):
     driver = ApiDriver() if drive == "api" else CoreDriver(loop_kind)
     run_state_machine_as_test(
         lambda: ActorModel(loop_kind, driver),
-        settings=settings(max_examples=100, stateful_step_count=40, deadline=None,
+        settings=settings(max_examples=50, stateful_step_count=40, deadline=None,
                           database=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.data_too_large]),
