@@ -36,16 +36,20 @@ async def noop() -> None:
     return None
 
 
-def _copy_to_caller_loop(task: asyncio.Task, fut: asyncio.Future) -> None:
-    """On the caller's loop: hand the task's outcome to the caller's future."""
-    if fut.done():  # the caller cancelled its await
-        return
+def _settle(fut, task: asyncio.Task) -> None:
+    """Hand the task's outcome to an asyncio or concurrent.futures future."""
     if task.cancelled():
         fut.cancel()
     elif (exc := task.exception()) is not None:
         fut.set_exception(exc)
     else:
         fut.set_result(task.result())
+
+
+def _copy_to_caller_loop(task: asyncio.Task, fut: asyncio.Future) -> None:
+    """On the caller's loop: hand the task's outcome to the caller's future."""
+    if not fut.done():  # done: the caller cancelled its await
+        _settle(fut, task)
 
 
 class FloorGroup:
@@ -115,12 +119,7 @@ class FloorGroup:
     def _finish(self, fut, task: asyncio.Task) -> None:
         self._in_flight -= 1
         if type(fut) is concurrent.futures.Future:
-            if task.cancelled():
-                fut.cancel()
-            elif (exc := task.exception()) is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(task.result())
+            _settle(fut, task)
         else:  # a future of the caller's event loop: only that loop may complete it
             fut.get_loop().call_soon_threadsafe(_copy_to_caller_loop, task, fut)
         if self._waiting:

@@ -162,20 +162,10 @@ def process_tree(root: int | None = None) -> list[int]:
     return tree
 
 
-def _status_field(pid: int, field: str) -> int:
+def _proc_field(pid: int, name: str, field: str) -> int:
+    """The number after `field` in /proc/PID/`name` (0 once the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _smaps_kb(pid: int, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
+        with open(f"/proc/{pid}/{name}") as f:
             for line in f:
                 if line.startswith(field):
                     return int(line.split()[1])
@@ -188,15 +178,15 @@ def memory_mb(tree: bool) -> dict[str, float]:
     """RSS and PSS (MB) and OS threads of this process, or of it and its descendants."""
     pids = process_tree() if tree else [os.getpid()]
     return {
-        "rss_mb": sum(_status_field(pid, "VmRSS:") for pid in pids) / 1024,
-        "pss_mb": sum(_smaps_kb(pid, "Pss:") for pid in pids) / 1024,
-        "threads": sum(_status_field(pid, "Threads:") for pid in pids),
+        "rss_mb": sum(_proc_field(pid, "status", "VmRSS:") for pid in pids) / 1024,
+        "pss_mb": sum(_proc_field(pid, "smaps_rollup", "Pss:") for pid in pids) / 1024,
+        "threads": sum(_proc_field(pid, "status", "Threads:") for pid in pids),
         "processes": len(pids),
     }
 
 
 def os_threads() -> int:
-    return _status_field(os.getpid(), "Threads:")
+    return _proc_field(os.getpid(), "status", "Threads:")
 
 
 def wait_for_threads(at_most: int, timeout: float = SETTLE_TIMEOUT) -> None:

@@ -137,10 +137,15 @@ class Caller:
         self.errors = []
         self.cancels = 0
 
-    def pick(self, methods):
+    def submit(self, cid, methods, progress):
+        """Call `cid` on a random actor and group; maybe cancel an earlier call."""
         a = self.rng.randrange(N_ACTORS)
         g = self.rng.randrange(len(GROUPS))
-        return a, g, methods[a][g]
+        ref = methods[a][g](cid)
+        self.calls.append((cid, a, g, ref))
+        progress.tick()
+        self.maybe_cancel()
+        return ref
 
     def maybe_cancel(self):
         if self.calls and self.rng.randrange(CANCEL_ONE_IN) == 0:
@@ -156,12 +161,7 @@ def run_plain_caller(caller, methods, progress):
     try:
         window = collections.deque()
         for cid in caller.cids:
-            a, g, method = caller.pick(methods)
-            ref = method(cid)
-            caller.calls.append((cid, a, g, ref))
-            progress.tick()
-            caller.maybe_cancel()
-            window.append(ref)
+            window.append(caller.submit(cid, methods, progress))
             if len(window) >= 2 * WINDOW:
                 batch = [window.popleft() for _ in range(WINDOW)]
                 _, not_ready = ray.wait(batch, num_returns=len(batch), timeout=BOUND)
@@ -176,11 +176,7 @@ async def run_loop_caller(caller, methods, progress):
     try:
         window = collections.deque()
         for cid in caller.cids:
-            a, g, method = caller.pick(methods)
-            ref = method(cid)
-            caller.calls.append((cid, a, g, ref))
-            progress.tick()
-            caller.maybe_cancel()
+            ref = caller.submit(cid, methods, progress)
             window.append(ref)
             if cid % 97 == 0:
                 try:  # awaiting one ref: never blocks the caller's loop for long
