@@ -26,6 +26,8 @@ cdef class ThreadState:
     cdef LoopWaker waker              # own thread: LoopWaker of the loop last running here
     cdef Group group                  # own thread: the group this thread runs calls for
     cdef bint on_loop                 # own thread: True on a group's event-loop thread
+    cdef list settling                # own thread: calls whose ref arguments just completed,
+                                      # and the failed one (or None), flattened; or None
 
     cdef int park(self, double timeout) except -1
 
@@ -95,6 +97,7 @@ cdef class ObjectRef:
     cdef ObjectRef prev               # any: links in the group's waiting, queued or running list
     cdef ObjectRef next
     cdef object task                  # group: the asyncio.Task driving an async call
+    cdef unsigned long thread         # group: the thread running its plain body, 0 otherwise
     cdef bint cancel_requested        # any
     cdef double queued_at             # any: monotonic seconds when it joined the queue
 
@@ -135,6 +138,7 @@ cdef class Group:
     cdef _unlink(self, ObjectRef call)
     cdef _wake(self)
     cdef _execute_sync(self, ObjectRef call)
+    cdef _end_unstarted(self, ObjectRef call)
     cdef _run_returned_coroutine(self, ObjectRef call, coro)
     cdef _finish(self, ObjectRef call, int state, object value)
     cdef _finish_exception(self, ObjectRef call, BaseException exc)
@@ -180,6 +184,7 @@ cdef class ActorCore:
     cdef readonly str class_name      # once
     cdef readonly str actor_id        # once
     cdef str label                    # once: replaces "actor Class(id)" in messages, or None
+    cdef readonly bint is_pool        # once: the remote-function pool, not an actor
     cdef bint ready                   # any: __init__ finished
     cdef bint dead                    # any
     cdef object death_error           # once dead

@@ -12,6 +12,7 @@ cdef class ActorCore:
         self.class_name = class_name
         self.actor_id = actor_id
         self.label = label
+        self.is_pool = label is not None
         self.max_pending = max_pending_calls
         self.handle_factory = handle_factory
         self.reaper = reaper
@@ -153,7 +154,7 @@ cdef class ActorCore:
 
     @property
     def is_actor(self):
-        return self.label is None
+        return not self.is_pool
 
     def describe(self):
         if self.label is not None:

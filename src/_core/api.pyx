@@ -37,7 +37,7 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     cdef int woken = 0
     # A plain remote function blocked here lends its pool slot to others meanwhile, as Ray
     # releases a blocked task's CPU: nested remote calls cannot deadlock the pool.
-    cdef Group lent = ts.group if ts.group is not None and ts.group.actor.label is not None \
+    cdef Group lent = ts.group if ts.group is not None and ts.group.actor.is_pool \
         and type(ts.group) is ThreadGroup else None
     waiter.owner = ts
     waiter.remaining = needed
@@ -156,9 +156,12 @@ def cancel(object ref, *, force=False, recursive=True):
     """Cancel the call behind `ref`; True if it was cancelled or cancellation was requested.
 
     A queued call is removed and fails with TaskCancelledError without running. A running
-    ``async def`` call gets asyncio.CancelledError inside its coroutine. A running plain
-    method, or ``async def`` without await, cannot be interrupted: cancel() returns False, unless ``force=True``, which kills
-    the actor (every outstanding call fails with ActorDiedError). A finished ref keeps its
+    ``async def`` call gets asyncio.CancelledError inside its coroutine; a running plain
+    remote function gets KeyboardInterrupt raised in it (as in Ray). A running plain actor
+    method, or ``async def`` without await, cannot be interrupted: cancel() returns False,
+    unless ``force=True``, which kills the actor (every outstanding call fails with
+    ActorDiedError). For a remote function, ``force=True`` also fails its ref at once, without
+    waiting for the function to stop; no other call is affected. A finished ref keeps its
     result.
     """
     if type(ref) is not ObjectRef:
@@ -170,12 +173,21 @@ def cancel(object ref, *, force=False, recursive=True):
     cdef Group group = call.group
     if call.state != PENDING or group is None:
         return False
-    if group._cancel(call, FAILED) or group._stop_running(call):
+    if group._cancel(call, FAILED):
         return True
-    if force:
-        return group.actor.die(actor_died_error(
-            group.actor, f"cancel({call!r}, force=True) killed it", None))
-    return False
+    cdef bint stopping = group._stop_running(call)
+    if group.actor.is_pool:
+        # Ray's force=True ends the worker process running the task, and only that task
+        # fails; here the function's thread cannot be ended, so its ref fails now and the
+        # thread is left to stop (it holds its slot until it has).
+        if stopping and force:
+            call._set(FAILED, TaskCancelledError(
+                f"{call.name}() was cancelled with force=True while running"))
+        return stopping
+    if stopping or not force:
+        return stopping
+    return group.actor.die(actor_died_error(
+        group.actor, f"cancel({call!r}, force=True) killed it", None))
 
 
 cdef list _pending_refs(str what, list refs):

@@ -116,7 +116,8 @@ cdef class AsyncGroup(Group):
         cdef PyObject* result = NULL
         cdef PySendResult status
         if call.state != PENDING:
-            return  # failed by close() after it was admitted
+            self._end_unstarted(call)
+            return
         try:
             coro = invoke(call)
             status = PyIter_Send(coro, None, &result)

@@ -58,13 +58,23 @@ cdef class Group:
             self._wake()
 
     cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter):
-        for arg in call.args:
+        # Registering may allocate, so other threads may run in between (see _cancel): one
+        # count held for the registration itself keeps an argument that completes meanwhile
+        # from releasing the call early, and the argument lists are held locally because a
+        # failed argument completes the call, which drops them.
+        cdef tuple args = call.args
+        cdef dict kwargs = call.kwargs
+        waiter.remaining = 1
+        for arg in args:
             if type(arg) is ObjectRef and (<ObjectRef>arg)._add_waiter(waiter):
                 waiter.remaining += 1
-        if call.kwargs is not None:
-            for arg in (<dict>call.kwargs).values():
+        if kwargs is not None:
+            for arg in kwargs.values():
                 if type(arg) is ObjectRef and (<ObjectRef>arg)._add_waiter(waiter):
                     waiter.remaining += 1
+        waiter.remaining -= 1
+        if call.state != PENDING:  # an argument failed meanwhile, and failed the call
+            return
         if self.state == G_CLOSED:  # closed by a finalizer while registering
             self._finish(call, FAILED, self.closed_error)
         elif waiter.remaining == 0:
@@ -165,12 +175,16 @@ cdef class Group:
 
     cdef _execute_sync(self, ObjectRef call):
         if call.state != PENDING:
-            return  # failed by close() after it was admitted
+            self._end_unstarted(call)
+            return
+        call.thread = PyThread_get_thread_ident()  # where cancel() may interrupt it
         try:
             value = invoke(call)
         except BaseException as exc:
+            body_ended(call)
             self._finish_exception(call, exc)
         else:
+            body_ended(call)
             if type(value) is CoroutineType:
                 self._run_returned_coroutine(call, value)
             elif call.flags & F_INIT and value is not None:  # as type.__call__ would say
@@ -178,6 +192,13 @@ cdef class Group:
                     f"__init__() should return None, not {type(value).__name__!r}"))
             else:
                 self._finish(call, FINISHED, value)
+
+    cdef _end_unstarted(self, ObjectRef call):
+        # The call completed between its admission and the start of its body: close() failed
+        # it (and took it out of every list), or asyncio's ref.cancel() gave up on it, and then
+        # it still holds its slot.
+        if call.stage == S_RUNNING:
+            self._finish(call, call.state, call.value)
 
     cdef _run_returned_coroutine(self, ObjectRef call, coro):
         coro.close()  # never awaited: no "coroutine was never awaited" warning later
@@ -201,16 +222,25 @@ cdef class Group:
                 self.cancelled += 1
             else:
                 self.failed += 1
-            call._set(state, value)
-        elif ran and call.state == CANCELLED:
-            self.cancelled += 1  # asyncio gave up on it while it ran; it has ended now
+            try:
+                call._set(state, value)
+            finally:  # the next call starts even if a waiter raised
+                if self._can_admit():
+                    self._wake()
+            return
+        if ran:
+            # Its ref completed while it ran (asyncio's ref.cancel(), cancel(force=True)): it
+            # has ended now.
+            self.cancelled += 1
         if self._can_admit():
             self._wake()
 
     cdef _finish_exception(self, ObjectRef call, BaseException exc):
         if call.flags & F_INIT:
             error = exc  # the actor dies with it as the cause
-        elif call.cancel_requested and isinstance(exc, aio_CancelledError):
+        elif call.cancel_requested and isinstance(exc, (aio_CancelledError, KeyboardInterrupt_)):
+            # What cancel() raised in it: a CancelledError in a coroutine, a KeyboardInterrupt
+            # in a plain remote function
             error = TaskCancelledError(f"{call.name}() was cancelled while running")
         else:
             error = wrap_task_error(exc, call.name, self)
@@ -221,11 +251,15 @@ cdef class Group:
         TaskCancelledError for pyactors.cancel(), CANCELLED for asyncio's ref.cancel())."""
         if call.state != PENDING or call.stage == S_RUNNING:
             return False
+        # Made before the checks that count: making it allocates, and on 3.10/3.11 an
+        # allocation may run the garbage collector, whose finalizers may switch threads.
+        error = TaskCancelledError(f"{call.name}() was cancelled before it started")
+        if call.state != PENDING or call.stage == S_RUNNING:
+            return False
         if call.stage != S_NEW:
             self._unlink(call)
         call.cancel_requested = True
-        self._finish(call, state,
-                     TaskCancelledError(f"{call.name}() was cancelled before it started"))
+        self._finish(call, state, error)
         return True
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
@@ -337,6 +371,14 @@ cdef class Group:
         return f"<{type(self).__name__} {self.name!r} of {self.actor.describe()}>"
 
 
+cdef inline void body_ended(ObjectRef call) noexcept:
+    # Called before any other Python code runs on this thread: a KeyboardInterrupt that
+    # cancel() aimed at the body and that the body did not reach must not hit what follows.
+    if call.cancel_requested:
+        PyThreadState_SetAsyncExc(call.thread, NULL)
+    call.thread = 0
+
+
 cdef bint start_thread(Group group, thread, bint only_first) except -1:
     """Start one of the group's threads unless the group closed (or, with `only_first`, has a
     thread already). If the system refuses, the actor dies of it: its calls could never run.
@@ -370,3 +412,4 @@ cdef _setup_group(Group group, ActorCore actor, str name, Py_ssize_t limit):
     group.lifecycle_lock = Lock()
     group.threads = []
     group.thread_name = f"pyactors:{actor.class_name}({actor.actor_id[:8]}):{name}"
+

@@ -81,12 +81,19 @@ cdef class ObjectRef:
         # at once, and must find the call no longer pending.
         if group is not None:
             (<Group>group).actor._call_completed(self)
+        error = None
         if waiters is not None:
             if type(waiters) is list:
                 if PYACTORS_DEBUG:
                     dbg_waiters_registered -= len(<list>waiters)
                 for waiter in <list>waiters:
-                    (<Waiter>waiter).notify(self)
+                    # One waiter's failure (a KeyboardInterrupt in a future's callback) must
+                    # not cost the others their wakeup: it is raised once all are notified.
+                    try:
+                        (<Waiter>waiter).notify(self)
+                    except BaseException as exc:
+                        if error is None:
+                            error = exc
             else:
                 if PYACTORS_DEBUG:
                     dbg_waiters_registered -= 1
@@ -96,6 +103,8 @@ cdef class ObjectRef:
         self.func = None
         self.args = None
         self.kwargs = None
+        if error is not None:
+            raise error
         return True
 
     cdef bint _add_waiter(self, Waiter waiter) except -1:
@@ -289,10 +298,19 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
 
 
 cdef inline object invoke(ObjectRef call):
-    """Call the method or function with the call's arguments."""
-    if call.kwargs is None:
-        return call.func(*call.args)
-    return call.func(*call.args, **call.kwargs)
+    """Call the method or function with the call's arguments.
+
+    Through local references: another thread may complete the ref meanwhile (asyncio's
+    ref.cancel(), a kill), and completing it drops `call.func` and `call.args`; the callee
+    must not be left holding borrowed pointers to them (a use-after-free when the interpreter
+    switches threads while it makes the frame: a GC pass at that allocation runs finalizers).
+    """
+    func = call.func
+    args = call.args
+    kwargs = call.kwargs
+    if kwargs is None:
+        return func(*args)
+    return func(*args, **kwargs)
 
 
 cdef object resolve_arguments(ObjectRef call):
@@ -302,19 +320,25 @@ cdef object resolve_arguments(ObjectRef call):
     with it).
     Refs nested in containers stay refs, as in Ray.
     """
-    cdef list args = list(call.args)
+    original = call.args  # local references: see invoke()
+    if original is None:  # completed meanwhile (cancelled, killed): nothing to resolve
+        return None
+    cdef list args = list(original)
     for i, arg in enumerate(args):
         if type(arg) is ObjectRef:
             if (<ObjectRef>arg).state != FINISHED:  # failed, or cancelled
                 return (<ObjectRef>arg).value
             args[i] = (<ObjectRef>arg).value
-    call.args = tuple(args)
-    if call.kwargs is not None:
-        kwargs = dict(call.kwargs)
+    kwargs = call.kwargs
+    if kwargs is not None:
+        kwargs = dict(kwargs)
         for key, arg in kwargs.items():
             if type(arg) is ObjectRef:
                 if (<ObjectRef>arg).state != FINISHED:  # failed, or cancelled
                     return (<ObjectRef>arg).value
                 kwargs[key] = (<ObjectRef>arg).value
+    resolved = tuple(args)
+    if call.state == PENDING:  # completed meanwhile: its arguments are dropped, keep it so
+        call.args = resolved
         call.kwargs = kwargs
     return None

@@ -39,6 +39,7 @@ cdef extern from "Python.h":
     PyObject* PyThreadState_GetDict()
     PyObject* PyDict_GetItem(object d, object key)
     int PyErr_CheckSignals() except -1
+    int PyThreadState_SetAsyncExc(unsigned long id, PyObject* exc)
     # 3.10+: steps a coroutine; its return value comes back without a StopIteration.
     ctypedef enum PySendResult:
         PYGEN_RETURN
@@ -69,11 +70,13 @@ cdef object aio_Task = asyncio.Task
 cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError
 cdef object cf_Future = concurrent.futures.Future
+cdef object cf_InvalidStateError = concurrent.futures.InvalidStateError
 cdef object ThreadPoolExecutor = concurrent.futures.ThreadPoolExecutor
 cdef object monotonic = time.monotonic
 cdef object Thread = threading.Thread
 cdef object Lock = threading.Lock
 cdef object CoroutineType = types.CoroutineType
+cdef object KeyboardInterrupt_ = KeyboardInterrupt
 
 cdef object TaskCancelledError = _exceptions.TaskCancelledError
 cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError

@@ -39,6 +39,17 @@ cdef class ThreadGroup(Group):
         finally:
             ts.group = None
 
+    cdef bint _stop_running(self, ObjectRef call) except -1:
+        """Ask a running plain remote function to stop: as Ray does, a KeyboardInterrupt is
+        raised in it (the next time it runs Python code). An actor's plain method is never
+        interrupted: its state would be left half-changed."""
+        if call.stage != S_RUNNING or not self.actor.is_pool or call.thread == 0:
+            return False
+        if not call.cancel_requested:
+            call.cancel_requested = True
+            PyThreadState_SetAsyncExc(call.thread, <PyObject*>KeyboardInterrupt_)
+        return True
+
     def abandon_after_fork(self, error):
         Group.abandon_after_fork(self, error)
         self.idle = []

@@ -100,23 +100,63 @@ cdef class CallbackWaiter(LoopWaiter):
 
 cdef class ConcurrentWaiter(Waiter):
     cdef notify(self, ObjectRef ref):
-        if ref.state == CANCELLED:
-            self.fut.cancel()
-        elif self.fut.set_running_or_notify_cancel():  # False: cancelled by its owner
-            settle(self.fut, ref)
+        fut = self.fut
+        try:
+            if ref.state == CANCELLED:
+                fut.cancel()
+            elif fut.set_running_or_notify_cancel():  # False: cancelled by its owner
+                settle(fut, ref)
+        except (RuntimeError, cf_InvalidStateError):
+            pass  # its owner completed the future itself: that outcome stands
 
 
 cdef class DependencyWaiter(Waiter):
     cdef notify(self, ObjectRef ref):
-        cdef ObjectRef call = self.call
-        if call.state != PENDING:
+        if self.call.state != PENDING:
             return  # cancelled or failed already
-        if ref.state != FINISHED:  # failed, or cancelled through asyncio
-            call.group._arguments_ready(call, ref)
-            return
-        self.remaining -= 1
-        if self.remaining == 0:
-            call.group._arguments_ready(call, None)
+        if ref.state == FINISHED:
+            self.remaining -= 1
+            if self.remaining != 0:
+                return
+            ref = None
+        arguments_settled(self.call, ref)
+
+
+cdef arguments_settled(ObjectRef call, ObjectRef failed):
+    """Run or fail `call`, whose ref arguments are all ready or one of which (`failed`) failed.
+
+    Iterative, never recursive: failing a call completes its ref, which may fail the next
+    call of a chain, and so on for as long as the chain is (100,000 links is a real
+    pipeline). The thread that starts settling runs a work list that later links append to.
+    """
+    cdef ThreadState ts = this_thread()
+    cdef list work = ts.settling
+    cdef Py_ssize_t i = 0
+    cdef Group group
+    if work is not None:  # already settling, further up this thread's stack
+        work.append(call)
+        work.append(failed)
+        return
+    work = ts.settling = [call, failed]
+    first_error = None
+    try:
+        while i < len(work):
+            call = <ObjectRef>work[i]
+            failed = <ObjectRef>work[i + 1]
+            work[i] = work[i + 1] = None  # what is settled need not stay alive until the end
+            i += 2
+            group = call.group
+            if call.state != PENDING or group is None:
+                continue
+            try:
+                group._arguments_ready(call, failed)
+            except BaseException as exc:  # settle the rest first: none may be left pending
+                if first_error is None:
+                    first_error = exc
+    finally:
+        ts.settling = None
+    if first_error is not None:
+        raise first_error
 
 
 cdef settle(fut, ObjectRef ref):

@@ -1,0 +1,144 @@
+"""cancel() of remote functions, as Ray does it: a queued call never runs; a running plain
+function gets KeyboardInterrupt raised in it; force=True fails the ref at once. Only the
+cancelled call is affected: unrelated running, queued and later calls (plain and async) run."""
+
+import asyncio
+import threading
+
+import pytest
+
+import pyactors as ray
+from pyactors.exceptions import TaskCancelledError
+
+
+class Probe:
+    """What a running function saw, observed from inside it."""
+
+    def __init__(self):
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.interrupted = threading.Event()
+
+
+@ray.remote
+def spin(probe):
+    # Runs Python code until released: a KeyboardInterrupt lands at its next bytecode.
+    probe.started.set()
+    try:
+        while not probe.release.wait(0.001):
+            pass
+    except KeyboardInterrupt:
+        probe.interrupted.set()
+        raise
+    return "released"
+
+
+@ray.remote
+def value(x):
+    return x
+
+
+@ray.remote
+async def async_value(x):
+    await asyncio.sleep(0)
+    return x
+
+
+def one_worker(loop_kind):
+    ray.shutdown()
+    ray.init(loop=loop_kind, num_cpus=1)
+
+
+def start_spinning():
+    probe = Probe()
+    ref = spin.remote(probe)
+    assert probe.started.wait(10)
+    return probe, ref
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_running_plain_function_gets_keyboard_interrupt(loop_kind, force):
+    probe, ref = start_spinning()
+    assert ray.cancel(ref, force=force) is True
+    assert probe.interrupted.wait(10), "the function never saw KeyboardInterrupt"
+    with pytest.raises(TaskCancelledError, match="while running"):
+        ray.get(ref, timeout=10)
+
+
+def test_force_fails_the_ref_before_the_function_stops(loop_kind):
+    """force=True does not wait for the function: a thread cannot be ended, so its ref fails
+    at once, and the function stops when it next runs Python code."""
+    probe = Probe()
+
+    @ray.remote
+    def stuck_in_c(probe):
+        probe.started.set()
+        probe.release.wait(10)  # blocked in C: an interrupt waits until this returns
+        return "released"
+
+    ref = stuck_in_c.remote(probe)
+    assert probe.started.wait(10)
+    assert ray.cancel(ref, force=True) is True
+    with pytest.raises(TaskCancelledError, match="force=True"):
+        ray.get(ref, timeout=0)  # failed at once, while the function still waits
+    probe.release.set()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_only_the_cancelled_function_is_affected(loop_kind, force):
+    bystander_probe, bystander = start_spinning()
+    probe, ref = start_spinning()
+    # Saturate the pool so that later calls queue behind the two running ones.
+    queued = [value.remote(i) for i in range(50)]
+    assert ray.cancel(ref, force=force)
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=10)
+    assert not bystander_probe.interrupted.is_set()
+    assert ray.get(queued, timeout=10) == list(range(50))
+    assert ray.get([value.remote("later"), async_value.remote("later async")], timeout=10) == [
+        "later", "later async"]
+    bystander_probe.release.set()
+    assert ray.get(bystander, timeout=10) == "released"
+
+
+def test_an_interrupt_that_arrives_after_the_function_returned_hits_nothing(loop_kind):
+    """A function that returns before it runs any more Python code never sees the
+    interrupt, and neither does the next call on its thread."""
+    one_worker(loop_kind)
+    probe = Probe()
+
+    @ray.remote
+    def returns_from_c(probe):
+        probe.started.set()
+        probe.release.wait(10)
+        return "returned"
+
+    ref = returns_from_c.remote(probe)
+    assert probe.started.wait(10)
+    assert ray.cancel(ref) is True
+    probe.release.set()
+    try:
+        assert ray.get(ref, timeout=10) == "returned"
+    except TaskCancelledError:
+        pass  # it ran Python code after release() and was interrupted: either is right
+    # One worker thread (num_cpus=1): the next call runs on the same thread, uninterrupted.
+    assert ray.get([value.remote(i) for i in range(100)], timeout=10) == list(range(100))
+
+
+def test_a_queued_function_never_runs(loop_kind):
+    one_worker(loop_kind)
+    probe, running = start_spinning()
+    ran = []
+
+    @ray.remote
+    def record(x):
+        ran.append(x)
+
+    ref = record.remote("queued")
+    assert ray.cancel(ref, force=True) is True
+    with pytest.raises(TaskCancelledError, match="before it started"):
+        ray.get(ref, timeout=0)
+    probe.release.set()
+    assert ray.get(running, timeout=10) == "released"
+    ray.get(record.remote("after"), timeout=10)
+    assert ran == ["after"]
