@@ -4,6 +4,8 @@ nothing already submitted."""
 import asyncio
 import dataclasses
 import re
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -384,6 +386,8 @@ CASES = [
                  "got str '10'", max_concurrency="10"),
     actor_option("`max_concurrency=True`", TypeError, f"max_concurrency {POSITIVE_INT}",
                  "got bool True", max_concurrency=True),
+    actor_option("`max_concurrency=2**63`", ValueError, "max_concurrency must be at most",
+                 "got 9223372036854775808", max_concurrency=2**63),
     actor_option("`max_pending_calls=0`", ValueError, f"max_pending_calls (or -1) {POSITIVE_INT}",
                  "got 0", max_pending_calls=0),
     actor_option("`max_pending_calls=-2`", ValueError,
@@ -424,6 +428,12 @@ CASES = [
     actor_option("`concurrency_groups={\"io\": None}`", TypeError,
                  f"concurrency_groups['io'] {POSITIVE_INT}", "got NoneType None",
                  concurrency_groups={"io": None}),
+    actor_option("`concurrency_groups={\"io\": 2**63}`", ValueError,
+                 "concurrency_groups['io'] must be at most", "got 9223372036854775808",
+                 concurrency_groups={"io": 2**63}),
+    actor_option("`max_pending_calls=2**63`", ValueError,
+                 "max_pending_calls (or -1) must be at most", "got 9223372036854775808",
+                 max_pending_calls=2**63),
     actor_option("`bogus=1` (unknown option)", TypeError, "got unsupported option(s)",
                  "['bogus']", bogus=1),
     case("`@remote(...)` class", "`name=\"svc\"` (a creation option)", TypeError,
@@ -550,6 +560,8 @@ CASES = [
          lambda env: ray.get([env.ref, 5])),
     case("`get(...)`", "`timeout=\"1\"`", TypeError, "timeout must be None or a number",
          "got str '1'", lambda env: ray.get(env.ref, timeout="1")),
+    case("`get(...)`", "`timeout=1j`", TypeError, "timeout must be None or a number",
+         "got complex 1j", lambda env: ray.get(env.ref, timeout=1j)),
     case("`get(...)`", "`timeout=True`", TypeError, "timeout must be None or a number",
          "got bool True", lambda env: ray.get(env.ref, timeout=True)),
     case("`get(...)`", "`timeout=-1`", ValueError, "timeout must be >= 0", "got -1",
@@ -669,6 +681,8 @@ CASES = [
          "got bool True", lambda env: ray.set_concurrency(env.target, "io", True)),
     case("`set_concurrency(...)`", "limit `None`", TypeError, f"limit {POSITIVE_INT}",
          "got NoneType None", lambda env: ray.set_concurrency(env.target, "io", None)),
+    case("`set_concurrency(...)`", "limit `2**63`", ValueError, "limit must be at most",
+         "got 9223372036854775808", lambda env: ray.set_concurrency(env.target, "io", 2**63)),
     case("`stats(...)`", "not a handle", TypeError, "stats() takes an actor handle", "got int 1",
          lambda env: ray.stats(1)),
 
@@ -687,6 +701,8 @@ CASES = [
          reinit(num_cpus=0), shuts_down=True),
     case("`init(...)`", "`num_cpus=\"2\"`", TypeError, f"num_cpus {POSITIVE_INT}", "got str '2'",
          reinit(num_cpus="2"), shuts_down=True),
+    case("`init(...)`", "`num_cpus=2**63`", ValueError, "num_cpus must be at most",
+         "got 9223372036854775808", reinit(num_cpus=2**63), shuts_down=True),
     case("`init(...)`", "a second `init()`", RuntimeError, "was already called",
          "ignore_reinit_error=True", lambda env: ray.init()),
 ]
@@ -746,3 +762,30 @@ def test_every_case_names_what_it_refuses():
     assert len({c.id for c in CASES}) == len(CASES), "duplicate rows"
     for c in CASES:
         assert c.says and c.names and c.runs, c
+
+
+@pytest.mark.parametrize("timeout", [Fraction(1, 100), Decimal("0.01"), 0.01, 0])
+def test_any_real_number_is_a_timeout(timeout):
+    """Fraction and Decimal are real numbers of seconds too."""
+    assert_a_timeout(timeout)
+
+
+@pytest.mark.parametrize("kind", ["float32", "float64", "int64"])
+def test_numpy_scalars_are_timeouts(kind):
+    numpy = pytest.importorskip("numpy")
+    assert_a_timeout(getattr(numpy, kind)(0.01 if kind.startswith("float") else 0))
+
+
+def assert_a_timeout(timeout):
+    held = Target.remote().wait.remote()
+    with pytest.raises(ray.exceptions.GetTimeoutError):
+        ray.get(held, timeout=timeout)
+    assert ray.wait([held], timeout=timeout) == ([], [held])
+    assert ray.get(ray.put(1), timeout=timeout) == 1
+
+
+def test_a_failed_init_leaves_no_thread_behind():
+    # The fixture checks for leftover threads after the test; each failure must leave none.
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            reinit(num_cpus=2**63)(None)

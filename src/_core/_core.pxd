@@ -99,7 +99,8 @@ cdef class ObjectRef:
     cdef object task                  # group: the asyncio.Task driving an async call
     cdef unsigned long thread         # group: the thread running its plain body, 0 otherwise
     cdef bint cancel_requested        # any
-    cdef double queued_at             # any: monotonic seconds when it joined the queue
+    cdef double since                 # any: monotonic seconds when it joined the queue, and
+                                      # then when it started
 
     cdef bint _set(self, int state, object value) except -1
     cdef bint _add_waiter(self, Waiter waiter) except -1
@@ -145,7 +146,6 @@ cdef class Group:
     cdef bint _cancel(self, ObjectRef call, int state) except -1
     cdef bint _stop_running(self, ObjectRef call) except -1
     cdef _stop(self)
-    cdef list _thread_list(self)
     cdef list _take_all(self, error)
 
 
@@ -156,10 +156,10 @@ cdef class AsyncGroup(Group):
     cdef unsigned long thread_id      # the group's thread
     cdef ThreadState parked           # any: the group's thread, parked before its loop exists
     cdef bint drain_pending           # any: a drain is scheduled or running
+    cdef bint loop_stopping           # any: the loop was told to stop (or stopped by itself)
     cdef object drain_cb              # once: bound self._drain, allocated once
-    cdef object blocking_pool         # loop thread: executor for F_BLOCKING calls
-    cdef Py_ssize_t blocking_pool_size
-    cdef list blocking_pools          # under lifecycle_lock: every pool made, to join them
+    cdef list blocking_calls          # any: admitted F_BLOCKING calls no worker has taken yet
+    cdef list blocking_idle           # any: ThreadStates of parked blocking workers
 
     cdef _start(self)
     cdef _unpark(self)
@@ -168,6 +168,7 @@ cdef class AsyncGroup(Group):
     cdef _start_task(self, ObjectRef call)
     cdef _start_coroutine(self, ObjectRef call, coro)
     cdef _start_blocking(self, ObjectRef call)
+    cdef _loop_stopped(self, object cause)
 
 
 cdef class ThreadGroup(Group):
@@ -193,15 +194,17 @@ cdef class ActorCore:
     cdef Py_ssize_t max_pending       # once: 0 = unlimited
     cdef Py_ssize_t users             # any: live handles and method objects; 0 = unreachable
     cdef object reaper                # once: reentrant callable told when users reaches 0
-    cdef readonly object handle_factory  # once: makes a new ActorHandle (current_actor)
+    cdef readonly object handle_factory  # until it dies: makes a new ActorHandle (current_actor)
     cdef public object on_death       # once: None, or called (no arguments) when it dies
     cdef object __weakref__           # the runtime tracks actors weakly
     cdef dict groups                  # once (before the first call): name -> Group
+    cdef list retired                 # groups renew_group() replaced: still joined on stop
     cdef readonly Group default_group # once
 
     cdef _init_finished(self, object exc)
     cdef _call_completed(self, ObjectRef call)
     cdef _release(self)
+    cdef list _all_groups(self)
 
 
 cdef class RemoteMethod:

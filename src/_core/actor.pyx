@@ -17,6 +17,7 @@ cdef class ActorCore:
         self.handle_factory = handle_factory
         self.reaper = reaper
         self.groups = {}
+        self.retired = []
 
     def add_group(self, str name, Py_ssize_t limit, loop_factory=None):
         """Add a concurrency group: on an event loop from `loop_factory`, or on worker threads."""
@@ -31,6 +32,24 @@ cdef class ActorCore:
         if name == "default":
             self.default_group = group
         return group
+
+    def renew_group(self, str name):
+        """Replace the closed group `name` by a new one of the same kind and limit (the
+        remote-function pool, after a loop stopped under it); the live group otherwise."""
+        cdef Group old = self.groups[name]
+        cdef Group group
+        if old.state != G_CLOSED:
+            return old
+        if type(old) is AsyncGroup:
+            group = new_async_group(self, name, old.limit, (<AsyncGroup>old).loop_factory)
+        else:
+            group = new_thread_group(self, name, old.limit)
+        self.groups[name] = group
+        self.retired.append(old)
+        return group
+
+    cdef list _all_groups(self):
+        return [*self.groups.values(), *self.retired]
 
     def group(self, str name):
         """The group called `name`; ValueError naming the defined groups otherwise."""
@@ -103,6 +122,9 @@ cdef class ActorCore:
             return False
         self.dead = True
         self.death_error = error
+        # The factory's closure holds the instance and this core: dropped, the instance and
+        # its state are freed by reference counting alone, without waiting for the collector.
+        self.handle_factory = None
         for group in list(self.groups.values()):
             group.close(error, stop)
         on_death, self.on_death = self.on_death, None
@@ -115,7 +137,7 @@ cdef class ActorCore:
         `at_least` even once one stuck thread has used the rest."""
         deadline = monotonic() + timeout
         joined = True
-        for group in list(self.groups.values()):
+        for group in self._all_groups():
             group.stop_threads()
             joined &= group.join(max(at_least, deadline - monotonic()))
         return joined
@@ -124,13 +146,14 @@ cdef class ActorCore:
         """In a forked child: the actor's threads stayed in the parent; it is dead here."""
         self.dead = True
         self.death_error = error
+        self.handle_factory = None
         for group in list(self.groups.values()):
             group.abandon_after_fork(error)
 
     def join(self, double timeout):
         deadline = monotonic() + timeout
         return all([group.join(max(0.0, deadline - monotonic()))
-                    for group in self.groups.values()])
+                    for group in self._all_groups()])
 
     @property
     def is_dead(self):
@@ -232,6 +255,17 @@ cdef class RemoteMethod:
     @property
     def concurrency_group(self):
         return None if self.group is None else self.group.name
+
+    def __copy__(self):
+        return self  # the same bound method: the actor's use count stays right
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError(
+            f"{self.name} cannot be pickled: it calls an actor or function of this process; "
+            f"pass it (or its handle) itself")
 
     def __repr__(self):
         return f"<RemoteMethod {self.name} group={self.concurrency_group!r}>"

@@ -11,12 +11,22 @@ cdef double _timeout_seconds(object timeout) except? -2.0:
     if timeout is None:
         return -1.0
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be None or a number of seconds, got "
-                        f"{type(timeout).__name__} {timeout!r}")
+        timeout = _real_seconds(timeout)
     if not timeout >= 0:  # also refuses NaN, which would never time out
         raise ValueError(f"timeout must be >= 0 seconds (or None to wait forever), "
                          f"got {timeout!r}")
     return <double>timeout
+
+
+cdef object _real_seconds(object timeout):
+    # Any real number: numpy scalars, Fraction, Decimal (not a numbers.Real, but real).
+    decimal = sys.modules.get("decimal")
+    if not isinstance(timeout, bool) and (
+            isinstance(timeout, numbers.Real)
+            or (decimal is not None and isinstance(timeout, decimal.Decimal))):
+        return float(timeout)
+    raise TypeError(f"timeout must be None or a number of seconds, got "
+                    f"{type(timeout).__name__} {timeout!r}")
 
 
 cdef int _refuse_blocking_on_loop(ThreadState ts, str what) except -1:

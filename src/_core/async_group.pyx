@@ -28,6 +28,26 @@ cdef class AsyncGroup(Group):
         except RuntimeError:
             if self.state != G_CLOSED:  # closed meanwhile: its calls have already failed
                 raise
+        except BaseException:
+            if self.state == G_IDLE:  # interrupted before its thread started: wake it next time
+                self.drain_pending = False
+            raise
+
+    cdef _loop_stopped(self, object cause):
+        """The loop returned from run_forever(): by close(), or by itself (`loop.stop()` in a
+        method, SystemExit or KeyboardInterrupt raised in a callback). A group without its
+        loop can run nothing: its actor dies of it, and calls fail at once instead of waiting
+        forever. In the remote-function pool only this group closes (the runtime makes a new
+        one for later calls)."""
+        if self.state == G_CLOSED:
+            return
+        reason = (f"the event loop of concurrency group {self.name!r} stopped: "
+                  + ("loop.stop() was called on it" if cause is None else
+                     f"{type(cause).__name__} was raised in one of its callbacks"))
+        if self.actor.is_pool:
+            self.close(actor_died_error(self.actor, reason, cause))
+        else:
+            self.actor.die(actor_died_error(self.actor, reason, cause))
 
     cdef _unpark(self):
         cdef ThreadState parked = self.parked
@@ -59,7 +79,12 @@ cdef class AsyncGroup(Group):
                 loop.stop()  # closed while the loop was being made: close() saw no loop
             loop.call_soon(self.drain_cb)
             try:
-                loop.run_forever()
+                try:
+                    loop.run_forever()
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt from a callback
+                    self._loop_stopped(exc)
+                else:
+                    self._loop_stopped(None)
             finally:
                 try:
                     _finalize_loop(loop)
@@ -166,41 +191,39 @@ cdef class AsyncGroup(Group):
             coro.close()
 
     cdef _start_blocking(self, ObjectRef call):
-        # The call holds its slot in this group while it runs on one of the group's worker
-        # threads; the worker completes it (and admits the next call) itself.
-        if self.blocking_pool_size < self.limit:
-            # Grown, never resized in place: the old pool finishes its calls and its
-            # threads end.
-            if self.blocking_pool is not None:
-                self.blocking_pool.shutdown(wait=False)
-            self.blocking_pool = ThreadPoolExecutor(
-                max_workers=self.limit, thread_name_prefix=f"{self.thread_name}:blocking")
-            self.blocking_pool_size = self.limit
-            with self.lifecycle_lock:
-                self.blocking_pools.append(self.blocking_pool)
-        try:
-            self.blocking_pool.submit(self._run_blocking, call)
-        except RuntimeError:  # the pool was shut down: the group closed, the call has failed
-            if self.state != G_CLOSED:
-                raise
+        # The call holds its slot in this group while it runs on one of the group's blocking
+        # workers; the worker completes it (and admits the next call) itself. Workers are
+        # daemon threads of the group (not a ThreadPoolExecutor, whose threads the interpreter
+        # joins at exit before shutdown() could fail their calls): a call stuck in one never
+        # keeps the process from exiting.
+        cdef ThreadState worker
+        self.blocking_calls.append(call)
+        if self.blocking_idle:
+            worker = <ThreadState>self.blocking_idle.pop()
+            PyThread_release_lock(worker.lock)
+        else:
+            start_thread(self, Thread(target=self._blocking_worker, daemon=True,
+                                      name=f"{self.thread_name}:blocking"), False)
 
-    def _run_blocking(self, ObjectRef call):
+    def _blocking_worker(self):
         cdef ThreadState ts = this_thread()
         ts.group = self
         try:
-            self._execute_sync(call)
+            while True:
+                if self.blocking_calls:
+                    self._execute_sync(<ObjectRef>self.blocking_calls.pop(0))
+                elif self.state == G_CLOSED:
+                    return
+                else:
+                    self.blocking_idle.append(ts)  # with the checks above: atomic
+                    ts.park(-1)
         finally:
             ts.group = None
 
     def abandon_after_fork(self, error):
         Group.abandon_after_fork(self, error)
-        self.blocking_pools = []
-
-    cdef list _thread_list(self):
-        with self.lifecycle_lock:
-            # ThreadPoolExecutor keeps its threads in _threads: the only way to join them
-            # with a timeout.
-            return [*self.threads, *[t for pool in self.blocking_pools for t in pool._threads]]
+        self.blocking_calls = []
+        self.blocking_idle = []
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
         """Ask a running ``async def`` call to stop: CancelledError inside its coroutine.
@@ -227,17 +250,22 @@ cdef class AsyncGroup(Group):
             call.task.cancel()
 
     cdef _stop(self):
+        cdef list idle = self.blocking_idle
+        self.blocking_idle = []
+        for worker in idle:
+            PyThread_release_lock((<ThreadState>worker).lock)
         if self.loop is None:
             self._unpark()  # a thread before its loop sees the group closed and ends
+        elif self.loop_stopping:
+            pass  # once: a second stop() would cut short the loop's final run (_finalize_loop)
+        elif PyThread_get_thread_ident() == self.thread_id and not self.loop.is_running():
+            self.loop_stopping = True  # it stopped by itself, and this thread is finishing it
         else:
+            self.loop_stopping = True
             try:
                 self.loop.call_soon_threadsafe(self.loop.stop)
             except RuntimeError:
                 pass  # already closed
-        with self.lifecycle_lock:
-            pools = list(self.blocking_pools)
-        for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _drive(AsyncGroup group, ObjectRef call, coro):
@@ -268,8 +296,10 @@ cdef _finalize_loop(loop):
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for task in tasks:
         task.cancel()
-    loop.run_until_complete(_unwind(tasks, loop))
-    loop.close()
+    try:
+        loop.run_until_complete(_unwind(tasks, loop))
+    finally:
+        loop.close()
 
 
 async def _unwind(tasks, loop):
@@ -285,5 +315,6 @@ cdef AsyncGroup new_async_group(ActorCore actor, str name, Py_ssize_t limit, loo
     _setup_group(group, actor, name, limit)
     group.loop_factory = loop_factory
     group.drain_cb = group._drain
-    group.blocking_pools = []
+    group.blocking_calls = []
+    group.blocking_idle = []
     return group

@@ -12,6 +12,8 @@ cdef enum:
 
 # Admissions per drain before yielding to the loop's other callbacks.
 cdef int DRAIN_BATCH = 256
+# How long start_thread() waits, after an interrupt, to learn whether the thread started.
+cdef double THREAD_START_GRACE = 1.0
 
 
 cdef class Group:
@@ -46,7 +48,7 @@ cdef class Group:
 
     cdef _enqueue(self, ObjectRef call):
         call.stage = S_QUEUED
-        call.queued_at = monotonic_now()
+        call.since = monotonic_now()
         if self.tail is None:
             self.head = call
         else:
@@ -123,9 +125,10 @@ cdef class Group:
         if not self._can_admit():
             return None
         cdef ObjectRef call = self.head
-        cdef double waited = monotonic_now() - call.queued_at
-        if waited > self.max_queue_wait:
-            self.max_queue_wait = waited
+        cdef double now = monotonic_now()
+        if now - call.since > self.max_queue_wait:
+            self.max_queue_wait = now - call.since
+        call.since = now
         self._unlink(call)
         if self.running is not None:
             call.next = self.running
@@ -323,15 +326,12 @@ cdef class Group:
         """Wait up to `timeout` seconds for the group's threads to end; True if they all did."""
         deadline = monotonic() + timeout
         current = threading.current_thread()
-        threads = self._thread_list()
+        with self.lifecycle_lock:
+            threads = list(self.threads)
         for thread in threads:
             if thread is not current:
                 thread.join(max(0.0, deadline - monotonic()))
         return not any(t.is_alive() for t in threads if t is not current)
-
-    cdef list _thread_list(self):
-        with self.lifecycle_lock:
-            return list(self.threads)
 
     def set_limit(self, Py_ssize_t limit):
         if limit < 1:
@@ -395,9 +395,18 @@ cdef bint start_thread(Group group, thread, bint only_first) except -1:
         group.state = G_STARTED
         try:
             thread.start()
-        except BaseException as exc:  # "can't start new thread"
+        except Exception as exc:  # "can't start new thread"
             group.threads.remove(thread)
             failure = exc
+        except BaseException:
+            # A KeyboardInterrupt (or SystemExit) while start() waited: it belongs to the
+            # caller, and the actor stays usable. The thread may have started all the same (it
+            # then runs as usual); if it did not, the group is left as if never asked.
+            if not thread._started.wait(THREAD_START_GRACE):
+                group.threads.remove(thread)
+                if not group.threads:
+                    group.state = G_IDLE
+            raise
     if failure is not None:
         group.actor.die(actor_died_error(
             group.actor, f"concurrency group {group.name!r} could not start a thread", failure))

@@ -60,6 +60,20 @@ cdef class ObjectRef:
     def __repr__(self):
         return f"ObjectRef({self.ident:024x})"
 
+    # A ref is a reference to one result: copies are the same ref, and a pickle could only
+    # point at nothing outside this process.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError(
+            f"{self!r} cannot be pickled: it refers to a result in this process. Pass the ref "
+            f"itself to actors, remote functions and threads (it is shared, not copied), or "
+            f"pickle its value (pyactors.get(ref))")
+
     def hex(self):
         """The ref's id as a hex string (as Ray's ``ObjectRef.hex()``)."""
         return f"{self.ident:024x}"
@@ -151,9 +165,9 @@ cdef class ObjectRef:
     cdef object _outcome(self):
         if self.state == FINISHED:
             return self.value
-        # The same exception object is raised to every getter: drop the traceback the previous
-        # raise left on it (asyncio futures do the same). The remote traceback is in its message.
-        raise (<BaseException>self.value).with_traceback(None)
+        # Each raise gets a copy of its own (see exceptions._raisable); the remote traceback is
+        # in its message.
+        raise raisable(self.value)
 
     cdef object _loop_future(self):
         loop = aio_get_running_loop()

@@ -4,6 +4,7 @@ cimport cython
 
 import asyncio
 import concurrent.futures
+import numbers
 import sys
 import threading
 import time
@@ -71,7 +72,6 @@ cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError
 cdef object cf_Future = concurrent.futures.Future
 cdef object cf_InvalidStateError = concurrent.futures.InvalidStateError
-cdef object ThreadPoolExecutor = concurrent.futures.ThreadPoolExecutor
 cdef object monotonic = time.monotonic
 cdef object Thread = threading.Thread
 cdef object Lock = threading.Lock
@@ -82,6 +82,7 @@ cdef object TaskCancelledError = _exceptions.TaskCancelledError
 cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError
 cdef object GetTimeoutError = _exceptions.GetTimeoutError
 cdef object wrap_task_error = _exceptions._wrap_task_error
+cdef object raisable = _exceptions._raisable
 cdef object actor_died_error = _exceptions._actor_died_error
 
 # 3.12+ can run a task's first step inside its constructor: a method that finishes without

@@ -17,8 +17,14 @@ cdef class ThreadGroup(Group):
             self._spawn()
 
     cdef _spawn(self):
-        start_thread(self, Thread(target=self._work, daemon=True,
-                                  name=f"{self.thread_name}:{self.spawned - 1}"), False)
+        thread = Thread(target=self._work, daemon=True,
+                        name=f"{self.thread_name}:{self.spawned - 1}")
+        try:
+            start_thread(self, thread, False)
+        except BaseException:
+            if thread not in self.threads:  # interrupted before it started
+                self.spawned -= 1
+            raise
 
     def _work(self):
         cdef ThreadState ts = this_thread()

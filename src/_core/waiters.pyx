@@ -166,7 +166,7 @@ cdef settle(fut, ObjectRef ref):
     elif ref.state == CANCELLED:
         fut.cancel()
     else:
-        fut.set_exception(ref.value)
+        fut.set_exception(raisable(ref.value))
 
 
 cdef LoopWaiter new_future_waiter(LoopWaker waker, object fut):

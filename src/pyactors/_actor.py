@@ -252,6 +252,20 @@ class ActorHandle:
             f"actor {self._pyactors_core.class_name} has no method {name!r}; its methods are "
             f"{sorted(self._pyactors_methods)}")
 
+    # A handle refers to a live actor of this process: a copy is the same reference (the
+    # actor's use count stays right), and a pickle could only point at nothing.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError(
+            f"{self!r} cannot be pickled: its actor lives in this process, and a handle is only "
+            f"meaningful here. Pass the handle itself to actors, remote functions and threads "
+            f"(it is shared, not copied)")
+
     def __eq__(self, other):
         if not isinstance(other, ActorHandle):
             return NotImplemented

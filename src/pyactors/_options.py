@@ -3,6 +3,7 @@ or .options() call, so that bad input fails in the caller with a message naming 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 DEFAULT_GROUP = "default"
@@ -50,6 +51,8 @@ def positive_int(value: Any, what: str) -> int:
         raise TypeError(f"{what} must be a positive int, got {type(value).__name__} {value!r}")
     if value < 1:
         raise ValueError(f"{what} must be a positive int (at least 1), got {value!r}")
+    if value > sys.maxsize:
+        raise ValueError(f"{what} must be at most {sys.maxsize} (sys.maxsize), got {value!r}")
     return value
 
 

@@ -8,13 +8,14 @@ import atexit
 import functools
 import os
 import queue
+import sys
 import threading
 import time
 import weakref
 from typing import Callable
 
 from . import _core
-from ._options import ASYNC_DEFAULT_MAX_CONCURRENCY, IGNORED_INIT_OPTIONS, positive_int
+from ._options import IGNORED_INIT_OPTIONS, positive_int
 from .exceptions import ActorNameTakenError, _actor_died_error
 
 LOOP_CHOICES = ("auto", "uvloop", "asyncio")
@@ -83,15 +84,18 @@ class Runtime:
         # may run anywhere, even inside the garbage collector): SimpleQueue.put is reentrant.
         self._unused: queue.SimpleQueue = queue.SimpleQueue()
         self.reaper = self._unused.put
-        self._reaper_thread = threading.Thread(target=self._reap, name="pyactors:reaper",
-                                               daemon=True)
-        self._reaper_thread.start()
         # Remote functions: plain ones on num_cpus worker threads (Ray runs as many tasks as
         # CPUs at once), async ones on one event loop.
         self.pool = _core.ActorCore("remote function", "pool", "the remote-function pool")
         self.pool.add_group("sync", self.num_cpus)
-        self.pool.add_group("async", ASYNC_DEFAULT_MAX_CONCURRENCY, self.loop_factory)
+        # No limit for async ones: one waiting for another holds no thread, and a limit would
+        # let parents that await their children starve them of slots.
+        self.pool.add_group("async", sys.maxsize, self.loop_factory)
         self.pool.mark_ready()
+        # Last: nothing after it can fail and leave the thread behind.
+        self._reaper_thread = threading.Thread(target=self._reap, name="pyactors:reaper",
+                                               daemon=True)
+        self._reaper_thread.start()
 
     def _reap(self) -> None:
         while True:
@@ -104,7 +108,14 @@ class Runtime:
             del core
 
     def function_group(self, is_async: bool) -> _core.Group:
-        return self.pool.group("async" if is_async else "sync")
+        name = "async" if is_async else "sync"
+        group = self.pool.group(name)
+        if group.closed and not self.pool.is_dead:
+            # Its event loop stopped under it (loop.stop() or SystemExit in a function): later
+            # calls get a new one.
+            with self._registry_lock:
+                group = self.pool.renew_group(name)
+        return group
 
     def register(self, core: _core.ActorCore, name: str | None, handle) -> None:
         with self._registry_lock:

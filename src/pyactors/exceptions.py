@@ -144,6 +144,26 @@ def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
     return error
 
 
+def _raisable(error: BaseException) -> BaseException:
+    """A copy of a stored error, for one raise (called by the core when a ref's error is
+    raised or handed to a future).
+
+    A ref's error reaches every caller of get() and every awaiter; raising one shared object
+    would write each raiser's ``__context__`` and traceback into what the others see. The copy
+    is made without calling ``__init__`` (no user code runs); an error that cannot be copied is
+    raised itself.
+    """
+    cls = type(error)
+    try:
+        copy = cls.__new__(cls, *error.args)
+        _copy_fields(error, copy)
+    except Exception:
+        return error.with_traceback(None)
+    copy.__cause__ = error.__cause__
+    copy.__suppress_context__ = error.__suppress_context__
+    return copy
+
+
 def _format_remote(cause: BaseException) -> str:
     # Leave out the core's own frame (where the call was made): the traceback starts in the
     # user's method.
