@@ -34,7 +34,9 @@ class cythonize_build_ext(build_ext):
             self.extensions,
             compiler_directives=directives,
             annotate=ANNOTATE,
-            build_dir=os.path.join("build", "cython"),
+            # Apart from release builds': a release build must never reuse C generated with
+            # line tracing.
+            build_dir=os.path.join("build", "cython-debug" if DEBUG else "cython"),
             include_path=[_pxd_include_dir()],
             force=DEBUG,
         )

@@ -703,6 +703,12 @@ CASES = [
          reinit(num_cpus="2"), shuts_down=True),
     case("`init(...)`", "`num_cpus=2**63`", ValueError, "num_cpus must be at most",
          "got 9223372036854775808", reinit(num_cpus=2**63), shuts_down=True),
+    case("`init(...)`", "`blocked_loop_warning=0`", ValueError,
+         "init(blocked_loop_warning=...) must be more than 0 seconds", "got 0",
+         reinit(blocked_loop_warning=0), shuts_down=True),
+    case("`init(...)`", "`blocked_loop_warning=\"1\"`", TypeError,
+         "init(blocked_loop_warning=...) must be a number of seconds", "got str '1'",
+         reinit(blocked_loop_warning="1"), shuts_down=True),
     case("`init(...)`", "a second `init()`", RuntimeError, "was already called",
          "ignore_reinit_error=True", lambda env: ray.init()),
 ]

@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 
 import pytest
@@ -200,3 +201,66 @@ def test_done_callbacks_run_on_the_registering_loop():
         return await ref
 
     assert asyncio.run(main()) == 7
+
+
+# asyncio cancels a ref when it holds the ref itself as a future: wait_for() at its timeout on
+# Python 3.10/3.11, gather() when it is cancelled. That cancels the call for every holder (a
+# documented difference from Ray, whose refs are awaitables, not futures). Awaiting the ref
+# under a timeout - asyncio.timeout(), and wait_for() from 3.12 - only stops that awaiter; so
+# does asyncio.shield(ref), on every version.
+WAIT_FOR_CANCELS_THE_REF = sys.version_info < (3, 12)
+
+
+def test_wait_for_at_its_timeout_cancels_the_call_only_where_asyncio_cancels_the_ref():
+    g = Gate.remote()
+    ref = g.wait.remote("late")
+
+    async def main():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ref, timeout=0.01)
+
+    asyncio.run(main())
+    assert ref.cancelled() is WAIT_FOR_CANCELS_THE_REF
+    g.open.remote()
+    if WAIT_FOR_CANCELS_THE_REF:
+        with pytest.raises(ray.exceptions.TaskCancelledError):
+            ray.get(ref, timeout=30)
+    else:
+        assert ray.get(ref, timeout=30) == "late"
+
+
+def test_shield_and_asyncio_timeout_leave_the_call_running_for_other_holders():
+    g = Gate.remote()
+    shielded, timed = g.wait.remote("shielded"), g.wait.remote("timed")
+
+    async def main():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(shielded), timeout=0.01)
+        if hasattr(asyncio, "timeout"):  # 3.11+
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.01):
+                    await timed
+        else:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(timed), timeout=0.01)
+
+    asyncio.run(main())
+    g.open.remote()
+    assert ray.get([shielded, timed], timeout=30) == ["shielded", "timed"]
+
+
+def test_a_cancelled_gather_cancels_the_refs_it_holds():
+    g = Gate.remote()
+    ref = g.wait.remote("never")
+
+    async def main():
+        gathering = asyncio.gather(ref)
+        await asyncio.sleep(0)
+        gathering.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gathering
+
+    asyncio.run(main())
+    assert ref.cancelled()
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=30)

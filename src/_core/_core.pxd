@@ -28,6 +28,10 @@ cdef class ThreadState:
     cdef bint on_loop                 # own thread: True on a group's event-loop thread
     cdef list settling                # own thread: calls whose ref arguments just completed,
                                       # and the failed one (or None), flattened; or None
+    cdef unsigned long ident          # once
+    # While the thread is blocked in get()/wait() inside a call (see deadlock.pyx):
+    cdef list waits_for               # own thread: the refs it waits for, or None
+    cdef Py_ssize_t waits_needed      # own thread: how many of them must complete
 
     cdef int park(self, double timeout) except -1
 

@@ -51,6 +51,10 @@ cdef class ActorCore:
     cdef list _all_groups(self):
         return [*self.groups.values(), *self.retired]
 
+    def all_groups(self):
+        """Every group, the ones renew_group() replaced included."""
+        return self._all_groups()
+
     def group(self, str name):
         """The group called `name`; ValueError naming the defined groups otherwise."""
         group = self.groups.get(name)
@@ -131,16 +135,6 @@ cdef class ActorCore:
         if on_death is not None:
             on_death()
         return True
-
-    def stop_and_join(self, double timeout, double at_least=0.05):
-        """Stop and join the groups one at a time: `timeout` in all, but each group gets
-        `at_least` even once one stuck thread has used the rest."""
-        deadline = monotonic() + timeout
-        joined = True
-        for group in self._all_groups():
-            group.stop_threads()
-            joined &= group.join(max(at_least, deadline - monotonic()))
-        return joined
 
     def abandon_after_fork(self, error):
         """In a forked child: the actor's threads stayed in the parent; it is dead here."""

@@ -36,14 +36,17 @@ cdef int _refuse_blocking_on_loop(ThreadState ts, str what) except -1:
     return 0
 
 
-cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout) except -1:
+cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout,
+                 str what) except -1:
     """Park the calling thread until `needed` of the `pending` refs complete, or `timeout`.
 
     True if they did. The waiter is abandoned before returning, so a completion that races
-    with a timeout can never release this thread's lock later.
+    with a timeout can never release this thread's lock later. A thread inside a call that
+    would wait forever for what can never complete gets DeadlockError instead (deadlock.pyx).
     """
     cdef ThreadWaiter waiter = ThreadWaiter.__new__(ThreadWaiter)
     cdef bint parked = False
+    cdef bint watched = False
     cdef int woken = 0
     # A plain remote function blocked here lends its pool slot to others meanwhile, as Ray
     # releases a blocked task's CPU: nested remote calls cannot deadlock the pool.
@@ -61,8 +64,17 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
                 lent.limit += 1
                 if lent._can_admit():
                     lent._wake()
+            if ts.group is not None and timeout < 0:  # a wait with a timeout always ends
+                ts.waits_for = pending
+                ts.waits_needed = needed
+                blocked_threads[ts.ident] = ts
+                watched = True
+                check_deadlock(ts, what)
             woken = ts.park(timeout)
     finally:
+        if watched:
+            del blocked_threads[ts.ident]
+            ts.waits_for = None
         if parked and lent is not None:
             lent.limit -= 1
         waiter.abandoned = True
@@ -93,13 +105,13 @@ def get(object refs, *, timeout=None):
         _refuse_blocking_on_loop(ts, "get")
     if type(refs) is ObjectRef:
         ref = <ObjectRef>refs
-        if ref.state == PENDING and (seconds == 0 or not _block(ts, [ref], 1, seconds)):
+        if ref.state == PENDING and (seconds == 0 or not _block(ts, [ref], 1, seconds, "get")):
             raise GetTimeoutError(f"get() timed out after {timeout}s waiting for {ref!r}")
         return ref._outcome()
     if type(refs) is not list:
         raise TypeError(_not_refs_message("get", refs))
     pending = _pending_refs("get", <list>refs)
-    if pending and (seconds == 0 or not _block(ts, pending, len(pending), seconds)):
+    if pending and (seconds == 0 or not _block(ts, pending, len(pending), seconds, "get")):
         still = sum([(<ObjectRef>r).state == PENDING for r in pending])
         raise GetTimeoutError(f"get() timed out after {timeout}s: {still} of "
                               f"{len(<list>refs)} results not ready")
@@ -141,7 +153,7 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
                          f"{duplicate!r} more than once")
     cdef Py_ssize_t missing = num_returns - (total - len(pending))
     if missing > 0 and seconds != 0:
-        _block(ts, pending, missing, seconds)
+        _block(ts, pending, missing, seconds, "wait")
     cdef list ready = []
     cdef list not_ready = []
     for ref in <list>refs:
@@ -214,6 +226,21 @@ cdef list _pending_refs(str what, list refs):
 cdef str _not_refs_message(str what, object refs):
     return (f"{what}() takes an ObjectRef or a list of ObjectRefs, got "
             f"{type(refs).__name__} {refs!r}")
+
+
+def current_frames():
+    """sys._current_frames(), with the garbage collector paused.
+
+    On 3.10 and 3.11 it makes frame objects while it holds the interpreter's lock of the
+    thread list; a collection there runs finalizers, and one that lets another thread run
+    (any Python __del__ may) deadlocks the process as soon as that thread starts or ends.
+    """
+    cdef bint collecting = PyGC_Disable()
+    try:
+        return sys._current_frames()
+    finally:
+        if collecting:
+            PyGC_Enable()
 
 
 def current_group():

@@ -143,12 +143,15 @@ cdef class AsyncGroup(Group):
         if call.state != PENDING:
             self._end_unstarted(call)
             return
+        call.thread = self.thread_id  # for reports of what the loop is busy with
         try:
             coro = invoke(call)
             status = PyIter_Send(coro, None, &result)
         except BaseException as exc:
+            call.thread = 0
             self._finish_exception(call, exc)
             return
+        call.thread = 0
         value = <object>result
         Py_DECREF(value)  # PyIter_Send's reference; `value` holds its own
         if status == PYGEN_RETURN:
@@ -224,6 +227,16 @@ cdef class AsyncGroup(Group):
         Group.abandon_after_fork(self, error)
         self.blocking_calls = []
         self.blocking_idle = []
+
+    @property
+    def loop_thread(self):
+        """Ident of the thread running this group's event loop, or 0 while it has none."""
+        loop = self.loop
+        return self.thread_id if loop is not None and not self.loop_stopping else 0
+
+    @property
+    def event_loop(self):
+        return self.loop
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
         """Ask a running ``async def`` call to stop: CancelledError inside its coroutine.

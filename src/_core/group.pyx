@@ -333,6 +333,25 @@ cdef class Group:
                 thread.join(max(0.0, deadline - monotonic()))
         return not any(t.is_alive() for t in threads if t is not current)
 
+    def live_threads(self):
+        """The group's threads (started, not yet joined)."""
+        with self.lifecycle_lock:
+            return [t for t in self.threads if t.is_alive()]
+
+    def running_calls(self):
+        """(name, seconds it has run, thread ident of a plain body or 0, asyncio task or
+        None) for each call in flight: what a stuck or blocked thread is busy with."""
+        cdef list calls = []
+        cdef ObjectRef node = self.running
+        cdef double now = monotonic_now()
+        while node is not None:  # appends allocate no object: no other thread runs meanwhile
+            calls.append(node)
+            node = node.next
+        cdef list found = []
+        for node in calls:
+            found.append((node.name, now - node.since, node.thread, node.task))
+        return found
+
     def set_limit(self, Py_ssize_t limit):
         if limit < 1:
             raise ValueError(f"a concurrency limit must be at least 1, got {limit}")

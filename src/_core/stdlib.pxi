@@ -41,6 +41,8 @@ cdef extern from "Python.h":
     PyObject* PyDict_GetItem(object d, object key)
     int PyErr_CheckSignals() except -1
     int PyThreadState_SetAsyncExc(unsigned long id, PyObject* exc)
+    int PyGC_Disable()
+    int PyGC_Enable()
     # 3.10+: steps a coroutine; its return value comes back without a StopIteration.
     ctypedef enum PySendResult:
         PYGEN_RETURN
@@ -81,6 +83,7 @@ cdef object KeyboardInterrupt_ = KeyboardInterrupt
 cdef object TaskCancelledError = _exceptions.TaskCancelledError
 cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError
 cdef object GetTimeoutError = _exceptions.GetTimeoutError
+cdef object DeadlockError = _exceptions.DeadlockError
 cdef object wrap_task_error = _exceptions._wrap_task_error
 cdef object raisable = _exceptions._raisable
 cdef object actor_died_error = _exceptions._actor_died_error

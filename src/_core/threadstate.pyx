@@ -11,6 +11,7 @@ cdef class ThreadState:
             raise MemoryError("pyactors: cannot allocate a thread lock")
         # Acquired from the start: park() blocks until another thread releases it for us.
         PyThread_acquire_lock(self.lock, NOWAIT_LOCK)
+        self.ident = PyThread_get_thread_ident()
         if PYACTORS_DEBUG:
             dbg_thread_states += 1
 

@@ -4,12 +4,14 @@ limits and statistics."""
 from __future__ import annotations
 
 from . import _runtime
+from ._busy import join_or_report, running_now
 from ._actor import ActorHandle
 from ._options import positive_int, require_bool
 from .exceptions import _actor_died_error
 
-# How long kill() waits for the actor's threads to end. A thread stuck in a blocking method
-# cannot be stopped; it is a daemon and ends when the method returns.
+# How long kill() waits at most for the actor's threads to end (a loop unwinding its cancelled
+# tasks). A thread stuck in user code is named, not waited for: it cannot be stopped, and it is
+# a daemon that ends when the method returns.
 KILL_JOIN_TIMEOUT = 2.0
 
 
@@ -26,8 +28,9 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     core = _core_of(actor, "kill")
     if not require_bool(no_restart, "kill(no_restart=...)"):
         raise ValueError("kill(no_restart=False): pyactors does not restart actors")
-    core.die(_actor_died_error(core, "it was killed by pyactors.kill()", None))
-    core.join(KILL_JOIN_TIMEOUT)
+    running = running_now([core])
+    core.die(_actor_died_error(core, "it was killed by pyactors.kill()", None), False)
+    join_or_report([core], KILL_JOIN_TIMEOUT, "pyactors.kill()", running)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:

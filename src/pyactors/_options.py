@@ -3,6 +3,7 @@ or .options() call, so that bad input fails in the caller with a message naming 
 
 from __future__ import annotations
 
+import numbers
 import sys
 from typing import Any
 
@@ -54,6 +55,19 @@ def positive_int(value: Any, what: str) -> int:
     if value > sys.maxsize:
         raise ValueError(f"{what} must be at most {sys.maxsize} (sys.maxsize), got {value!r}")
     return value
+
+
+def positive_seconds(value: Any, what: str) -> float:
+    """A positive real number of seconds (numpy scalars, Fraction and Decimal included)."""
+    decimal = sys.modules.get("decimal")  # a Decimal exists only once decimal is imported
+    real = isinstance(value, numbers.Real) or (
+        decimal is not None and isinstance(value, decimal.Decimal))
+    if isinstance(value, bool) or not real:
+        raise TypeError(f"{what} must be a number of seconds, got {type(value).__name__} "
+                        f"{value!r}")
+    if not value > 0:
+        raise ValueError(f"{what} must be more than 0 seconds, got {value!r}")
+    return float(value)
 
 
 def actor_name(name: Any, what: str) -> str:

@@ -10,12 +10,14 @@ import os
 import queue
 import sys
 import threading
-import time
 import weakref
 from typing import Callable
 
 from . import _core
-from ._options import IGNORED_INIT_OPTIONS, positive_int
+from ._busy import join_or_report, running_now
+from ._options import IGNORED_INIT_OPTIONS, positive_int, positive_seconds
+from ._watchdog import DEFAULT_THRESHOLD as DEFAULT_BLOCKED_LOOP_WARNING
+from ._watchdog import Watchdog
 from .exceptions import ActorNameTakenError, _actor_died_error
 
 LOOP_CHOICES = ("auto", "uvloop", "asyncio")
@@ -69,7 +71,10 @@ def _raise_fd_limit() -> None:
 class Runtime:
     """State of one init() ... shutdown() span."""
 
-    def __init__(self, loop: str, num_cpus: int | None):
+    def __init__(self, loop: str, num_cpus: int | None, blocked_loop_warning: float | None):
+        if blocked_loop_warning is not None:
+            blocked_loop_warning = positive_seconds(blocked_loop_warning,
+                                                    "init(blocked_loop_warning=...)")
         self.loop_name, self.loop_factory = _loop_factory(loop)
         _raise_fd_limit()
         self.num_cpus = (positive_int(num_cpus, "num_cpus") if num_cpus is not None
@@ -92,10 +97,12 @@ class Runtime:
         # let parents that await their children starve them of slots.
         self.pool.add_group("async", sys.maxsize, self.loop_factory)
         self.pool.mark_ready()
-        # Last: nothing after it can fail and leave the thread behind.
+        # Last: nothing after them can fail and leave their threads behind.
         self._reaper_thread = threading.Thread(target=self._reap, name="pyactors:reaper",
                                                daemon=True)
         self._reaper_thread.start()
+        self._watchdog = None if blocked_loop_warning is None else Watchdog(
+            blocked_loop_warning, self._loop_groups)
 
     def _reap(self) -> None:
         while True:
@@ -106,6 +113,12 @@ class Runtime:
             # Not kept until the next one arrives: a running frame's locals are invisible to
             # the garbage collector, so this would pin any cycle through the actor.
             del core
+
+    def _loop_groups(self) -> list:
+        with self._registry_lock:
+            cores = [*self._actors, self.pool]
+        return [group for core in cores for group in core.all_groups()
+                if isinstance(group, _core.AsyncGroup)]
 
     def function_group(self, is_async: bool) -> _core.Group:
         name = "async" if is_async else "sync"
@@ -166,20 +179,21 @@ class Runtime:
             cores = [*self._actors, self.pool]
             self._actors.clear()
             self._names.clear()
-        # Every outstanding call fails at once; then the threads are stopped and joined group by
-        # group: waking thousands of loop threads together starves the joining thread (1,000
-        # actors x 3 groups took 64 s that way, ~2 s this way).
+        # Every outstanding call fails at once; then the threads are stopped and joined.
+        running = running_now(cores)
         for core in cores:
             core.die(_actor_died_error(core, "pyactors.shutdown() was called", None), False)
         self._unused.put(None)
-        deadline = time.monotonic() + SHUTDOWN_JOIN_TIMEOUT
-        for core in cores:
-            core.stop_and_join(max(0.0, deadline - time.monotonic()))
+        join_or_report(cores, SHUTDOWN_JOIN_TIMEOUT, "pyactors.shutdown()", running)
         self._reaper_thread.join(SHUTDOWN_JOIN_TIMEOUT)
+        if self._watchdog is not None:
+            self._watchdog.stop(SHUTDOWN_JOIN_TIMEOUT)
 
 
 def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None = None,
-         ignore_reinit_error: bool = False, **ray_options) -> None:
+         ignore_reinit_error: bool = False,
+         blocked_loop_warning: float | None = DEFAULT_BLOCKED_LOOP_WARNING,
+         **ray_options) -> None:
     """Start the runtime. Optional: the first actor or remote call starts it with defaults.
 
     Args:
@@ -189,6 +203,9 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
             ``"auto"`` (uvloop when it is installed).
         num_cpus: how many plain remote functions run at once (default: the CPU count).
         ignore_reinit_error: return quietly if already initialised (otherwise RuntimeError).
+        blocked_loop_warning: seconds an actor's event loop may stay inside one call (a
+            ``time.sleep`` in an ``async def``, say) before a warning on the ``pyactors``
+            logger names the actor, the method and how long; None turns the check off.
         **ray_options: Ray's cluster options (``address``, ``namespace``, ...) are accepted
             and ignored, so that ``ray.init(...)`` calls run unchanged.
     """
@@ -203,7 +220,8 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
     unknown = set(ray_options) - IGNORED_INIT_OPTIONS
     if unknown:
         raise TypeError(f"init() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"loop, num_cpus, ignore_reinit_error, and Ray's options "
+                        f"loop, num_cpus, ignore_reinit_error, blocked_loop_warning, and Ray's "
+                        f"options "
                         f"{sorted(IGNORED_INIT_OPTIONS)} (accepted, no effect in one process)")
     with _lock:
         if _current is not None:
@@ -211,7 +229,7 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
                 return
             raise RuntimeError("pyactors.init() was already called; call shutdown() first, or "
                                "pass ignore_reinit_error=True")
-        _current = Runtime(loop, num_cpus)
+        _current = Runtime(loop, num_cpus, blocked_loop_warning)
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True

@@ -16,6 +16,7 @@ __all__ = [
     "GetTimeoutError",
     "ActorDiedError",
     "TaskCancelledError",
+    "DeadlockError",
     "ActorNameTakenError",
     "PendingCallsLimitExceededError",
     "PendingCallsLimitExceeded",
@@ -69,6 +70,17 @@ class ActorDiedError(PyActorsError):
 
 class TaskCancelledError(PyActorsError):
     """The call was cancelled (``pyactors.cancel(ref)``) before it could finish."""
+
+
+class DeadlockError(PyActorsError, RuntimeError):
+    """A blocking ``get()``/``wait()`` inside an actor would wait forever: the call it waits for
+    waits, through a chain of calls, for the very thread that would block.
+
+    Raised at once instead of hanging. ``cycle`` lists the steps of the wait-for cycle, each
+    naming the actor, the concurrency group and the method.
+    """
+
+    cycle: list[str]
 
 
 class ActorNameTakenError(PyActorsError, ValueError):
