@@ -23,6 +23,13 @@ cdef dict blocked_threads = {}   # thread ident -> ThreadState blocked in _block
 
 cdef int check_deadlock(ThreadState ts, str what) except -1:
     """Raise DeadlockError if `ts`, registered in blocked_threads, would wait forever."""
+    # The usual case first, without allocating: enough of the refs can plainly complete.
+    cdef Py_ssize_t free = 0
+    for ref in ts.waits_for:
+        if _progresses(<ObjectRef>ref):
+            free += 1
+            if free >= ts.waits_needed:
+                return 0
     cdef bint collecting = PyGC_Disable()
     try:
         cycle = _stuck_cycle(ts)
@@ -84,6 +91,18 @@ cdef list _stuck_cycle(ThreadState start):
     if need[start] <= 0:
         return None
     return _cycle_from(start, deps, need)
+
+
+cdef inline bint _progresses(ObjectRef call):
+    """Whether `call` can plainly complete: done, running on a thread that is not blocked here
+    (or as a coroutine), or queued with a slot free. False means "look closer" (_needs)."""
+    cdef Group group = call.group
+    if call.state != PENDING or group is None or group.state == G_CLOSED:
+        return True
+    if call.stage == S_RUNNING:
+        return not call.thread or call.thread not in blocked_threads
+    return (call.stage == S_QUEUED and not call.flags & F_UNRESOLVED
+            and (group.actor.ready or call.flags & F_INIT) and group.in_flight < group.limit)
 
 
 cdef tuple _needs(node):
