@@ -4,7 +4,7 @@
 groups with an event loop each, ``max_concurrency``, and ObjectRefs usable as asyncio futures.
 """
 
-from . import exceptions
+from . import exceptions, util
 from ._actor import ActorClass, ActorHandle, method
 from ._context import RuntimeContext, get_runtime_context
 from ._control import get_actor, kill, set_concurrency, stats
@@ -33,6 +33,7 @@ __all__ = [
     "set_concurrency",
     "shutdown",
     "stats",
+    "util",
     "wait",
 ]
 
