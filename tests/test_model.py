@@ -434,10 +434,14 @@ def guarded(fn):
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
+        self.history.append(f"{fn.__name__}({', '.join(map(repr, kwargs.values()))})")
         try:
             return fn(self, *args, **kwargs)
         except BaseException:
             self.broken = True
+            # A race makes hypothesis's replay take another path, and it then reports no
+            # steps ("Flaky"): print those this run took (pytest shows them with the failure).
+            print("steps of this run, the last ones:", *self.history, sep="\n  ")
             raise
 
     return wrapper
@@ -448,6 +452,7 @@ class ActorModel(RuleBasedStateMachine):
         super().__init__()
         self.driver = driver
         self.broken = False
+        self.history = collections.deque(maxlen=40)
         self.cids = itertools.count(1)
         self.segments = itertools.count(1)
         self.thread_helper = ThreadHelper()
@@ -652,6 +657,7 @@ class ActorModel(RuleBasedStateMachine):
         """The three callers submit at the same time into one group: calls that finish (or
         fail) as soon as they start. Their mutual order is a race; each caller's is not."""
         actor = data.draw(st.sampled_from(self.live()), label="actor")
+        self.history.append(f"  actor {actor!r}")
         group = actor.groups[data.draw(st.sampled_from(sorted(actor.groups)), label="group")]
         segment = next(self.segments)
         modes = data.draw(st.lists(st.sampled_from(["value", "value", "failed"]),
@@ -696,6 +702,7 @@ class ActorModel(RuleBasedStateMachine):
     def open_gate(self, data, fail):
         """A running call returns (or raises); a queued one will, as soon as it starts."""
         call = data.draw(st.sampled_from(self.open_candidates()), label="call")
+        self.history.append(f"  call {call!r} of {call.actor!r}/{call.group}, {call.status}")
         call.token.gate.open(fail=fail)
         outcome = "failed" if fail else "value"
         group = call.actor.groups[call.group]
@@ -715,6 +722,7 @@ class ActorModel(RuleBasedStateMachine):
     @guarded
     def cancel(self, data, via, force, spelling):
         call = data.draw(st.sampled_from(self.cancel_candidates()), label="call")
+        self.history.append(f"  call {call!r} of {call.actor!r}/{call.group}, {call.status}")
         actor = call.actor
         group = actor.groups[call.group]
         # asyncio's ref.cancel() gives up on a running call at once, before its body has
@@ -752,6 +760,7 @@ class ActorModel(RuleBasedStateMachine):
     @guarded
     def set_concurrency(self, data, via, limit):
         actor = data.draw(st.sampled_from(self.live()), label="actor")
+        self.history.append(f"  actor {actor!r}")
         group = actor.groups[data.draw(st.sampled_from(sorted(actor.groups)), label="group")]
         handle, name = actor.handle, group.name
         rec = actor.rec
@@ -770,6 +779,7 @@ class ActorModel(RuleBasedStateMachine):
     @guarded
     def kill(self, data, via):
         actor = data.draw(st.sampled_from(self.live()), label="actor")
+        self.history.append(f"  actor {actor!r}")
         handle = actor.handle
         running = [c for g in actor.groups.values() for c in g.running]
         if any(c.blocking for c in running):
@@ -838,6 +848,7 @@ class ActorModel(RuleBasedStateMachine):
     def replace_dead_actor(self, data):
         actor = data.draw(st.sampled_from([a for a in self.actors.values() if a.dead]),
                           label="actor")
+        self.history.append(f"  actor {actor!r}")
         fresh = self.actors[actor.slot] = MActor(actor.slot, self.driver)
         self.incarnations.append(fresh)
         self.settle()
@@ -851,6 +862,7 @@ class ActorModel(RuleBasedStateMachine):
     def observe(self, data, how):
         """A completed ref gives the same outcome to every kind of waiter."""
         call = data.draw(st.sampled_from(self.done_calls()), label="call")
+        self.history.append(f"  call {call!r} of {call.actor!r}/{call.group}, {call.status}")
         ref = call.ref
         if how in ("await", "gather"):
             async def read():
@@ -869,8 +881,9 @@ class ActorModel(RuleBasedStateMachine):
             if ref.cancelled():
                 # asyncio gave up on it (ref.cancel()): futures say so as futures do, get() as
                 # Ray does.
-                cancelled = (asyncio.CancelledError, concurrent.futures.CancelledError)
-                assert isinstance(exc, cancelled), (call, exc)
+                cancelled = TaskCancelledError if how == "get" else (
+                    asyncio.CancelledError, concurrent.futures.CancelledError)
+                assert isinstance(exc, cancelled), (call, how, exc)
                 expected = TaskCancelledError
             else:
                 expected = type(exc)

@@ -243,6 +243,33 @@ def current_frames():
             PyGC_Enable()
 
 
+def current_call():
+    """The ObjectRef of the call the calling code runs in (a method's, a remote function's,
+    __init__'s), or None outside any call."""
+    cdef ThreadState ts = this_thread()
+    cdef Group group = ts.group
+    if group is None:
+        return None
+    # On a loop thread, a coroutine is found by its task, a plain body by its thread.
+    task = None
+    if ts.on_loop:
+        try:
+            task = aio_current_task()
+        except RuntimeError:  # the loop is not running (it is being made, or finished)
+            pass
+    cdef ObjectRef node = group.running
+    while node is not None:
+        if (task is not None and node.task is task) or node.thread == ts.ident:
+            return node
+        node = node.next
+    return None
+
+
+def cancel_requested(ObjectRef ref):
+    """Whether cancel() asked the call behind `ref` to stop (get_runtime_context().is_canceled())."""
+    return ref.cancel_requested
+
+
 def current_group():
     """The group whose call the calling thread is running, or None (not inside a call)."""
     return this_thread().group

@@ -172,12 +172,9 @@ cdef class AsyncGroup(Group):
     cdef _start_coroutine(self, ObjectRef call, coro):
         # name= spares 3.11 formatting a "Task-N" name for every call (~1,400 instructions).
         if EAGER_TASKS:
-            task = aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name,
-                            eager_start=True)
+            aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name, eager_start=True)
         else:
-            task = aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name)
-        if call.stage == S_RUNNING:  # not finished inside an eager first step
-            call.task = task
+            aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name)
 
     cdef _run_returned_coroutine(self, ObjectRef call, coro):
         # A plain def that returned a coroutine (say, a decorator wrapped an async def):
@@ -292,6 +289,8 @@ async def _drive(AsyncGroup group, ObjectRef call, coro):
         call.task = None
         return
     call.flags |= F_STARTED
+    # Set here, not by whoever made the task: an eager first step runs inside its constructor.
+    call.task = aio_current_task(group.loop)
     try:
         value = await coro
     except BaseException as exc:

@@ -69,6 +69,7 @@ cdef extern from "debug.h":
 
 
 cdef object aio_get_running_loop = asyncio.get_running_loop
+cdef object aio_current_task = asyncio.current_task
 cdef object aio_Task = asyncio.Task
 cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from . import _core
+import os
+
+from . import _core, _runtime
+from .exceptions import _raisable
+
+# One process is one node and one worker: their ids are fixed for the process's life.
+_NODE_ID = os.urandom(28).hex()
+_WORKER_ID = os.urandom(28).hex()
 
 
 class RuntimeContext:
     """Where the calling code runs, read when get_runtime_context() was called."""
 
-    def __init__(self, group):
+    def __init__(self, group, call):
         self._group = group
+        self._call = call
         self._core = group.actor if group is not None and group.actor.is_actor else None
 
     @property
@@ -24,6 +32,40 @@ class RuntimeContext:
     def actor_id(self) -> str | None:
         return self.get_actor_id()
 
+    def get_actor_name(self) -> str | None:
+        """The name the current actor was created with (``.options(name=...)``), or None."""
+        return None if self._core is None else _runtime.current().name_of(self._core)
+
+    def get_task_id(self) -> str | None:
+        """The id of the current call (a method's or remote function's), or None outside
+        one: the hex of its ObjectRef."""
+        return None if self._call is None else self._call.hex()
+
+    def get_job_id(self) -> str:
+        """This runtime's id: one per init() ... shutdown()."""
+        return _runtime.current().job_id
+
+    def get_node_id(self) -> str:
+        """This process's id: pyactors runs on one node, this one."""
+        return _NODE_ID
+
+    def get_worker_id(self) -> str:
+        """This process's id: every call runs in this one worker."""
+        return _WORKER_ID
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        """Whether the current actor was restarted: pyactors does not restart actors."""
+        return False
+
+    def is_canceled(self) -> bool:
+        """Whether cancel() asked the current call to stop: a running plain method is not
+        interrupted, and checks this to stop by itself (Ray's cooperative cancellation)."""
+        if self._call is None:
+            raise RuntimeError("get_runtime_context().is_canceled() is only meaningful inside "
+                               "a call (an actor method or a remote function)")
+        return _core.cancel_requested(self._call)
+
     @property
     def concurrency_group(self) -> str | None:
         """The concurrency group the current call runs in, or None outside an actor."""
@@ -35,7 +77,10 @@ class RuntimeContext:
         if self._core is None:
             raise RuntimeError("get_runtime_context().current_actor is only available inside "
                                "an actor's method; this code is not running in an actor")
-        return self._core.handle_factory()
+        factory = self._core.handle_factory
+        if factory is None:  # it died while this call still runs
+            raise _raisable(self._core.death_cause)
+        return factory()
 
     def __repr__(self):
         if self._core is None:
@@ -45,4 +90,4 @@ class RuntimeContext:
 
 
 def get_runtime_context() -> RuntimeContext:
-    return RuntimeContext(_core.current_group())
+    return RuntimeContext(_core.current_group(), _core.current_call())

@@ -83,6 +83,7 @@ class Runtime:
         # ref, or one of its own threads (which shutdown() must stop and join).
         self._actors: weakref.WeakSet[_core.ActorCore] = weakref.WeakSet()
         self._names: dict[str, object] = {}
+        self.job_id = os.urandom(4).hex()
         self._registry_lock = threading.Lock()
         self._stopped = False
         # Actors that nothing references any more are handed over here by finalizers (which
@@ -159,6 +160,13 @@ class Runtime:
                 del self._names[name]
                 handle = None
         return handle
+
+    def name_of(self, core: _core.ActorCore) -> str | None:
+        with self._registry_lock:
+            for name, handle in self._names.items():
+                if handle._pyactors_core is core:
+                    return name
+        return None
 
     def names(self) -> list[str]:
         with self._registry_lock:
