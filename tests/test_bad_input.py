@@ -185,7 +185,7 @@ def test_blocking_get_on_a_group_loop_thread_raises_instead_of_deadlocking():
 
 @pytest.mark.parametrize("options, error, match", [
     ({"bogus": 1}, TypeError, r"unsupported option\(s\) \['bogus'\]"),
-    ({"num_returns": 2}, ValueError, "num_returns=1"),
+    ({"num_returns": -1}, ValueError, "num_returns must be >= 0"),
 ])
 def test_bad_call_options(options, error, match):
     e = Echo.remote()
@@ -208,7 +208,7 @@ def test_ray_scheduling_options_are_accepted():
 
     assert ray.get(g.options(num_cpus=1).remote()) == 2
     with pytest.raises(TypeError, match=r"unsupported option\(s\) \['max_concurrency'\]; "
-                                        r"supported: num_returns=1,"):
+                                        r"supported: num_returns,"):
         g.options(max_concurrency=2)
     with pytest.raises(TypeError, match="max_concurrency and concurrency_groups apply to actor"):
         ray.remote(max_concurrency=2)(lambda: 1)
@@ -490,8 +490,11 @@ CASES = [
     case("`f.options(...)`", "`concurrency_group=\"io\"`", ValueError,
          "concurrency groups belong to actors", "concurrency_group='io'",
          lambda env: plus_one.options(concurrency_group="io")),
-    case("`f.options(...)`", "`num_returns=2`", ValueError, "exactly one ObjectRef",
-         "num_returns=2", lambda env: plus_one.options(num_returns=2)),
+    case("`f.options(...)`", "`num_returns=-1`", ValueError, "num_returns must be >= 0",
+         "num_returns=-1", lambda env: plus_one.options(num_returns=-1)),
+    case("`@remote(...)` def", "`num_returns=\"2\"`", TypeError,
+         "num_returns must be an int >= 0", "got str '2'",
+         lambda env: decorated_function(num_returns="2")),
     case("`f.options(...)`", "`bogus=1` (unknown option)", TypeError,
          "got unsupported option(s)", "['bogus']", lambda env: plus_one.options(bogus=1)),
 
@@ -502,10 +505,8 @@ CASES = [
     case("`@method(...)`", "`concurrency_group=7`", TypeError,
          "a concurrency group name must be a str", "got int 7",
          lambda env: ray.method(concurrency_group=7)),
-    case("`@method(...)`", "`num_returns=2`", ValueError, "exactly one ObjectRef",
-         "num_returns=2", lambda env: ray.method(num_returns=2)),
-    case("`@method(...)`", "`num_returns=0`", ValueError, "exactly one ObjectRef",
-         "num_returns=0", lambda env: ray.method(num_returns=0)),
+    case("`@method(...)`", "`num_returns=-2`", ValueError, "num_returns must be >= 0",
+         "num_returns=-2", lambda env: ray.method(num_returns=-2)),
     case("`@method(...)`", "`num_returns=1.0`", TypeError, "num_returns", "got float 1.0",
          lambda env: ray.method(num_returns=1.0)),
     case("`@method(...)`", "`blocking=1`", TypeError, "method(blocking=...) must be a bool",
@@ -533,8 +534,8 @@ CASES = [
     case("`h.m.options(...)`", "`concurrency_group=1`", TypeError,
          "concurrency_group must be a str", "got int 1",
          lambda env: env.target.echo.options(concurrency_group=1)),
-    case("`h.m.options(...)`", "`num_returns=2`", ValueError, "exactly one ObjectRef",
-         "num_returns=2", lambda env: env.target.echo.options(num_returns=2)),
+    case("`h.m.options(...)`", "`num_returns=-1`", ValueError, "num_returns must be >= 0",
+         "num_returns=-1", lambda env: env.target.echo.options(num_returns=-1)),
     case("`h.m.options(...)`", "`num_returns=1.0`", TypeError, "num_returns", "got float 1.0",
          lambda env: env.target.echo.options(num_returns=1.0)),
     case("`h.m.options(...)`", "`max_concurrency=2` (an actor option)", TypeError,

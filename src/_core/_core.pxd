@@ -78,6 +78,12 @@ cdef class ConcurrentWaiter(Waiter):
     cdef object fut                   # once: a concurrent.futures.Future
 
 
+cdef class OutputsWaiter(Waiter):
+    # Splits the value of a call with num_returns=N into its N output refs.
+    cdef list outputs                 # once
+    cdef Group group                  # once: where the call ran, for the error of a wrong count
+
+
 cdef class DependencyWaiter(Waiter):
     # A call whose arguments hold refs that were not ready when it was submitted.
     cdef ObjectRef call               # once
@@ -102,6 +108,7 @@ cdef class ObjectRef:
     cdef ObjectRef next
     cdef object task                  # group: the asyncio.Task driving an async call
     cdef unsigned long thread         # group: the thread running its plain body, 0 otherwise
+    cdef ObjectRef source             # once: the call this ref is one output of (num_returns)
     cdef bint cancel_requested        # any
     cdef double since                 # any: monotonic seconds when it joined the queue, and
                                       # then when it started
@@ -218,3 +225,4 @@ cdef class RemoteMethod:
     cdef Group group                  # once for actor methods; functions re-resolve after shutdown
     cdef int flags                    # once
     cdef object regroup               # once: None, or a callable giving a live group
+    cdef Py_ssize_t num_returns       # once: refs per call (1: the call's own ref)

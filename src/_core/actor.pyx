@@ -2,7 +2,7 @@
 # `remote_function.remote()` run, with everything resolved when the handle was made.
 
 from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
-from pyactors._options import one_return as _one_return
+from pyactors._options import num_returns as _num_returns
 from pyactors._options import require_bool as _require_bool
 
 
@@ -184,10 +184,11 @@ cdef class ActorCore:
 
 cdef class RemoteMethod:
     def __cinit__(self, func, str name, Group group, bint is_async, regroup=None,
-                  bint blocking=False, bint awaits=True):
+                  bint blocking=False, bint awaits=True, Py_ssize_t num_returns=1):
         self.func = func
         self.name = name
         self.group = group
+        self.num_returns = num_returns
         self.flags = ((F_ASYNC | (0 if awaits else F_NO_AWAIT) if is_async else 0)
                       | (F_BLOCKING if blocking else 0))
         self.regroup = regroup
@@ -213,32 +214,40 @@ cdef class RemoteMethod:
             self.group = group
         cdef ObjectRef ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
         group.submit(ref)
+        if self.num_returns != 1:
+            return split_outputs(ref, self.num_returns, group)
         return ref
 
-    def options(self, *, concurrency_group=None, num_returns=1, **options):
-        """Options for one call: ``concurrency_group`` overrides the declared group."""
+    def options(self, *, concurrency_group=None, num_returns=None, **options):
+        """Options for one call: ``concurrency_group`` overrides the declared group,
+        ``num_returns`` the number of refs the call returns."""
         if options and not _IGNORED_TASK_OPTIONS.issuperset(options):
             unknown = set(options) - _IGNORED_TASK_OPTIONS
-            supported = "num_returns=1" if self.regroup is not None else \
-                "concurrency_group, num_returns=1"
+            supported = "num_returns" if self.regroup is not None else \
+                "concurrency_group, num_returns"
             raise TypeError(
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
                 f"supported: {supported}, and Ray's scheduling options "
                 f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
-        if type(num_returns) is not int or num_returns != 1:  # Python only for bad input
-            _one_return(num_returns, f"{self.name}.options")
-        if concurrency_group is None:
+        cdef Py_ssize_t returns = self.num_returns
+        if type(num_returns) is int and num_returns >= 0:
+            returns = num_returns
+        elif num_returns is not None:  # Python only for bad input
+            returns = _num_returns(num_returns, f"{self.name}.options")
+        if concurrency_group is None and returns == self.num_returns:
             return self
-        if self.regroup is not None:
-            raise ValueError(f"{self.name}.options(concurrency_group={concurrency_group!r}): "
-                             f"{self.name} is a remote function; concurrency groups belong to "
-                             f"actors")
-        if not isinstance(concurrency_group, str):
-            raise TypeError(f"concurrency_group must be a str, got "
-                            f"{type(concurrency_group).__name__} {concurrency_group!r}")
-        cdef Group group = self.group.actor.group(concurrency_group)
-        return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC, None,
-                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT)
+        cdef Group group = self.group
+        if concurrency_group is not None:
+            if self.regroup is not None:
+                raise ValueError(f"{self.name}.options(concurrency_group="
+                                 f"{concurrency_group!r}): {self.name} is a remote function; "
+                                 f"concurrency groups belong to actors")
+            if not isinstance(concurrency_group, str):
+                raise TypeError(f"concurrency_group must be a str, got "
+                                f"{type(concurrency_group).__name__} {concurrency_group!r}")
+            group = self.group.actor.group(concurrency_group)
+        return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC, self.regroup,
+                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT, returns)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(

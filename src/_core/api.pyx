@@ -192,6 +192,8 @@ def cancel(object ref, *, force=False, recursive=True):
         _require_bool(force, "cancel(force=...)")
         _require_bool(recursive, "cancel(recursive=...)")
     cdef ObjectRef call = <ObjectRef>ref
+    if call.source is not None:  # one output of a call: cancel the call (all outputs)
+        call = call.source
     cdef Group group = call.group
     if call.state != PENDING or group is None:
         return False

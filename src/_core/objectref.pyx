@@ -246,6 +246,8 @@ cdef class ObjectRef:
         cdef Group group = self.group
         if self.state != PENDING:
             return False
+        if self.source is not None:  # one output of a call: cancel the call (all outputs)
+            return self.source.cancel(msg)
         if group is not None and group._cancel(self, CANCELLED):
             return True  # it had not started
         # Running: give up on it first (so nothing completes it otherwise meanwhile), then ask

@@ -21,12 +21,13 @@ from ._options import (
     THREADED_DEFAULT_MAX_CONCURRENCY,
     actor_options,
     group_name,
-    one_return,
+    num_returns as checked_num_returns,
     require_bool,
 )
 
 _GROUP_ATTR = "__pyactors_concurrency_group__"
 _BLOCKING_ATTR = "__pyactors_blocking__"
+_NUM_RETURNS_ATTR = "__pyactors_num_returns__"
 _RESERVED_PREFIX = "_pyactors_"
 
 
@@ -41,8 +42,8 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
     unknown = set(options) - IGNORED_TASK_OPTIONS
     if unknown:
         raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"concurrency_group, num_returns=1, blocking")
-    one_return(num_returns, "method")
+                        f"concurrency_group, num_returns, blocking")
+    checked_num_returns(num_returns, "method")
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
 
@@ -60,6 +61,8 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
             setattr(target, _GROUP_ATTR, concurrency_group)
         if blocking:
             setattr(target, _BLOCKING_ATTR, True)
+        if num_returns != 1:
+            setattr(target, _NUM_RETURNS_ATTR, num_returns)
         return func
 
     if args:
@@ -72,7 +75,7 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
 
 
 class _MethodSpec:
-    __slots__ = ("name", "is_async", "awaits", "group", "blocking")
+    __slots__ = ("name", "is_async", "awaits", "group", "blocking", "num_returns")
 
     def __init__(self, func):
         self.name = func.__name__
@@ -80,6 +83,7 @@ class _MethodSpec:
         self.awaits = awaits(func)
         self.group = getattr(func, _GROUP_ATTR, None)
         self.blocking = getattr(func, _BLOCKING_ATTR, False)
+        self.num_returns = getattr(func, _NUM_RETURNS_ATTR, 1)
 
 
 def _method_specs(cls: type) -> dict[str, _MethodSpec]:
@@ -216,7 +220,7 @@ def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteM
     return {
         name: _core.RemoteMethod(
             func, f"{core.class_name}.{name}", core.group(spec.group or DEFAULT_GROUP),
-            spec.is_async, None, spec.blocking and is_async, spec.awaits)
+            spec.is_async, None, spec.blocking and is_async, spec.awaits, spec.num_returns)
         for name, func, spec, is_async in bound
     }
 

@@ -8,21 +8,23 @@ import inspect
 
 from . import _core, _runtime
 from ._coroutines import awaits
-from ._options import function_options
+from ._options import function_options, num_returns
 
 
 class RemoteFunction:
     """A function decorated with ``@remote``: ``f.remote(...)`` runs it and returns a ref."""
 
     def __init__(self, function, options: dict):
-        function_options(options, f"remote({function.__qualname__})")
+        where = f"remote({function.__qualname__})"
+        function_options(options, where)
         self._function = function
         self._is_async = inspect.iscoroutinefunction(function)
         # The compiled method finds the pool of the current runtime itself, on the first call
         # and again after a shutdown(): `f.remote` stays a C call.
-        self._method = _core.RemoteMethod(function, function.__qualname__, None,
-                                          self._is_async, self._pool_group,
-                                          awaits=awaits(function))
+        self._method = _core.RemoteMethod(
+            function, function.__qualname__, None, self._is_async, self._pool_group,
+            awaits=awaits(function),
+            num_returns=num_returns(options.get("num_returns", 1), where))
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
         self.remote = self._method.remote
         self.options = self._method.options

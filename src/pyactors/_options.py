@@ -78,14 +78,17 @@ def actor_name(name: Any, what: str) -> str:
     return name
 
 
-def one_return(num_returns: Any, where: str) -> None:
-    """Ray's num_returns: pyactors calls always return exactly one ObjectRef."""
-    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
-        raise TypeError(f"{where}: num_returns must be an int, got "
-                        f"{type(num_returns).__name__} {num_returns!r}")
-    if num_returns != 1:
-        raise ValueError(f"{where}(num_returns={num_returns!r}): pyactors calls return exactly "
-                         f"one ObjectRef (num_returns=1)")
+def num_returns(value: Any, where: str) -> int:
+    """Ray's num_returns: how many refs a call returns (an int >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where}: num_returns must be an int >= 0, got "
+                        f"{type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{where}(num_returns={value!r}): num_returns must be >= 0")
+    if value > sys.maxsize:
+        raise ValueError(f"{where}(num_returns={value!r}): num_returns must be at most "
+                         f"{sys.maxsize}")
+    return value
 
 
 def group_name(name: Any, what: str) -> str:
@@ -141,12 +144,12 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
 
 
 def function_options(options: dict, where: str) -> None:
-    unknown = set(options) - IGNORED_TASK_OPTIONS
+    unknown = set(options) - IGNORED_TASK_OPTIONS - {"num_returns"}
     if unknown:
         hint = ""
         if unknown & ACTOR_CREATION_OPTIONS:
             hint = " (max_concurrency and concurrency_groups apply to actor classes)"
         raise TypeError(
             f"{where} got unsupported option(s) {sorted(unknown)}{hint}; remote functions "
-            f"accept Ray's scheduling options {sorted(IGNORED_TASK_OPTIONS)} "
-            f"(accepted, no effect in one process)")
+            f"accept num_returns, and Ray's scheduling options "
+            f"{sorted(IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
