@@ -142,3 +142,78 @@ def test_a_queued_function_never_runs(loop_kind):
     assert ray.get(running, timeout=10) == "released"
     ray.get(record.remote("after"), timeout=10)
     assert ran == ["after"]
+
+
+def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(loop_kind):
+    """While a thread starts another, the new thread briefly carries its parent's ident: an
+    interrupt aimed by ident would land in the child (which died of it, and the function then
+    waited forever for it to start)."""
+    children = []
+
+    @ray.remote
+    def spawner(started):
+        started.set()
+        for _ in range(200):
+            thread = threading.Thread(target=children.append, args=(1,))
+            thread.start()
+            thread.join()
+        return "done"
+
+    for _ in range(20):
+        started = threading.Event()
+        ref = spawner.remote(started)
+        assert started.wait(10)
+        ray.cancel(ref)
+        with pytest.raises(TaskCancelledError):
+            ray.get(ref, timeout=10)  # before the fix: pending forever
+    # No child thread ever got the interrupt: each one that started ran to its end.
+    assert ray.get([value.remote(i) for i in range(4)], timeout=10) == list(range(4))
+
+
+def test_cancel_of_a_function_blocked_in_get_takes_effect_at_once(loop_kind):
+    release = threading.Event()
+    seen = []
+
+    @ray.remote
+    def inner():
+        release.wait(30)
+        return "inner"
+
+    @ray.remote
+    def outer(started):
+        started.set()
+        try:
+            return ray.get(inner.remote())
+        except KeyboardInterrupt:
+            seen.append("interrupted in get()")
+            raise
+
+    started = threading.Event()
+    ref = outer.remote(started)
+    assert started.wait(10)
+    assert ray.cancel(ref) is True
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=5)  # at once: not when inner() ends
+    assert seen == ["interrupted in get()"]
+    release.set()
+
+
+def test_a_function_that_swallows_the_interrupt_still_ends_as_cancelled(loop_kind):
+    probe = Probe()
+
+    @ray.remote
+    def swallows(probe):
+        probe.started.set()
+        try:
+            while not probe.release.wait(0.001):
+                pass
+        except KeyboardInterrupt:
+            probe.interrupted.set()
+            return "swallowed"
+
+    ref = swallows.remote(probe)
+    assert probe.started.wait(10)
+    assert ray.cancel(ref) is True
+    assert probe.interrupted.wait(10)
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=10)

@@ -58,7 +58,8 @@ def test_a_threaded_actor_calling_itself_raises_at_once(loop_kind):
     message = str(caught.value)
     assert "get() would wait forever" in message
     assert "Single.call_self()" in message and "Single.echo(), queued" in message
-    assert "all 1 of its slots are taken" in message
+    assert "a free slot of concurrency group 'default'" in message
+    assert "all 1 are taken" in message
     assert caught.value.cycle[0].startswith("1. Single.call_self()")
     assert isinstance(caught.value, RuntimeError)
     # The actor is not stuck: the inner call ran once the outer one had failed.
@@ -91,6 +92,46 @@ def test_a_deadlock_through_a_ref_argument(loop_kind):
     behind the outer call's own slot."""
     with pytest.raises(DeadlockError, match="waiting for its ref arguments"):
         ray.get(Single.remote().call_self_through_an_argument.remote(), timeout=30)
+
+
+@ray.remote
+def slow_value(value, release):
+    release.wait(30)
+    return value
+
+
+@ray.remote
+class NeedsArgument:
+    def outer(self, release):
+        # The inner call waits for its argument first, and then for the slot this call holds.
+        return ray.get(me().inner.remote(slow_value.remote(1, release)))
+
+    def inner(self, value):
+        return value
+
+
+def test_a_deadlock_behind_an_argument_still_to_come(loop_kind):
+    release = threading.Event()
+    with pytest.raises(DeadlockError, match="waiting for its ref arguments and then for"):
+        ray.get(NeedsArgument.remote().outer.remote(release), timeout=30)
+    release.set()
+
+
+def test_two_calls_behind_arguments_holding_both_slots(loop_kind):
+    release = threading.Event()
+    actor = NeedsArgument.options(max_concurrency=2).remote()
+    refs = [actor.outer.remote(release) for _ in range(2)]
+    # The second to block closes the cycle and fails at once; its slot then lets the other's
+    # inner call run once its argument is ready.
+    assert len(ray.wait(refs, num_returns=1, timeout=30)[0]) == 1
+    release.set()
+    outcomes = []
+    for ref in refs:
+        try:
+            outcomes.append(ray.get(ref, timeout=30))
+        except DeadlockError:
+            outcomes.append("deadlock")
+    assert sorted(outcomes, key=str) == [1, "deadlock"], outcomes
 
 
 def test_a_wait_with_a_timeout_times_out_as_asked(loop_kind):

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import pyactors as ray
-from pyactors.exceptions import ActorDiedError, TaskError
+from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
 from gates import Countdown
 
 
@@ -126,13 +126,18 @@ class Stubborn:
                 pass
 
 
-def test_a_coroutine_that_swallows_cancellation_keeps_its_value():
+def test_a_coroutine_that_swallows_cancellation_still_ends_as_cancelled():
+    """As in Ray: the caller asked for the call to stop; what the body returns after that is
+    not its result. The error is a TaskError and a TaskCancelledError (RayTaskError(...))."""
     started = Countdown(1)
     s = Stubborn.remote(started)
     ref = s.swallow.remote()
     started.wait()
     assert ray.cancel(ref) is True
-    assert ray.get(ref) == "swallowed"  # as an asyncio Task that swallows cancel() would
+    with pytest.raises(TaskCancelledError) as caught:
+        ray.get(ref)
+    assert isinstance(caught.value, TaskError)
+    assert ray.stats(s)["default"]["cancelled"] == 1
 
 
 def test_kill_still_works_on_a_coroutine_that_never_stops():

@@ -290,3 +290,118 @@ def test_exit_with_a_blocking_method_still_running(loop_kind):
         print("exiting", flush=True)
     """, loop_kind, timeout=30)
     assert_clean_exit(result)
+
+
+# -- interrupts where they hurt most -------------------------------------------------------------
+
+
+def test_ctrl_c_during_remote_never_strands_an_async_group(loop_kind):
+    """A KeyboardInterrupt inside call_soon_threadsafe (asyncio's is Python code) used to leave
+    the group believing a wakeup was on its way: every later call queued forever."""
+    result = run_python("""
+        import os, signal, sys, threading, time
+        import pyactors as ray
+
+        ray.init(loop=sys.argv[1])
+
+        @ray.remote
+        class A:
+            async def ping(self):
+                return "pong"
+
+        @ray.remote
+        async def ping():
+            return "pong"
+
+        inside = False
+
+        def on_sigint(sig, frame):  # Ctrl-C, only while .remote() runs
+            if inside:
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
+        a = A.remote()
+        assert ray.get(a.ping.remote(), timeout=10) == "pong"
+        stop = threading.Event()
+
+        def ctrl_c():
+            while not stop.is_set():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.001)
+
+        threading.Thread(target=ctrl_c, daemon=True).start()
+        interrupted = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for method in (a.ping, ping):
+                try:
+                    inside = True
+                    method.remote()
+                except KeyboardInterrupt:
+                    interrupted += 1
+                finally:
+                    inside = False
+        stop.set()
+        assert ray.get([a.ping.remote(), ping.remote()], timeout=10) == ["pong", "pong"]
+        print("interrupted", interrupted)
+    """, loop_kind, timeout=40)
+    assert_clean_exit(result)
+
+
+def test_a_shutdown_cut_short_by_ctrl_c_is_finished_by_the_next(loop_kind):
+    @ray.remote
+    class Threaded:
+        def ping(self):
+            return 1
+
+    @ray.remote
+    class Async:
+        async def ping(self):
+            return 1
+
+    actors = [cls.remote() for cls in (Threaded, Async) for _ in range(20)]
+    ray.get([a.ping.remote() for a in actors])
+    real_join = threading.Thread.join
+    calls = []
+
+    def interrupted_join(thread, timeout=None):
+        calls.append(thread)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C while shutdown() waits for threads
+        return real_join(thread, timeout)
+
+    threading.Thread.join = interrupted_join
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ray.shutdown()
+    finally:
+        threading.Thread.join = real_join
+    ray.shutdown()  # finishes the interrupted one: the fixture finds no thread left
+
+
+def test_a_job_in_the_loops_executor_holds_nothing_up(loop_kind):
+    """loop.run_in_executor(None, ...) runs on daemon threads, and an actor's loop stops
+    without waiting for its jobs: kill() and shutdown() return at once, and exit too."""
+    result = run_python("""
+        import asyncio, sys, threading, time
+        import pyactors as ray
+
+        @ray.remote
+        class Offloads:
+            async def offload(self, started):
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(None, lambda: (started.set(),
+                                                                 threading.Event().wait()))
+
+        ray.init(loop=sys.argv[1])
+        started = threading.Event()
+        actor = Offloads.remote()
+        ref = actor.offload.remote(started)
+        assert started.wait(10)
+        start = time.monotonic()
+        ray.kill(actor)
+        ray.shutdown()
+        print(f"{time.monotonic() - start:.2f}")
+    """, loop_kind, timeout=30)
+    assert_clean_exit(result)
+    assert float(result.stdout.strip()) < 1.0  # before: 2 s, then 10 s, and exit never

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -129,12 +130,60 @@ def test_cancel_a_finished_call_keeps_its_value():
     assert ray.get(ref) == 3
 
 
-def test_a_running_sync_call_cannot_be_cancelled_unless_forced():
+@ray.remote
+class Cooperative:
+    def __init__(self):
+        self.saw = None
+
+    def work(self, running, event):
+        running.set()
+        event.wait(30)
+        self.saw = ray.get_runtime_context().is_canceled()
+        return "finished"
+
+    def seen(self):
+        return self.saw
+
+
+def test_a_running_sync_call_is_told_to_stop_and_ends_as_cancelled():
+    """Ray's cooperative cancellation: a running plain method is not interrupted, but
+    is_canceled() turns True inside it and its caller gets TaskCancelledError."""
+    actor = Cooperative.remote()
+    running, event = threading.Event(), threading.Event()
+    ref = actor.work.remote(running, event)
+    assert running.wait(10)
+    assert ray.cancel(ref) is True
+    assert ray.wait([ref], timeout=0)[0] == []  # not interrupted: it goes on
+    event.set()
+    with pytest.raises(TaskCancelledError, match="while running"):
+        ray.get(ref, timeout=30)
+    assert ray.get(actor.seen.remote()) is True  # inside, is_canceled() said so
+
+
+def test_is_canceled_turns_true_inside_the_running_call():
+    @ray.remote
+    class Polls:
+        def poll(self, running):
+            running.set()
+            context = ray.get_runtime_context()
+            while not context.is_canceled():
+                time.sleep(0.001)
+            return "saw it"
+
+    actor = Polls.remote()
+    running = threading.Event()
+    ref = actor.poll.remote(running)
+    assert running.wait(10)
+    assert ray.cancel(ref) is True
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=30)  # it ended by itself once it saw the request
+
+
+def test_force_kills_the_actor_of_a_running_sync_call():
     w = Worker.remote()
     running, event = threading.Event(), threading.Event()
     ref = w.block.remote(running, event)
     assert running.wait(10)
-    assert ray.cancel(ref) is False
     assert ray.cancel(ref, force=True) is True  # kills the actor
     with pytest.raises(ActorDiedError, match="force=True"):
         ray.get(ref)

@@ -389,6 +389,7 @@ class MCall:
         self.status = "queued"  # queued -> running -> done (or queued -> done)
         self.outcome = None  # value | failed | cancelled-queued | cancelled-running | died-*
         self.preopen = None  # None, or "value"/"failed": the gate opened before it started
+        self.cancel_asked = False  # cancel() told this running plain body to stop
         self.started = False
         self.checked = False  # outcome verified once done
         self.start_seen = False
@@ -495,10 +496,12 @@ class ActorModel(RuleBasedStateMachine):
         if call in group.running:
             group.running.remove(call)
         call.status = "done"
-        call.outcome = outcome
-        if outcome == "value":
+        # A plain body told to stop (cancel() while it ran) ends as cancelled, however it
+        # ends, as in Ray.
+        call.outcome = "cancelled-running" if call.cancel_asked else outcome
+        if call.outcome == "value":
             group.completed += 1
-        elif outcome == "failed":
+        elif call.outcome == "failed":
             group.failed += 1
         else:
             group.cancelled += 1
@@ -748,8 +751,10 @@ class ActorModel(RuleBasedStateMachine):
             assert result is True, f"cancel({call}) of a running async call returned {result}"
             self.complete(call, "cancelled-running")
             self.admit(actor, group)
-        elif call.status == "running":  # a plain method: cannot be interrupted (or abandoned)
-            assert result is False, f"cancel({call}) of a running plain method: {result}"
+        elif call.status == "running":  # a plain method: not interrupted, but told to stop
+            assert result is True, f"cancel({call}) of a running plain method: {result}"
+            assert not call.ref.done(), f"{call} ended although it cannot be interrupted"
+            call.cancel_asked = True
         else:
             assert result is False, f"cancel({call}) of a finished call returned {result}"
             call.checked = False  # it keeps its outcome: check again

@@ -29,12 +29,15 @@ def stub_members():
     members = {}
     for node in stub_tree().body:
         if isinstance(node, ast.ClassDef):
-            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+            methods = {item.name for item in node.body
+                       if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
             fields = {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
             members[node.name] = {name for name in methods | fields
                                   if not name.startswith("__")}
         elif isinstance(node, ast.FunctionDef):
             members[node.name] = None
+        elif isinstance(node, ast.AnnAssign):  # a constant
+            members[node.target.id] = None
     return members
 
 

@@ -290,15 +290,20 @@ def test_many_calls_many_callers_cancels_and_kills(loop_kind):
         elif kind == "cancelled-queued":
             assert started[cid] == 0, f"call {cid} was cancelled before it started, yet ran"
         elif kind == "cancelled-running":
-            assert returned[cid] == raised[cid] == 0, cid
+            # A body that awaited was interrupted there; one that cannot be interrupted (a
+            # plain method, an async def without await) ended by itself - as cancelled.
+            assert returned[cid] + raised[cid] <= 1, cid
     for cid in returned:
-        # A call that returned completed with its value - unless a kill or asyncio's cancel()
-        # gave up on it first.
-        assert outcome[cid] in ("value", "died", "abandoned"), (cid, outcome[cid])
+        # A call that returned completed with its value - unless a kill, asyncio's cancel(),
+        # or cancel() while it ran came first.
+        assert outcome[cid] in ("value", "died", "abandoned", "cancelled-running"), (
+            cid, outcome[cid])
     for cid in raised:
-        assert outcome[cid] in ("failed", "died", "abandoned"), (cid, outcome[cid])
+        assert outcome[cid] in ("failed", "died", "abandoned", "cancelled-running"), (
+            cid, outcome[cid])
     values = [value_of(cid) for cid, kind in outcome.items() if kind == "value"]
-    unseen = [value_of(cid) for cid in returned if outcome[cid] in ("died", "abandoned")]
+    unseen = [value_of(cid) for cid in returned
+              if outcome[cid] in ("died", "abandoned", "cancelled-running")]
     assert sum(values) == sum(value_of(cid) for cid in returned) - sum(unseen)
 
     # The groups' counters agree (killed actors' counters stopped at the kill).

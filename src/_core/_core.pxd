@@ -12,6 +12,7 @@
 from cpython.pythread cimport PyThread_type_lock
 
 cdef class ThreadState
+cdef class ThreadWaiter
 cdef class LoopWaker
 cdef class LoopWaiter
 cdef class ObjectRef
@@ -32,6 +33,9 @@ cdef class ThreadState:
     # While the thread is blocked in get()/wait() inside a call (see deadlock.pyx):
     cdef list waits_for               # own thread: the refs it waits for, or None
     cdef Py_ssize_t waits_needed      # own thread: how many of them must complete
+    # While a remote function's thread is parked in get()/wait():
+    cdef ThreadWaiter parked_waiter   # any: its waiter, for cancel() to wake it
+    cdef bint interrupted             # any: woken by cancel(): get() raises KeyboardInterrupt
 
     cdef int park(self, double timeout) except -1
 
@@ -76,6 +80,32 @@ cdef class CallbackWaiter(LoopWaiter):
 
 cdef class ConcurrentWaiter(Waiter):
     cdef object fut                   # once: a concurrent.futures.Future
+
+
+cdef class Stream:
+    # Shared by a generator call's body (the producer) and its ObjectRefGenerator.
+    cdef list items                   # any: refs of the values yielded (None once consumed)
+    cdef Py_ssize_t consumed          # any: how many the consumer took
+    cdef bint finished                # any: the call ended (if it failed, its ref is last)
+    cdef bint dropped                 # any: the ObjectRefGenerator was freed
+    cdef Py_ssize_t backpressure      # once: most unconsumed items before the body waits; -1
+    cdef ObjectRef call               # once
+    cdef ObjectRef ready              # any: signal for the consumer waiting for an item
+    cdef ObjectRef room               # any: signal for the body waiting for room
+
+    cdef _abandon(self)
+    cdef _end(self, ObjectRef call)
+    cdef _wake_consumer(self)
+    cdef ObjectRef _take(self)
+    cdef ObjectRef _signal(self)
+
+
+cdef class ObjectRefGenerator:
+    cdef Stream stream                # once
+
+
+cdef class StreamWaiter(Waiter):
+    cdef Stream stream                # once
 
 
 cdef class OutputsWaiter(Waiter):
@@ -154,6 +184,7 @@ cdef class Group:
     cdef _run_returned_coroutine(self, ObjectRef call, coro)
     cdef _finish(self, ObjectRef call, int state, object value)
     cdef _finish_exception(self, ObjectRef call, BaseException exc)
+    cdef _finish_cancelled(self, ObjectRef call)
     cdef bint _cancel(self, ObjectRef call, int state) except -1
     cdef bint _stop_running(self, ObjectRef call) except -1
     cdef _stop(self)
@@ -225,4 +256,7 @@ cdef class RemoteMethod:
     cdef Group group                  # once for actor methods; functions re-resolve after shutdown
     cdef int flags                    # once
     cdef object regroup               # once: None, or a callable giving a live group
-    cdef Py_ssize_t num_returns       # once: refs per call (1: the call's own ref)
+    cdef Py_ssize_t num_returns       # once: refs per call (1: the call's own ref), or
+                                      # NUM_RETURNS_STREAMING: an ObjectRefGenerator
+    cdef Py_ssize_t backpressure      # once: a generator's most unconsumed items, or -1
+    cdef object generator             # once: None, or how a generator method runs as a call

@@ -184,11 +184,14 @@ cdef class ActorCore:
 
 cdef class RemoteMethod:
     def __cinit__(self, func, str name, Group group, bint is_async, regroup=None,
-                  bint blocking=False, bint awaits=True, Py_ssize_t num_returns=1):
+                  bint blocking=False, bint awaits=True, Py_ssize_t num_returns=1,
+                  generator=None, Py_ssize_t backpressure=-1):
         self.func = func
         self.name = name
         self.group = group
         self.num_returns = num_returns
+        self.generator = generator
+        self.backpressure = backpressure
         self.flags = ((F_ASYNC | (0 if awaits else F_NO_AWAIT) if is_async else 0)
                       | (F_BLOCKING if blocking else 0))
         self.regroup = regroup
@@ -212,15 +215,30 @@ cdef class RemoteMethod:
             if self.group is not None:
                 self.group.actor._release()
             self.group = group
-        cdef ObjectRef ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
+        cdef ObjectRef ref
+        if self.num_returns == 1:
+            ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
+            group.submit(ref)
+            return ref
+        if self.num_returns == NUM_RETURNS_STREAMING:
+            return start_stream(self.func, args, kwargs or None, self.name, self.flags,
+                                self.backpressure, group)
+        ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
         group.submit(ref)
-        if self.num_returns != 1:
-            return split_outputs(ref, self.num_returns, group)
-        return ref
+        return split_outputs(ref, self.num_returns, group)
 
-    def options(self, *, concurrency_group=None, num_returns=None, **options):
+    def options(self, *, concurrency_group=None, num_returns=None,
+                _generator_backpressure_num_objects=None, **options):
         """Options for one call: ``concurrency_group`` overrides the declared group,
         ``num_returns`` the number of refs the call returns."""
+        if self.generator is not None and (
+                num_returns is not None or _generator_backpressure_num_objects is not None):
+            # Python for generators: the body depends on the kind of result.
+            return self._generator_options(concurrency_group, num_returns,
+                                           _generator_backpressure_num_objects, options)
+        if _generator_backpressure_num_objects is not None:
+            raise ValueError(f"{self.name}.options(_generator_backpressure_num_objects=...): "
+                             f"{self.name} is not a generator")
         if options and not _IGNORED_TASK_OPTIONS.issuperset(options):
             unknown = set(options) - _IGNORED_TASK_OPTIONS
             supported = "num_returns" if self.regroup is not None else \
@@ -247,7 +265,20 @@ cdef class RemoteMethod:
                                 f"{type(concurrency_group).__name__} {concurrency_group!r}")
             group = self.group.actor.group(concurrency_group)
         return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC, self.regroup,
-                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT, returns)
+                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT, returns,
+                            self.generator, self.backpressure)
+
+    def _generator_options(self, concurrency_group, num_returns, backpressure, dict options):
+        method = self.options(concurrency_group=concurrency_group, **options) if (
+            concurrency_group is not None or options) else self
+        return (<RemoteMethod>method).generator.options(
+            method, num_returns, backpressure, self.name)
+
+    def with_body(self, func, bint is_async, Py_ssize_t num_returns, Py_ssize_t backpressure):
+        """This method, with another body and kind of result (generators' options)."""
+        return RemoteMethod(func, self.name, self.group, is_async, self.regroup,
+                            self.flags & F_BLOCKING, True, num_returns, self.generator,
+                            backpressure)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(

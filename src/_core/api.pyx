@@ -64,6 +64,8 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
                 lent.limit += 1
                 if lent._can_admit():
                     lent._wake()
+                ts.parked_waiter = waiter  # cancel() of the function wakes it (interrupt_call)
+                parked_threads[ts.ident] = ts
             if ts.group is not None and timeout < 0:  # a wait with a timeout always ends
                 ts.waits_for = pending
                 ts.waits_needed = needed
@@ -75,8 +77,10 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
         if watched:
             del blocked_threads[ts.ident]
             ts.waits_for = None
+        ts.parked_waiter = None
         if parked and lent is not None:
             lent.limit -= 1
+            del parked_threads[ts.ident]
         waiter.abandoned = True
         if parked and not woken and waiter.remaining <= 0:
             # The last completion released our lock after the wait gave up (timeout or
@@ -85,6 +89,9 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
             PyThread_acquire_lock(ts.lock, WAIT_LOCK)
         for ref in pending:
             (<ObjectRef>ref)._remove_waiter(waiter)
+    if ts.interrupted:
+        ts.interrupted = False
+        raise KeyboardInterrupt  # what cancel() raises in a remote function, here at once
     return waiter.remaining <= 0
 
 
@@ -139,7 +146,15 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__} "
                         f"{num_returns!r}")
-    cdef list pending = _pending_refs("wait", <list>refs)
+    # An ObjectRefGenerator is ready when its next ref is (or its body has ended): it is
+    # waited for through the signal that says so.
+    cdef list waitables = <list>refs
+    for item in <list>refs:
+        if type(item) is ObjectRefGenerator:
+            waitables = [(<ObjectRefGenerator>r).stream._signal()
+                         if type(r) is ObjectRefGenerator else r for r in <list>refs]
+            break
+    cdef list pending = _pending_refs("wait", waitables)
     cdef Py_ssize_t total = len(<list>refs)
     if total == 0:
         return [], []
@@ -156,8 +171,8 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         _block(ts, pending, missing, seconds, "wait")
     cdef list ready = []
     cdef list not_ready = []
-    for ref in <list>refs:
-        if (<ObjectRef>ref).state != PENDING and len(ready) < num_returns:
+    for ref, waitable in zip(<list>refs, waitables):
+        if (<ObjectRef>waitable).state != PENDING and len(ready) < num_returns:
             ready.append(ref)
         else:
             not_ready.append(ref)
@@ -186,8 +201,11 @@ def cancel(object ref, *, force=False, recursive=True):
     waiting for the function to stop; no other call is affected. A finished ref keeps its
     result.
     """
+    if type(ref) is ObjectRefGenerator:  # stop the generator's body
+        ref = (<ObjectRefGenerator>ref).stream.call
     if type(ref) is not ObjectRef:
-        raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__} {ref!r}")
+        raise TypeError(f"cancel() takes an ObjectRef or an ObjectRefGenerator, got "
+                        f"{type(ref).__name__} {ref!r}")
     if type(force) is not bool or type(recursive) is not bool:  # Python only for bad input
         _require_bool(force, "cancel(force=...)")
         _require_bool(recursive, "cancel(recursive=...)")
@@ -199,19 +217,19 @@ def cancel(object ref, *, force=False, recursive=True):
         return False
     if group._cancel(call, FAILED):
         return True
+    cdef bint plain = not call.flags & F_ASYNC or call.flags & F_NO_AWAIT
+    if force and plain and not group.actor.is_pool and call.stage == S_RUNNING:
+        # A running plain method cannot be interrupted: force=True ends its actor instead.
+        return group.actor.die(actor_died_error(
+            group.actor, f"cancel({call!r}, force=True) killed it", None))
     cdef bint stopping = group._stop_running(call)
-    if group.actor.is_pool:
+    if stopping and force and group.actor.is_pool:
         # Ray's force=True ends the worker process running the task, and only that task
         # fails; here the function's thread cannot be ended, so its ref fails now and the
         # thread is left to stop (it holds its slot until it has).
-        if stopping and force:
-            call._set(FAILED, TaskCancelledError(
-                f"{call.name}() was cancelled with force=True while running"))
-        return stopping
-    if stopping or not force:
-        return stopping
-    return group.actor.die(actor_died_error(
-        group.actor, f"cancel({call!r}, force=True) killed it", None))
+        call._set(FAILED, TaskCancelledError(
+            f"{call.name}() was cancelled with force=True while running"))
+    return stopping
 
 
 cdef list _pending_refs(str what, list refs):
@@ -226,6 +244,10 @@ cdef list _pending_refs(str what, list refs):
 
 
 cdef str _not_refs_message(str what, object refs):
+    if type(refs) is ObjectRefGenerator:
+        return (f"{what}() takes an ObjectRef or a list of ObjectRefs, got an "
+                f"ObjectRefGenerator: iterate it (for ref in gen / async for ref in gen) and "
+                f"{what}() each ref")
     return (f"{what}() takes an ObjectRef or a list of ObjectRefs, got "
             f"{type(refs).__name__} {refs!r}")
 

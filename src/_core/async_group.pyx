@@ -29,8 +29,10 @@ cdef class AsyncGroup(Group):
             if self.state != G_CLOSED:  # closed meanwhile: its calls have already failed
                 raise
         except BaseException:
-            if self.state == G_IDLE:  # interrupted before its thread started: wake it next time
-                self.drain_pending = False
+            # Interrupted (Ctrl-C in call_soon_threadsafe, or while the thread started): the
+            # wakeup may not have gone out, so the next submitter must send one. If it did go
+            # out, a second drain finds nothing to do.
+            self.drain_pending = False
             raise
 
     cdef _loop_stopped(self, object cause):
@@ -73,6 +75,8 @@ cdef class AsyncGroup(Group):
                                 f"loop", exc))
                 return
             asyncio.set_event_loop(loop)
+            executor = DaemonThreadPool(f"{self.thread_name}:executor")
+            loop.set_default_executor(executor)
             ts.on_loop = True
             self.loop = loop
             if self.state == G_CLOSED:
@@ -87,7 +91,7 @@ cdef class AsyncGroup(Group):
                     self._loop_stopped(None)
             finally:
                 try:
-                    _finalize_loop(loop)
+                    _finalize_loop(loop, executor)
                 finally:
                     asyncio.set_event_loop(None)
         finally:
@@ -154,7 +158,9 @@ cdef class AsyncGroup(Group):
         call.thread = 0
         value = <object>result
         Py_DECREF(value)  # PyIter_Send's reference; `value` holds its own
-        if status == PYGEN_RETURN:
+        if status == PYGEN_RETURN and call.cancel_requested:
+            self._finish_cancelled(call)
+        elif status == PYGEN_RETURN:
             self._finish(call, FINISHED, value)
         else:  # it awaited after all: its __code__ was replaced after decoration
             coro.close()
@@ -236,12 +242,13 @@ cdef class AsyncGroup(Group):
         return self.loop
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
-        """Ask a running ``async def`` call to stop: CancelledError inside its coroutine.
-
-        A call without await runs like a plain def: it cannot be stopped.
-        """
-        if call.stage != S_RUNNING or call.flags & (F_ASYNC | F_NO_AWAIT) != F_ASYNC:
+        """Ask a running ``async def`` call to stop: CancelledError inside its coroutine. A
+        plain body (and an ``async def`` without await, which runs like one) is only told:
+        see Group._stop_running()."""
+        if call.stage != S_RUNNING:
             return False
+        if call.flags & (F_ASYNC | F_NO_AWAIT) != F_ASYNC:
+            return Group._stop_running(self, call)
         if not call.cancel_requested:
             call.cancel_requested = True
             try:
@@ -298,19 +305,24 @@ async def _drive(AsyncGroup group, ObjectRef call, coro):
         if isinstance(exc, GeneratorExit):
             raise
     else:
-        group._finish(call, FINISHED, value)
+        if call.cancel_requested:  # it swallowed the CancelledError: cancelled all the same
+            group._finish_cancelled(call)
+        else:
+            group._finish(call, FINISHED, value)
     finally:
         call.task = None
 
 
-cdef _finalize_loop(loop):
-    # As asyncio.run() does on exit: cancel what is left, let it unwind, close.
+cdef _finalize_loop(loop, executor):
+    # As asyncio.run() does on exit: cancel what is left, let it unwind, close. Jobs still in
+    # the executor are left to their daemon threads: nothing waits for user code.
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for task in tasks:
         task.cancel()
     try:
         loop.run_until_complete(_unwind(tasks, loop))
     finally:
+        executor.shutdown(wait=False, cancel_futures=True)
         loop.close()
 
 
@@ -319,7 +331,6 @@ async def _unwind(tasks, loop):
     if tasks:
         await asyncio.wait(tasks, timeout=LOOP_FINALIZE_TIMEOUT)
     await loop.shutdown_asyncgens()
-    await loop.shutdown_default_executor()
 
 
 cdef AsyncGroup new_async_group(ActorCore actor, str name, Py_ssize_t limit, loop_factory):

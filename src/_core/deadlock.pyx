@@ -106,7 +106,11 @@ cdef inline bint _progresses(ObjectRef call):
 
 
 cdef tuple _needs(node):
-    """(k, deps): `node` progresses once k of deps do (k <= 0: it progresses now)."""
+    """(k, deps): `node` progresses once k of deps do (k <= 0: it progresses now).
+
+    Nodes are blocked threads (ThreadState), calls (ObjectRef), and groups (Group): a group
+    stands for "one of its slots frees".
+    """
     cdef ThreadState ts
     cdef ObjectRef call
     cdef Group group
@@ -122,6 +126,17 @@ cdef tuple _needs(node):
             else:
                 done += 1
         return ts.waits_needed - done, found
+    if isinstance(node, Group):
+        group = <Group>node
+        if group.in_flight < group.limit or group.state == G_CLOSED:
+            return 0, found
+        call = group.running
+        while call is not None:  # all slots taken: one of their calls must end
+            if not call.thread or call.thread not in blocked_threads:
+                return 0, []
+            found.append(call)
+            call = call.next
+        return 1, found
     call = <ObjectRef>node
     group = call.group
     if call.state != PENDING or group is None or group.state == G_CLOSED:
@@ -132,12 +147,14 @@ cdef tuple _needs(node):
             return 0, found  # running freely (or a coroutine): it can end
         found.append(waiter)
         return 1, found
-    if call.stage == S_WAITING:
+    if call.stage == S_WAITING or (call.stage == S_QUEUED and call.flags & F_UNRESOLVED):
+        # Its arguments first, and then a slot: both are needed.
         for arg in _ref_arguments(call):
             if (<ObjectRef>arg).state == PENDING:
                 found.append(arg)
+        found.append(group)
         return len(found), found
-    if call.stage != S_QUEUED or call.flags & F_UNRESOLVED:
+    if call.stage != S_QUEUED:
         return 0, found
     if not group.actor.ready and not call.flags & F_INIT:
         init = _running_init(group.actor)
@@ -145,14 +162,7 @@ cdef tuple _needs(node):
             return 0, found
         found.append(init)
         return 1, found
-    if group.in_flight < group.limit:
-        return 0, found
-    node = group.running
-    while node is not None:  # all slots taken: one of them must end
-        if not (<ObjectRef>node).thread or (<ObjectRef>node).thread not in blocked_threads:
-            return 0, []
-        found.append(node)
-        node = (<ObjectRef>node).next
+    found.append(group)
     return 1, found
 
 
@@ -215,6 +225,9 @@ cdef str _describe(node):
     cdef ThreadState ts
     cdef ObjectRef call
     cdef Group group
+    if isinstance(node, Group):
+        group = <Group>node
+        return f"a free slot of {group.location}: all {group.limit} are taken, by"
     if type(node) is ThreadState:
         ts = <ThreadState>node
         call = _call_on_thread(ts)
@@ -227,12 +240,12 @@ cdef str _describe(node):
         return f"{call.name}()"
     if call.stage == S_RUNNING:
         return f"{call.name}(), running in {group.location}, whose thread"
-    if call.stage == S_WAITING:
-        return f"{call.name}() in {group.location}, waiting for its ref arguments:"
+    if call.stage == S_WAITING or call.flags & F_UNRESOLVED:
+        return (f"{call.name}() in {group.location}, waiting for its ref arguments and then "
+                f"for")
     if not group.actor.ready:
         return f"{call.name}(), queued in {group.location} until __init__ ends:"
-    return (f"{call.name}(), queued in {group.location}: all {group.limit} of its slots "
-            f"are taken, by")
+    return f"{call.name}(), queued in {group.location}, waiting for"
 
 
 cdef ObjectRef _call_on_thread(ThreadState ts):

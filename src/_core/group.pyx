@@ -188,7 +188,11 @@ cdef class Group:
             self._finish_exception(call, exc)
         else:
             body_ended(call)
-            if type(value) is CoroutineType:
+            if call.cancel_requested:
+                if type(value) is CoroutineType:
+                    value.close()  # never to run: no "never awaited" warning
+                self._finish_cancelled(call)
+            elif type(value) is CoroutineType:
                 self._run_returned_coroutine(call, value)
             elif call.flags & F_INIT and value is not None:  # as type.__call__ would say
                 self._finish_exception(call, TypeError(
@@ -240,14 +244,17 @@ cdef class Group:
 
     cdef _finish_exception(self, ObjectRef call, BaseException exc):
         if call.flags & F_INIT:
-            error = exc  # the actor dies with it as the cause
-        elif call.cancel_requested and isinstance(exc, (aio_CancelledError, KeyboardInterrupt_)):
-            # What cancel() raised in it: a CancelledError in a coroutine, a KeyboardInterrupt
-            # in a plain remote function
-            error = TaskCancelledError(f"{call.name}() was cancelled while running")
+            self._finish(call, FAILED, exc)  # the actor dies with it as the cause
+        elif call.cancel_requested:  # however it ended, it ends as cancelled
+            self._finish_cancelled(call)
         else:
-            error = wrap_task_error(exc, call.name, self)
-        self._finish(call, FAILED, error)
+            self._finish(call, FAILED, wrap_task_error(exc, call.name, self))
+
+    cdef _finish_cancelled(self, ObjectRef call):
+        # A call that cancel() asked to stop while it ran, and that has ended: its error is a
+        # TaskError and a TaskCancelledError, as Ray's RayTaskError(TaskCancelledError).
+        self._finish(call, FAILED, wrap_task_error(
+            TaskCancelledError(f"{call.name}() was cancelled while running"), call.name, self))
 
     cdef bint _cancel(self, ObjectRef call, int state) except -1:
         """Cancel a call that has not started: it completes as `state` (FAILED with
@@ -266,7 +273,14 @@ cdef class Group:
         return True
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
-        return False  # a running plain method cannot be interrupted
+        """Ask a running call to stop. A plain body (a method, or an async def without await)
+        is not interrupted - its actor's state would be left half-changed - but it is told
+        (get_runtime_context().is_canceled()), and its call ends as cancelled whatever it
+        returns, as in Ray."""
+        if call.stage != S_RUNNING:
+            return False
+        call.cancel_requested = True
+        return True
 
     cdef _stop(self):
         raise AssertionError("Group._stop is abstract")

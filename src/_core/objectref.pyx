@@ -24,6 +24,11 @@ cdef enum:
     F_STARTED = 32      # an async call's task has started running its body (loop thread)
     F_NO_AWAIT = 64     # an `async def` without await: cannot suspend, so runs without a Task
 
+cdef enum:
+    NUM_RETURNS_STREAMING = -1  # RemoteMethod.num_returns of a generator's streaming call
+
+STREAMING = NUM_RETURNS_STREAMING
+
 cdef unsigned long long _next_ident = 0
 
 

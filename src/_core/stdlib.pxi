@@ -22,6 +22,7 @@ from cpython.pythread cimport (
     PyThread_type_lock,
 )
 
+from pyactors import _executor
 from pyactors import exceptions as _exceptions
 
 
@@ -76,11 +77,13 @@ cdef object aio_InvalidStateError = asyncio.InvalidStateError
 cdef object cf_Future = concurrent.futures.Future
 cdef object cf_InvalidStateError = concurrent.futures.InvalidStateError
 cdef object monotonic = time.monotonic
+cdef object sleep = time.sleep
 cdef object Thread = threading.Thread
 cdef object Lock = threading.Lock
 cdef object CoroutineType = types.CoroutineType
 cdef object KeyboardInterrupt_ = KeyboardInterrupt
 
+cdef object DaemonThreadPool = _executor.DaemonThreadPool
 cdef object TaskCancelledError = _exceptions.TaskCancelledError
 cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError
 cdef object GetTimeoutError = _exceptions.GetTimeoutError

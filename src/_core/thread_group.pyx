@@ -47,13 +47,13 @@ cdef class ThreadGroup(Group):
 
     cdef bint _stop_running(self, ObjectRef call) except -1:
         """Ask a running plain remote function to stop: as Ray does, a KeyboardInterrupt is
-        raised in it (the next time it runs Python code). An actor's plain method is never
-        interrupted: its state would be left half-changed."""
+        raised in it (see interrupt_call()). An actor's plain method is only told (see
+        Group._stop_running)."""
         if call.stage != S_RUNNING or not self.actor.is_pool or call.thread == 0:
-            return False
+            return Group._stop_running(self, call)
         if not call.cancel_requested:
             call.cancel_requested = True
-            PyThreadState_SetAsyncExc(call.thread, <PyObject*>KeyboardInterrupt_)
+            interrupt_call(call)
         return True
 
     def abandon_after_fork(self, error):

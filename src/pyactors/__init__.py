@@ -8,15 +8,18 @@ from . import exceptions, util
 from ._actor import ActorClass, ActorHandle, method
 from ._context import RuntimeContext, get_runtime_context
 from ._control import get_actor, kill, set_concurrency, stats
-from ._core import ObjectRef, cancel, get, put, wait
+from ._core import ObjectRef, ObjectRefGenerator, cancel, get, put, wait
 from ._function import RemoteFunction
+from ._generators import DynamicObjectRefGenerator
 from ._remote import remote
 from ._runtime import init, is_initialized, shutdown
 
 __all__ = [
     "ActorClass",
     "ActorHandle",
+    "DynamicObjectRefGenerator",
     "ObjectRef",
+    "ObjectRefGenerator",
     "RemoteFunction",
     "RuntimeContext",
     "cancel",

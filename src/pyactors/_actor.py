@@ -12,6 +12,7 @@ from typing import Any
 
 from . import _core, _runtime
 from ._coroutines import awaits
+from ._generators import DYNAMIC, STREAMING, Generator, is_generator
 from .exceptions import ActorNameTakenError
 from ._options import (
     ACTOR_CREATION_OPTIONS,
@@ -22,19 +23,24 @@ from ._options import (
     actor_options,
     group_name,
     num_returns as checked_num_returns,
+    positive_int,
     require_bool,
 )
 
 _GROUP_ATTR = "__pyactors_concurrency_group__"
 _BLOCKING_ATTR = "__pyactors_blocking__"
 _NUM_RETURNS_ATTR = "__pyactors_num_returns__"
+_BACKPRESSURE_ATTR = "__pyactors_backpressure__"
 _RESERVED_PREFIX = "_pyactors_"
 
 
-def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
-           blocking: bool = False, **options):
+def method(*args, concurrency_group: str | None = None, num_returns: int | str | None = None,
+           blocking: bool = False, _generator_backpressure_num_objects: int | None = None,
+           **options):
     """Declare options of one actor method: ``@method(concurrency_group="io")``.
 
+    ``num_returns``: how many refs a call returns (an int), or for a generator method
+    ``"streaming"`` (the default: an ObjectRefGenerator) or ``"dynamic"``.
     ``blocking=True`` (pyactors only) on a plain ``def`` method of an async actor runs it on a
     worker thread of its group instead of on the group's event loop, so that blocking code
     does not stall the loop. It still takes one of the group's slots while it runs.
@@ -42,8 +48,13 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
     unknown = set(options) - IGNORED_TASK_OPTIONS
     if unknown:
         raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"concurrency_group, num_returns, blocking")
-    checked_num_returns(num_returns, "method")
+                        f"concurrency_group, num_returns, blocking, "
+                        f"_generator_backpressure_num_objects")
+    if num_returns not in (None, STREAMING, DYNAMIC):
+        checked_num_returns(num_returns, "method")
+    if _generator_backpressure_num_objects is not None:
+        positive_int(_generator_backpressure_num_objects,
+                     "method(_generator_backpressure_num_objects=...)")
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
 
@@ -61,8 +72,14 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
             setattr(target, _GROUP_ATTR, concurrency_group)
         if blocking:
             setattr(target, _BLOCKING_ATTR, True)
-        if num_returns != 1:
+        if num_returns is not None:
+            if num_returns in (STREAMING, DYNAMIC) and not is_generator(target):
+                raise ValueError(f"@method(num_returns={num_returns!r}) on "
+                                 f"{target.__qualname__}: only a generator method (one that "
+                                 f"yields) returns a stream of refs")
             setattr(target, _NUM_RETURNS_ATTR, num_returns)
+        if _generator_backpressure_num_objects is not None:
+            setattr(target, _BACKPRESSURE_ATTR, _generator_backpressure_num_objects)
         return func
 
     if args:
@@ -75,15 +92,20 @@ def method(*args, concurrency_group: str | None = None, num_returns: int = 1,
 
 
 class _MethodSpec:
-    __slots__ = ("name", "is_async", "awaits", "group", "blocking", "num_returns")
+    __slots__ = ("name", "is_async", "awaits", "group", "blocking", "num_returns",
+                 "generator", "backpressure")
 
     def __init__(self, func):
         self.name = func.__name__
-        self.is_async = inspect.iscoroutinefunction(func)
+        self.generator = is_generator(func)
+        # An async generator makes its actor async, as an async def does.
+        self.is_async = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
         self.awaits = awaits(func)
         self.group = getattr(func, _GROUP_ATTR, None)
         self.blocking = getattr(func, _BLOCKING_ATTR, False)
-        self.num_returns = getattr(func, _NUM_RETURNS_ATTR, 1)
+        self.num_returns = getattr(func, _NUM_RETURNS_ATTR,
+                                   STREAMING if self.generator else 1)
+        self.backpressure = getattr(func, _BACKPRESSURE_ATTR, -1)
 
 
 def _method_specs(cls: type) -> dict[str, _MethodSpec]:
@@ -217,12 +239,20 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
 def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteMethod]:
     # Each handle gets method objects of its own: the actor counts them as users, so a
     # method kept after its handle was dropped (`Cls.remote().m.remote()`) keeps it alive.
-    return {
-        name: _core.RemoteMethod(
-            func, f"{core.class_name}.{name}", core.group(spec.group or DEFAULT_GROUP),
-            spec.is_async, None, spec.blocking and is_async, spec.awaits, spec.num_returns)
-        for name, func, spec, is_async in bound
-    }
+    return {name: _remote_method(core, name, func, spec, is_async)
+            for name, func, spec, is_async in bound}
+
+
+def _remote_method(core: _core.ActorCore, name: str, func, spec: _MethodSpec,
+                   is_async: bool) -> _core.RemoteMethod:
+    qualified = f"{core.class_name}.{name}"
+    group = core.group(spec.group or DEFAULT_GROUP)
+    blocking = spec.blocking and is_async
+    if spec.generator:
+        return Generator(func, on_loop=is_async and not blocking).method(
+            qualified, group, None, blocking, spec.num_returns, spec.backpressure)
+    return _core.RemoteMethod(func, qualified, group, spec.is_async, None, blocking,
+                              spec.awaits, spec.num_returns)
 
 
 class ActorHandle:

@@ -8,7 +8,8 @@ import inspect
 
 from . import _core, _runtime
 from ._coroutines import awaits
-from ._options import function_options, num_returns
+from ._generators import STREAMING, Generator, is_generator
+from ._options import function_options, num_returns, positive_int
 
 
 class RemoteFunction:
@@ -18,13 +19,24 @@ class RemoteFunction:
         where = f"remote({function.__qualname__})"
         function_options(options, where)
         self._function = function
-        self._is_async = inspect.iscoroutinefunction(function)
+        # An async generator runs on the pool's event loop, as an async def does.
+        self._is_async = inspect.iscoroutinefunction(function) or \
+            inspect.isasyncgenfunction(function)
         # The compiled method finds the pool of the current runtime itself, on the first call
         # and again after a shutdown(): `f.remote` stays a C call.
-        self._method = _core.RemoteMethod(
-            function, function.__qualname__, None, self._is_async, self._pool_group,
-            awaits=awaits(function),
-            num_returns=num_returns(options.get("num_returns", 1), where))
+        if is_generator(function):
+            self._method = Generator(function, on_loop=False).method(
+                function.__qualname__, None, self._pool_group,
+                num_returns=options.get("num_returns", STREAMING),
+                backpressure=_backpressure(options, where))
+        else:
+            if options.get("_generator_backpressure_num_objects") is not None:
+                raise ValueError(f"{where}: _generator_backpressure_num_objects is for "
+                                 f"generators (functions that yield)")
+            self._method = _core.RemoteMethod(
+                function, function.__qualname__, None, self._is_async, self._pool_group,
+                awaits=awaits(function),
+                num_returns=num_returns(options.get("num_returns", 1), where))
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
         self.remote = self._method.remote
         self.options = self._method.options
@@ -41,3 +53,10 @@ class RemoteFunction:
 
     def __repr__(self):
         return f"<RemoteFunction {self._function.__module__}.{self._function.__qualname__}>"
+
+
+def _backpressure(options: dict, where: str) -> int:
+    value = options.get("_generator_backpressure_num_objects")
+    if value is None:
+        return -1
+    return positive_int(value, f"{where}: _generator_backpressure_num_objects")

@@ -144,7 +144,8 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
 
 
 def function_options(options: dict, where: str) -> None:
-    unknown = set(options) - IGNORED_TASK_OPTIONS - {"num_returns"}
+    unknown = set(options) - IGNORED_TASK_OPTIONS - {"num_returns",
+                                                     "_generator_backpressure_num_objects"}
     if unknown:
         hint = ""
         if unknown & ACTOR_CREATION_OPTIONS:

@@ -27,6 +27,7 @@ SHUTDOWN_JOIN_TIMEOUT = 10.0
 
 _lock = threading.RLock()
 _current: Runtime | None = None
+_stopping: list[Runtime] = []  # runtimes shutdown() is stopping (or was, if interrupted)
 _atexit_registered = False
 
 
@@ -86,6 +87,7 @@ class Runtime:
         self.job_id = os.urandom(4).hex()
         self._registry_lock = threading.Lock()
         self._stopped = False
+        self._cores_stopping: list = []  # the cores stop() stops
         # Actors that nothing references any more are handed over here by finalizers (which
         # may run anywhere, even inside the garbage collector): SimpleQueue.put is reentrant.
         self._unused: queue.SimpleQueue = queue.SimpleQueue()
@@ -182,11 +184,14 @@ class Runtime:
                       "create actors again in the child", None))
 
     def stop(self) -> None:
+        """Stop everything; safe to call again if a KeyboardInterrupt cut it short."""
         with self._registry_lock:
-            self._stopped = True
-            cores = [*self._actors, self.pool]
-            self._actors.clear()
-            self._names.clear()
+            if not self._stopped:
+                self._stopped = True
+                self._cores_stopping = [*self._actors, self.pool]
+                self._actors.clear()
+                self._names.clear()
+            cores = self._cores_stopping
         # Every outstanding call fails at once; then the threads are stopped and joined.
         running = running_now(cores)
         for core in cores:
@@ -249,13 +254,21 @@ def shutdown() -> None:
     starts a fresh runtime; handles from before stay dead."""
     global _current
     with _lock:
-        runtime, _current = _current, None
-    if runtime is not None:
+        if _current is not None:
+            _stopping.append(_current)
+            _current = None
+        runtimes = list(_stopping)
+    # One a KeyboardInterrupt cut short is finished by the next shutdown().
+    for runtime in runtimes:
         runtime.stop()
+        with _lock:
+            if runtime in _stopping:  # not done already by a concurrent shutdown()
+                _stopping.remove(runtime)
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _current
+    global _lock, _current, _stopping
+    _stopping = []
     _lock = threading.RLock()  # a parent thread may have held it when forking
     _core.forget_thread_role_after_fork()
     runtime, _current = _current, None

@@ -1,0 +1,156 @@
+"""Generator methods and remote functions (``def ... yield``, ``async def ... yield``): the
+bodies that run them as calls, made once per method. Streaming (the default, Ray's
+``num_returns="streaming"``): ``.remote()`` returns an ObjectRefGenerator whose refs come as the
+body yields. ``num_returns="dynamic"``: one ref, whose value is a DynamicObjectRefGenerator of
+every yielded value's ref. ``num_returns=N``: the N yielded values, as N refs."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable, Iterator
+
+from . import _core
+from .exceptions import TaskCancelledError
+
+STREAMING = "streaming"
+DYNAMIC = "dynamic"
+
+
+class DynamicObjectRefGenerator:
+    """The refs of every value a generator call yielded (``num_returns="dynamic"``), once
+    the call has ended: ``ray.get(ref)`` gives this, and iterating it gives the refs."""
+
+    def __init__(self, refs: list):
+        self._refs = refs
+
+    def __iter__(self) -> Iterator[_core.ObjectRef]:
+        return iter(self._refs)
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def __repr__(self):
+        return f"DynamicObjectRefGenerator({len(self._refs)} refs)"
+
+
+def is_generator(func) -> bool:
+    return inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
+
+
+class Generator:
+    """How one generator method or function runs as a call.
+
+    `func` is the bound method or function. On an event loop (an async actor, or an async
+    generator) the body is a coroutine: a plain generator's steps run on the loop thread, and
+    waiting for the consumer awaits. Elsewhere (a threaded actor, a plain remote function) the
+    body is plain and waits by blocking its worker thread.
+    """
+
+    def __init__(self, func: Callable, on_loop: bool):
+        self.func = func
+        self.is_async_gen = inspect.isasyncgenfunction(func)
+        self.on_loop = on_loop or self.is_async_gen
+
+    def method(self, name: str, group, regroup=None, blocking: bool = False,
+               num_returns: Any = STREAMING, backpressure: int = -1) -> _core.RemoteMethod:
+        """The RemoteMethod of this generator, for `num_returns`."""
+        body, returns = self._body(num_returns)
+        return _core.RemoteMethod(body, name, group, self.on_loop, regroup, blocking, True,
+                                  returns, self, backpressure)
+
+    def options(self, method: _core.RemoteMethod, num_returns: Any, backpressure: Any,
+                name: str) -> _core.RemoteMethod:
+        """RemoteMethod.options() of a generator: another body for another kind of result."""
+        if num_returns is None:
+            num_returns = STREAMING
+        if backpressure is None:
+            backpressure = -1
+        elif isinstance(backpressure, bool) or not isinstance(backpressure, int) \
+                or backpressure < 1:
+            raise (TypeError if not isinstance(backpressure, int) else ValueError)(
+                f"{name}.options(_generator_backpressure_num_objects=...) must be an int >= 1, "
+                f"got {type(backpressure).__name__} {backpressure!r}")
+        body, returns = self._body(num_returns, name)
+        return method.with_body(body, self.on_loop, returns, backpressure)
+
+    def _body(self, num_returns: Any, name: str = "method") -> tuple[Callable, int]:
+        if num_returns == STREAMING:
+            return (self._streaming_async if self.on_loop else self._streaming), \
+                _core.STREAMING
+        if num_returns == DYNAMIC:
+            return (self._dynamic_async if self.on_loop else self._dynamic), 1
+        if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 0:
+            raise ValueError(f"{name}: num_returns of a generator must be 'streaming' (the "
+                             f"default), 'dynamic', or an int >= 0 (that many yields), got "
+                             f"{num_returns!r}")
+        return (self._collected_async if self.on_loop else self._collected), num_returns
+
+    # -- streaming: each value as it is yielded -------------------------------------------
+
+    def _streaming(self, stream, *args, **kwargs) -> None:
+        values = self.func(*args, **kwargs)
+        try:
+            for value in values:
+                room = stream.push(value)
+                if room is not None:
+                    _core.get(room)
+                if stream.abandoned:
+                    return
+                _stop_if_cancelled(stream)
+        finally:
+            values.close()
+
+    async def _streaming_async(self, stream, *args, **kwargs) -> None:
+        values = self.func(*args, **kwargs)
+        try:
+            async for value in _async_values(values):
+                room = stream.push(value)
+                if room is not None:
+                    await room
+                if stream.abandoned:
+                    return
+        finally:
+            await _close(values)
+
+    # -- dynamic: every value, when the body has ended ------------------------------------
+
+    def _dynamic(self, *args, **kwargs) -> DynamicObjectRefGenerator:
+        return DynamicObjectRefGenerator([_core.put(v) for v in self.func(*args, **kwargs)])
+
+    async def _dynamic_async(self, *args, **kwargs) -> DynamicObjectRefGenerator:
+        return DynamicObjectRefGenerator(
+            [_core.put(v) async for v in _async_values(self.func(*args, **kwargs))])
+
+    # -- num_returns=N: the yielded values, split as a returned sequence would be ---------
+
+    def _collected(self, *args, **kwargs) -> list:
+        return list(self.func(*args, **kwargs))
+
+    async def _collected_async(self, *args, **kwargs) -> list:
+        return [v async for v in _async_values(self.func(*args, **kwargs))]
+
+
+def _stop_if_cancelled(stream) -> None:
+    # A plain body cannot be interrupted: it stops between two values once cancel() asked.
+    if stream.cancel_requested:
+        raise TaskCancelledError("cancelled between two values it yielded")
+
+
+async def _async_values(values):
+    # An async generator's values; a plain generator's too, each step run on the loop thread,
+    # which other calls of the group (and a cancel) get between two steps.
+    if inspect.isasyncgen(values):
+        async for value in values:
+            yield value
+    else:
+        for value in values:
+            yield value
+            await asyncio.sleep(0)
+
+
+async def _close(values) -> None:
+    if inspect.isasyncgen(values):
+        await values.aclose()
+    else:
+        values.close()
