@@ -62,7 +62,8 @@ class Faulty:
         return threading.get_ident(), id(asyncio.get_running_loop())
 
 
-@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit, Custom, GeneratorExit])
+# SystemExit ends the actor, as in Ray (tests/test_exit.py).
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, Custom, GeneratorExit])
 @pytest.mark.parametrize("method", ["raise_async", "raise_after_await", "raise_sync"])
 def test_base_exceptions_fail_the_call_and_the_group_keeps_working(exc_type, method):
     f = Faulty.remote()

@@ -19,10 +19,9 @@ class AsyncIOActor:
     def __init__(self):
         self.init_thread = threading.get_ident()
         try:
-            asyncio.get_running_loop()
-            self.init_had_loop = True
+            self.init_loop = id(asyncio.get_running_loop())
         except RuntimeError:
-            self.init_had_loop = False
+            self.init_loop = None
 
     @ray.method(concurrency_group="io")
     async def f1(self):
@@ -44,7 +43,7 @@ class AsyncIOActor:
         return where()
 
     def init_location(self):
-        return self.init_thread, self.init_had_loop
+        return self.init_thread, self.init_loop
 
 
 def test_each_group_has_its_own_loop_on_its_own_thread():
@@ -66,11 +65,12 @@ def test_plain_def_methods_run_on_their_groups_loop_thread():
     assert ray.get(a.f3.remote()) == ray.get(a.f4.remote())
 
 
-def test_init_runs_on_the_default_groups_thread_before_its_loop_starts():
+def test_init_runs_on_the_default_groups_thread_and_loop():
+    """As in Ray, an __init__ that uses the loop runs with the default group's loop (here it
+    is even running: get_running_loop() works there)."""
     a = AsyncIOActor.remote()
-    init_thread, init_had_loop = ray.get(a.init_location.remote())
-    assert init_thread == ray.get(a.f5.remote())[0]
-    assert not init_had_loop  # as in Ray: asyncio work starts in methods, not __init__
+    init_location = ray.get(a.init_location.remote())
+    assert init_location == ray.get(a.f5.remote())
 
 
 def test_call_time_group_applies_to_that_call_only():

@@ -140,6 +140,7 @@ cdef class ObjectRef:
     cdef unsigned long thread         # group: the thread running its plain body, 0 otherwise
     cdef ObjectRef source             # once: the call this ref is one output of (num_returns)
     cdef bint cancel_requested        # any
+    cdef int attempts                 # group: times it ran and its actor exited (task retries)
     cdef double since                 # any: monotonic seconds when it joined the queue, and
                                       # then when it started
 
@@ -171,8 +172,10 @@ cdef class Group:
     cdef unsigned long long cancelled
     cdef double max_queue_wait        # any: longest time a call waited for a slot
 
-    cdef submit(self, ObjectRef call)
+    cdef submit(self, ObjectRef call, bint front=*)
     cdef _enqueue(self, ObjectRef call)
+    cdef _enqueue_front(self, ObjectRef call)
+    cdef list _refuse_new(self, error)
     cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter)
     cdef _arguments_ready(self, ObjectRef call, ObjectRef failed)
     cdef bint _can_admit(self)
@@ -183,6 +186,7 @@ cdef class Group:
     cdef _end_unstarted(self, ObjectRef call)
     cdef _run_returned_coroutine(self, ObjectRef call, coro)
     cdef _finish(self, ObjectRef call, int state, object value)
+    cdef _next_after(self, ObjectRef call)
     cdef _finish_exception(self, ObjectRef call, BaseException exc)
     cdef _finish_cancelled(self, ObjectRef call)
     cdef bint _cancel(self, ObjectRef call, int state) except -1
@@ -199,6 +203,7 @@ cdef class AsyncGroup(Group):
     cdef ThreadState parked           # any: the group's thread, parked before its loop exists
     cdef bint drain_pending           # any: a drain is scheduled or running
     cdef bint loop_stopping           # any: the loop was told to stop (or stopped by itself)
+    cdef bint init_on_loop            # once: run __init__ on the running loop, not before it
     cdef object drain_cb              # once: bound self._drain, allocated once
     cdef list blocking_calls          # any: admitted F_BLOCKING calls no worker has taken yet
     cdef list blocking_idle           # any: ThreadStates of parked blocking workers
@@ -243,10 +248,24 @@ cdef class ActorCore:
     cdef list retired                 # groups renew_group() replaced: still joined on stop
     cdef readonly Group default_group # once
 
+    # Exits from inside (exit.pyx)
+    cdef public object lifecycle      # once: None, or the Python object that runs
+                                      # __ray_shutdown__ (once) and resets the instance
+    cdef object exiting               # any: None, or the error of a graceful exit under way
+    cdef bint restarting              # any: to restart once its running calls have ended
+    cdef readonly bint reconstructed  # any: it was restarted
+    cdef Py_ssize_t restarts_left     # any: max_restarts still allowed (-1: without end)
+    cdef Py_ssize_t task_retries      # once: max_task_retries (-1: without end)
+    cdef tuple init_args              # once: __init__'s arguments, for restarts
+    cdef dict init_kwargs             # once
+
     cdef _init_finished(self, object exc)
     cdef _call_completed(self, ObjectRef call)
     cdef _release(self)
     cdef list _all_groups(self)
+    cdef _exit_from(self, Group group, ObjectRef call, BaseException exc)
+    cdef _after_call(self)
+    cdef _restart(self)
 
 
 cdef class RemoteMethod:

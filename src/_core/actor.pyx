@@ -8,9 +8,12 @@ from pyactors._options import require_bool as _require_bool
 
 cdef class ActorCore:
     def __cinit__(self, str class_name, str actor_id, str label=None,
-                  Py_ssize_t max_pending_calls=0, handle_factory=None, reaper=None):
+                  Py_ssize_t max_pending_calls=0, handle_factory=None, reaper=None,
+                  Py_ssize_t max_restarts=0, Py_ssize_t max_task_retries=0):
         self.class_name = class_name
         self.actor_id = actor_id
+        self.restarts_left = max_restarts
+        self.task_retries = max_task_retries
         self.label = label
         self.is_pool = label is not None
         self.max_pending = max_pending_calls
@@ -65,8 +68,17 @@ cdef class ActorCore:
                 f"or .options(concurrency_groups=...)")
         return group
 
-    def start(self, init, tuple args, dict kwargs):
-        """Run `init(*args, **kwargs)` as the default group's first call; calls wait for it."""
+    def start(self, init, tuple args, dict kwargs, bint on_loop=False):
+        """Run `init(*args, **kwargs)` as the default group's first call; calls wait for it.
+
+        `on_loop` (async actors): run it on the default group's event loop, running - for an
+        __init__ that uses the loop, as Ray runs it - rather than before the loop exists.
+        """
+        if on_loop and type(self.default_group) is AsyncGroup:
+            (<AsyncGroup>self.default_group).init_on_loop = True
+        if self.restarts_left != 0:  # kept only where a restart may need them again
+            self.init_args = args
+            self.init_kwargs = kwargs or None
         self.init_pending = True
         self.default_group.submit(
             new_call(init, args, kwargs or None, f"{self.class_name}.__init__", F_INIT))
@@ -99,8 +111,10 @@ cdef class ActorCore:
             dbg_violation(f"{self.describe()}: pending calls went negative")
         if PYACTORS_DEBUG:
             dbg_calls_pending -= 1
-        if self.pending == 0 and self.users == 0 and self.reaper is not None:
-            self.die(actor_died_error(self, "nothing references it any more", None))
+        if self.pending == 0 and self.users == 0 and self.reaper is not None and not self.dead:
+            # It exits: on the reaper's thread, where __ray_shutdown__ may run (not here, in
+            # the middle of completing a ref).
+            self.reaper(self)
 
     cdef _release(self):
         self.users -= 1
@@ -116,8 +130,87 @@ cdef class ActorCore:
         self._release()
 
     def exit_if_unused(self):
-        if self.users == 0 and self.pending == 0:
+        if self.users == 0 and self.pending == 0 and not self.dead:
+            self.run_shutdown_hook()
             self.die(actor_died_error(self, "nothing references it any more", None))
+
+    # -- leaving from inside -----------------------------------------------------------------
+    # exit_actor() (an ActorExit) is a graceful exit: calls that have not started fail,
+    # running ones end, __ray_shutdown__ runs, the actor dies; it is never restarted.
+    # sys.exit() in a method (any other SystemExit) is the actor's process exiting, as in Ray:
+    # with max_restarts left it restarts once its running calls have ended - its state reset,
+    # __init__ run again with the first arguments ahead of every queued call - and the call
+    # that exited runs again if max_task_retries allows.
+
+    cdef _exit_from(self, Group group, ObjectRef call, BaseException exc):
+        cdef str reason
+        if isinstance(exc, ActorExit):
+            error = actor_died_error(
+                self, f"it exited intentionally: exit_actor() in {call.name}()", None)
+            self.begin_exit(error)
+            group._finish(call, FAILED, error)
+            return
+        reason = f"it exited: {call.name}() raised SystemExit({exc.code!r})"
+        if self.restarts_left == 0 or self.lifecycle is None or self.dead:
+            self.die(actor_died_error(self, reason, exc))
+            return
+        self.restarting = True
+        self.ready = False  # nothing starts until __init__ has run again
+        if self.task_retries < 0 or call.attempts < self.task_retries:
+            call.attempts += 1
+            group._unlink(call)
+            group._enqueue_front(call)  # runs again, on the restarted actor
+            self._after_call()
+        else:
+            group._finish(call, FAILED, actor_died_error(
+                self, f"{reason}; it restarts (max_restarts)", exc))
+
+    def begin_exit(self, error):
+        """A graceful exit: calls that have not started fail with `error`, and so will later
+        ones; once the running calls have ended, __ray_shutdown__ runs and the actor dies."""
+        if self.dead or self.exiting is not None:
+            return
+        self.exiting = error
+        for group in self._all_groups():
+            for node in (<Group>group)._refuse_new(error):
+                (<ObjectRef>node)._set(FAILED, error)
+        self._after_call()
+
+    cdef _after_call(self):
+        for group in self._all_groups():
+            if (<Group>group).in_flight:
+                return
+        if self.exiting is not None:
+            error, self.exiting = self.exiting, None
+            self.run_shutdown_hook()
+            self.die(error)
+        elif self.restarting:
+            self._restart()
+
+    cdef _restart(self):
+        self.restarting = False
+        if self.restarts_left > 0:
+            self.restarts_left -= 1
+        self.reconstructed = True
+        try:
+            init = self.lifecycle.reset()  # the same object, its state cleared: its __init__
+        except BaseException as exc:
+            self.die(actor_died_error(self, "it could not be restarted", exc))
+            return
+        self.init_pending = True
+        self.default_group.submit(
+            new_call(init, self.init_args if self.init_args is not None else (),
+                     self.init_kwargs, f"{self.class_name}.__init__", F_INIT), True)
+
+    def run_shutdown_hook(self):
+        """Run the instance's __ray_shutdown__ (once; never after kill())."""
+        if self.lifecycle is not None and not self.dead:
+            self.lifecycle.shutdown()
+
+    def terminate(self):
+        """__ray_terminate__: a graceful exit, run as a call behind those submitted before."""
+        self.begin_exit(actor_died_error(
+            self, "it was terminated gracefully (__ray_terminate__)", None))
 
     def die(self, error, bint stop=True):
         """Fail every outstanding and future call with `error` and (unless `stop` is false)
@@ -126,9 +219,12 @@ cdef class ActorCore:
             return False
         self.dead = True
         self.death_error = error
-        # The factory's closure holds the instance and this core: dropped, the instance and
-        # its state are freed by reference counting alone, without waiting for the collector.
+        # The factory's closure holds the instance and this core, and so does the lifecycle:
+        # dropped, the instance and its state are freed by reference counting alone, without
+        # waiting for the collector.
         self.handle_factory = None
+        self.lifecycle = None
+        self.init_args = self.init_kwargs = None
         for group in list(self.groups.values()):
             group.close(error, stop)
         on_death, self.on_death = self.on_death, None

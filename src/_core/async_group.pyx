@@ -65,7 +65,7 @@ cdef class AsyncGroup(Group):
         self.thread_id = PyThread_get_thread_ident()
         ts.group = self
         try:
-            if not self._run_before_loop(ts):
+            if not self.init_on_loop and not self._run_before_loop(ts):
                 return
             try:
                 loop = self.loop_factory()

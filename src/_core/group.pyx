@@ -20,7 +20,7 @@ cdef class Group:
     def __init__(self):
         raise TypeError("Groups are created by ActorCore.add_group()")
 
-    cdef submit(self, ObjectRef call):
+    cdef submit(self, ObjectRef call, bint front=False):
         cdef ActorCore actor = self.actor
         cdef DependencyWaiter waiter = None
         if call.flags & F_REF_ARGS:
@@ -43,8 +43,25 @@ cdef class Group:
             dbg_calls_pending += 1
         if waiter is not None:
             self._await_arguments(call, waiter)
+        elif front:
+            self._enqueue_front(call)
         else:
             self._enqueue(call)
+
+    cdef _enqueue_front(self, ObjectRef call):
+        # Ahead of everything queued: an actor's restarted __init__, or a call retried after
+        # its actor exited under it.
+        call.stage = S_QUEUED
+        call.since = monotonic_now()
+        if self.head is None:
+            self.tail = call
+        else:
+            call.next = self.head
+            self.head.prev = call
+        self.head = call
+        self.queued += 1
+        if self._can_admit():
+            self._wake()
 
     cdef _enqueue(self, ObjectRef call):
         call.stage = S_QUEUED
@@ -232,19 +249,25 @@ cdef class Group:
             try:
                 call._set(state, value)
             finally:  # the next call starts even if a waiter raised
-                if self._can_admit():
-                    self._wake()
+                self._next_after(call)
             return
         if ran:
             # Its ref completed while it ran (asyncio's ref.cancel(), cancel(force=True)): it
             # has ended now.
             self.cancelled += 1
+        self._next_after(call)
+
+    cdef _next_after(self, ObjectRef call):
         if self._can_admit():
             self._wake()
+        if self.actor.exiting is not None or self.actor.restarting:
+            self.actor._after_call()  # the last running call of an exit or restart
 
     cdef _finish_exception(self, ObjectRef call, BaseException exc):
         if call.flags & F_INIT:
             self._finish(call, FAILED, exc)  # the actor dies with it as the cause
+        elif isinstance(exc, SystemExit) and not self.actor.is_pool:
+            self.actor._exit_from(self, call, exc)  # sys.exit() or exit_actor() in a method
         elif call.cancel_requested:  # however it ended, it ends as cancelled
             self._finish_cancelled(call)
         else:
@@ -294,14 +317,13 @@ cdef class Group:
         Returns at once; join() waits for the threads. Safe from any thread, including the
         group's own.
         """
-        cdef list calls
+        cdef list calls = []
         with self.lifecycle_lock:
-            if self.state == G_CLOSED:
-                return
-            calls = self._take_all(error)
+            if self.state != G_CLOSED:
+                calls = self._take_all(error)
         for node in calls:
             (<ObjectRef>node)._set(FAILED, error)
-        if stop:
+        if stop:  # closed already (by a graceful exit, say): its threads still must end
             self._stop()
 
     def stop_threads(self):
@@ -316,6 +338,29 @@ cdef class Group:
         self.threads = []
         for node in calls:
             (<ObjectRef>node)._set(FAILED, error)
+
+    cdef list _refuse_new(self, error):
+        """Close the group to new calls and take out those that have not started; running
+        calls go on (a graceful exit)."""
+        cdef ObjectRef node
+        cdef list calls = []
+        with self.lifecycle_lock:
+            if self.state == G_CLOSED:
+                return calls
+            self.state = G_CLOSED
+            self.closed_error = error
+            for first in (self.waiting, self.head):
+                node = first
+                while node is not None:
+                    calls.append(node)
+                    node = node.next
+            for node in calls:
+                node.prev = None
+                node.next = None
+                node.stage = S_NEW
+            self.head = self.tail = self.waiting = None
+            self.queued = self.waiting_count = 0
+        return calls
 
     cdef list _take_all(self, error):
         """Close the group and take every call out of its lists (an atomic sequence)."""

@@ -88,6 +88,7 @@ cdef object TaskCancelledError = _exceptions.TaskCancelledError
 cdef object PendingCallsLimitExceededError = _exceptions.PendingCallsLimitExceededError
 cdef object GetTimeoutError = _exceptions.GetTimeoutError
 cdef object DeadlockError = _exceptions.DeadlockError
+cdef object ActorExit = _exceptions.ActorExit
 cdef object wrap_task_error = _exceptions._wrap_task_error
 cdef object raisable = _exceptions._raisable
 cdef object actor_died_error = _exceptions._actor_died_error

@@ -4,7 +4,7 @@
 groups with an event loop each, ``max_concurrency``, and ObjectRefs usable as asyncio futures.
 """
 
-from . import exceptions, util
+from . import actor, exceptions, util
 from ._actor import ActorClass, ActorHandle, method
 from ._context import RuntimeContext, get_runtime_context
 from ._control import get_actor, kill, set_concurrency, stats
@@ -22,6 +22,7 @@ __all__ = [
     "ObjectRefGenerator",
     "RemoteFunction",
     "RuntimeContext",
+    "actor",
     "cancel",
     "exceptions",
     "get",

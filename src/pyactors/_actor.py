@@ -11,8 +11,9 @@ import os
 from typing import Any
 
 from . import _core, _runtime
-from ._coroutines import awaits
+from ._coroutines import awaits, uses_event_loop
 from ._generators import DYNAMIC, STREAMING, Generator, is_generator
+from ._lifecycle import Lifecycle
 from .exceptions import ActorNameTakenError
 from ._options import (
     ACTOR_CREATION_OPTIONS,
@@ -216,7 +217,9 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
     core = _core.ActorCore(cls.__name__, os.urandom(8).hex(), None,
                            options.get("max_pending_calls", 0),
                            lambda: ActorHandle(core, _bind_methods(core, bound)),
-                           runtime.reaper)
+                           runtime.reaper, options.get("max_restarts", 0),
+                           options.get("max_task_retries", 0))
+    core.lifecycle = Lifecycle(instance)
     core.add_group(DEFAULT_GROUP, default_limit, loop_factory)
     for group, limit in options.get("concurrency_groups", {}).items():
         core.add_group(group, limit, loop_factory)
@@ -232,15 +235,19 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
     if cls.__init__ is object.__init__:
         core.mark_ready()  # nothing to run: no thread starts until the first call
     else:
-        core.start(instance.__init__, args, kwargs)
+        core.start(instance.__init__, args, kwargs, is_async and uses_event_loop(cls.__init__))
     return handle
 
 
 def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteMethod]:
     # Each handle gets method objects of its own: the actor counts them as users, so a
     # method kept after its handle was dropped (`Cls.remote().m.remote()`) keeps it alive.
-    return {name: _remote_method(core, name, func, spec, is_async)
-            for name, func, spec, is_async in bound}
+    methods = {name: _remote_method(core, name, func, spec, is_async)
+               for name, func, spec, is_async in bound}
+    # Ray's graceful exit queued behind the calls submitted before it.
+    methods["__ray_terminate__"] = _core.RemoteMethod(
+        core.terminate, f"{core.class_name}.__ray_terminate__", core.default_group, False)
+    return methods
 
 
 def _remote_method(core: _core.ActorCore, name: str, func, spec: _MethodSpec,

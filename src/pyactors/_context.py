@@ -55,8 +55,8 @@ class RuntimeContext:
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
-        """Whether the current actor was restarted: pyactors does not restart actors."""
-        return False
+        """Whether the current actor was restarted (max_restarts, after sys.exit())."""
+        return self._core is not None and self._core.reconstructed
 
     def is_canceled(self) -> bool:
         """Whether cancel() asked the current call to stop: a running plain method is not

@@ -21,8 +21,8 @@ IGNORED_TASK_OPTIONS = frozenset({
     "label_selector", "_metadata",
 })
 IGNORED_ACTOR_OPTIONS = frozenset({
-    "num_cpus", "num_gpus", "resources", "memory", "accelerator_type", "max_restarts",
-    "max_task_retries", "scheduling_strategy", "placement_group",
+    "num_cpus", "num_gpus", "resources", "memory", "accelerator_type",
+    "scheduling_strategy", "placement_group",
     "placement_group_bundle_index", "placement_group_capture_child_tasks", "runtime_env",
     "lifetime", "namespace", "enable_task_events", "label_selector", "_metadata",
 })
@@ -37,7 +37,7 @@ IGNORED_INIT_OPTIONS = frozenset({  # the rest of Ray 2.60's init(), hidden opti
     "_enable_object_reconstruction", "_tracing_startup_hook", "_skip_env_hook",
 })
 ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups",
-                                     "max_pending_calls"})
+                                     "max_pending_calls", "max_restarts", "max_task_retries"})
 ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name", "get_if_exists"}
 
 
@@ -68,6 +68,16 @@ def positive_seconds(value: Any, what: str) -> float:
     if not value > 0:
         raise ValueError(f"{what} must be more than 0 seconds, got {value!r}")
     return float(value)
+
+
+def count_or_forever(value: Any, what: str) -> int:
+    """Ray's counts of restarts and retries: an int >= 0, or -1 for no end."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int >= 0 (or -1: without end), got "
+                        f"{type(value).__name__} {value!r}")
+    if value < -1 or value > sys.maxsize:
+        raise ValueError(f"{what} must be an int >= 0 (or -1: without end), got {value!r}")
+    return value
 
 
 def actor_name(name: Any, what: str) -> str:
@@ -128,6 +138,9 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
         checked["max_concurrency"] = positive_int(options["max_concurrency"], "max_concurrency")
     if options.get("concurrency_groups") is not None:
         checked["concurrency_groups"] = concurrency_groups(options["concurrency_groups"])
+    for option in ("max_restarts", "max_task_retries"):
+        if options.get(option) is not None:
+            checked[option] = count_or_forever(options[option], option)
     pending = options.get("max_pending_calls")
     if pending is not None and not (type(pending) is int and pending == -1):  # -1: Ray's unlimited
         checked["max_pending_calls"] = positive_int(pending, "max_pending_calls (or -1)")

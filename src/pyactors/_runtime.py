@@ -192,7 +192,10 @@ class Runtime:
                 self._actors.clear()
                 self._names.clear()
             cores = self._cores_stopping
-        # Every outstanding call fails at once; then the threads are stopped and joined.
+        # Graceful for live actors first: their __ray_shutdown__ runs. Then every outstanding
+        # call fails at once, and the threads are stopped and joined.
+        for core in cores:
+            core.run_shutdown_hook()
         running = running_now(cores)
         for core in cores:
             core.die(_actor_died_error(core, "pyactors.shutdown() was called", None), False)

@@ -83,6 +83,11 @@ class DeadlockError(PyActorsError, RuntimeError):
     cycle: list[str]
 
 
+class ActorExit(SystemExit):
+    """Raised by ``pyactors.actor.exit_actor()``: the actor leaves gracefully. A SystemExit,
+    so that ``except Exception`` in the method does not stop it."""
+
+
 class ActorNameTakenError(PyActorsError, ValueError):
     """``.options(name=...)`` named an actor that already exists."""
 
@@ -92,6 +97,7 @@ class PendingCallsLimitExceededError(PyActorsError):
 
 
 # Ray's names.
+AsyncioActorExit = ActorExit
 RayError = PyActorsError
 RayTaskError = TaskError
 RayActorError = ActorDiedError

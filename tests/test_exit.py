@@ -1,0 +1,294 @@
+"""Leaving an actor from inside - exit_actor(), sys.exit(), __ray_terminate__ - restarts
+(max_restarts, max_task_retries) and __ray_shutdown__, starting with Ray's documented
+examples (doc_code/actor_checkpointing.py)."""
+
+import asyncio
+import json
+import os
+import sys
+import threading
+
+import pytest
+
+import pyactors as ray
+from pyactors.actor import exit_actor
+from pyactors.exceptions import ActorDiedError, RayActorError
+
+
+@ray.remote(num_cpus=1)
+class Worker:
+    def __init__(self):
+        self.state = {"num_tasks_executed": 0}
+
+    def execute_task(self, crash=False):
+        if crash:
+            sys.exit(1)
+        self.state["num_tasks_executed"] = self.state["num_tasks_executed"] + 1
+
+    def checkpoint(self):
+        return self.state
+
+    def restore(self, state):
+        self.state = state
+
+
+def test_rays_manual_checkpoint_restart_example(loop_kind):
+    class Controller:
+        def __init__(self):
+            self.worker = Worker.remote()
+            self.worker_state = ray.get(self.worker.checkpoint.remote())
+            self.restarts = 0
+
+        def execute_task_with_fault_tolerance(self):
+            i = 0
+            while True:
+                i = i + 1
+                try:
+                    ray.get(self.worker.execute_task.remote(crash=(i % 2 == 1)))
+                    self.worker_state = ray.get(self.worker.checkpoint.remote())
+                    return
+                except ray.exceptions.RayActorError:
+                    self.restarts += 1
+                    self.worker = Worker.remote()
+                    ray.get(self.worker.restore.remote(self.worker_state))
+
+    controller = Controller()
+    controller.execute_task_with_fault_tolerance()
+    controller.execute_task_with_fault_tolerance()
+    assert ray.get(controller.worker.checkpoint.remote())["num_tasks_executed"] == 2
+    assert controller.restarts == 2
+
+
+def test_rays_auto_restart_example(loop_kind, tmp_path):
+    checkpoint = tmp_path / "checkpoint.json"
+    exits = []
+
+    @ray.remote(max_restarts=-1, max_task_retries=-1)
+    class ImmortalActor:
+        def __init__(self):
+            if os.path.exists(checkpoint):
+                with open(checkpoint) as f:
+                    self.state = json.load(f)
+            else:
+                self.state = {}
+
+        def update(self, key, value):
+            if len(exits) < 6 and len(exits) % 2 == 0:  # Ray's: random.randrange(10) < 5
+                exits.append(key)
+                sys.exit(1)
+            exits.append(None)
+            self.state[key] = value
+            with open(checkpoint, "w") as f:
+                json.dump(self.state, f)
+
+        def get(self, key):
+            return self.state[key]
+
+    actor = ImmortalActor.remote()
+    actor.update.remote("1", 1)
+    actor.update.remote("2", 2)
+    assert ray.get(actor.get.remote("1")) == 1
+    assert ray.get(actor.get.remote("2")) == 2
+    assert exits.count("1") >= 1  # it did exit, restart and retry
+
+
+@ray.remote(max_restarts=2)
+class Counter:
+    def __init__(self, start):
+        self.count = start
+        self.inits = getattr(self, "inits", 0) + 1  # reset by a restart: always 1
+
+    def add(self):
+        self.count += 1
+        return self.count
+
+    def crash(self):
+        sys.exit(3)
+
+    def report(self):
+        context = ray.get_runtime_context()
+        return self.count, self.inits, context.was_current_actor_reconstructed
+
+
+def test_sys_exit_restarts_with_the_first_arguments_until_max_restarts(loop_kind):
+    counter = Counter.remote(10)
+    assert ray.get(counter.add.remote()) == 11
+    assert ray.get(counter.report.remote()) == (11, 1, False)
+    for restart in range(2):
+        with pytest.raises(ActorDiedError, match=r"SystemExit\(3\).*it restarts"):
+            ray.get(counter.crash.remote())
+        # Calls made meanwhile run on the restarted actor: its state is new.
+        assert ray.get(counter.report.remote()) == (10, 1, True)
+    with pytest.raises(RayActorError, match=r"raised SystemExit\(3\)"):
+        ray.get(counter.crash.remote())  # no restart left: it is dead
+    with pytest.raises(ActorDiedError):
+        ray.get(counter.add.remote())
+
+
+def test_calls_queued_during_a_restart_run_on_the_restarted_actor(loop_kind):
+    counter = Counter.remote(0)
+    crash = counter.crash.remote()
+    queued = [counter.add.remote() for _ in range(5)]
+    with pytest.raises(ActorDiedError):
+        ray.get(crash)
+    assert ray.get(queued) == [1, 2, 3, 4, 5]
+
+
+@ray.remote
+class Quitter:
+    def __init__(self, log):
+        self.log = log
+
+    def quit(self):
+        exit_actor()
+
+    def ping(self):
+        return "pong"
+
+    def hold(self, running, release):
+        running.set()
+        release.wait(30)
+        return "held to its end"
+
+    def __ray_shutdown__(self):
+        self.log.append("shutdown")
+
+
+@ray.remote
+class AsyncQuitter:
+    def __init__(self, log):
+        self.log = log
+
+    async def quit(self):
+        await asyncio.sleep(0)
+        exit_actor()
+
+    async def ping(self):
+        return "pong"
+
+    def __ray_shutdown__(self):
+        self.log.append("shutdown")
+
+
+@pytest.mark.parametrize("actor_class", [Quitter, AsyncQuitter])
+def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
+    log = []
+    actor = actor_class.remote(log)
+    assert ray.get(actor.ping.remote()) == "pong"
+    with pytest.raises(ActorDiedError, match="exited intentionally: exit_actor"):
+        ray.get(actor.quit.remote(), timeout=30)
+    with pytest.raises(ActorDiedError, match="exited intentionally"):
+        ray.get(actor.ping.remote(), timeout=30)
+    assert log == ["shutdown"]
+    ray.shutdown()
+    assert log == ["shutdown"]  # once
+
+
+def test_calls_running_at_exit_end_and_queued_ones_fail(loop_kind):
+    log = []
+    actor = Quitter.options(max_concurrency=2).remote(log)
+    running, release = threading.Event(), threading.Event()
+    held = actor.hold.remote(running, release)
+    assert running.wait(30)
+    quit = actor.quit.remote()
+    with pytest.raises(ActorDiedError):
+        ray.get(quit, timeout=30)
+    later = actor.ping.remote()
+    with pytest.raises(ActorDiedError):
+        ray.get(later, timeout=30)
+    assert log == []  # not yet: a call still runs
+    release.set()
+    assert ray.get(held, timeout=30) == "held to its end"
+    actor._pyactors_core.join(30)
+    assert log == ["shutdown"]
+
+
+def test_exit_actor_is_never_restarted(loop_kind):
+    log = []
+    actor = Quitter.options(max_restarts=5).remote(log)
+    with pytest.raises(ActorDiedError):
+        ray.get(actor.quit.remote())
+    with pytest.raises(ActorDiedError, match="exited intentionally"):
+        ray.get(actor.ping.remote())
+
+
+def test_exit_actor_outside_an_actor_says_so(loop_kind):
+    with pytest.raises(TypeError, match="only meaningful inside an actor"):
+        exit_actor()
+
+
+def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
+    log = []
+    actor = Quitter.remote(log)  # threaded, one slot: calls run in order
+    before = [actor.ping.remote() for _ in range(3)]
+    done = actor.__ray_terminate__.remote()
+    after = actor.ping.remote()
+    assert ray.get(before) == ["pong"] * 3
+    assert ray.wait([done], timeout=30)[0] == [done]
+    with pytest.raises(ActorDiedError, match="terminated gracefully"):
+        ray.get(after, timeout=30)
+    actor._pyactors_core.join(30)
+    assert log == ["shutdown"]
+
+
+@pytest.mark.parametrize("end", ["drop", "shutdown", "kill"])
+def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end):
+    log = []
+    actor = Quitter.remote(log)
+    assert ray.get(actor.ping.remote()) == "pong"
+    core = actor._pyactors_core
+    if end == "drop":
+        del actor
+        core.join(30)
+    elif end == "shutdown":
+        ray.shutdown()
+    else:
+        ray.kill(actor)
+        ray.shutdown()
+    assert log == ([] if end == "kill" else ["shutdown"])
+
+
+# -- __init__ of an async actor beside its loop ------------------------------------------------
+
+
+@ray.remote(concurrency_groups={"io": 2})
+class LoopAware:
+    def __init__(self):
+        # Ray's test_concurrency_group.py::test_basic keeps the loop __init__ sees.
+        self.loop = asyncio.get_event_loop()
+        self.thread = threading.current_thread().name
+
+    async def on_that_loop(self):
+        return asyncio.get_running_loop() is self.loop
+
+    def on_that_thread(self):
+        return threading.current_thread().name == self.thread
+
+    @ray.method(concurrency_group="io")
+    async def io_loop_is_another(self):
+        return asyncio.get_running_loop() is not self.loop
+
+
+def test_an_async_actors_init_sees_the_default_groups_loop(loop_kind):
+    actor = LoopAware.remote()
+    assert ray.get([actor.on_that_loop.remote(), actor.on_that_thread.remote(),
+                    actor.io_loop_is_another.remote()]) == [True, True, True]
+
+
+@ray.remote
+class LoopUnaware:
+    def __init__(self, ran):
+        ran.set()
+
+    async def ping(self):
+        return "pong"
+
+
+def test_an_init_that_needs_no_loop_runs_before_it_exists(loop_kind):
+    """Then an actor nobody calls costs no event loop (a uvloop loop is ~300 KB)."""
+    ran = threading.Event()
+    unused = LoopUnaware.remote(ran)
+    assert ran.wait(30)
+    assert unused._pyactors_core.group("default").event_loop is None
+    assert ray.get(unused.ping.remote()) == "pong"  # the first call makes it
+    assert unused._pyactors_core.group("default").event_loop is not None
