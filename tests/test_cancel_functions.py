@@ -9,6 +9,7 @@ import pytest
 
 import pyactors as ray
 from pyactors.exceptions import TaskCancelledError
+from gates import Countdown
 
 
 class Probe:
@@ -217,3 +218,50 @@ def test_a_function_that_swallows_the_interrupt_still_ends_as_cancelled(loop_kin
     assert probe.interrupted.wait(10)
     with pytest.raises(TaskCancelledError):
         ray.get(ref, timeout=10)
+
+
+@ray.remote
+class OneSlot:
+    def hold(self, running, release):
+        running.set()
+        release.wait(30)
+
+    def work(self, tag):
+        return tag
+
+
+@pytest.mark.parametrize("recursive", [True, False])
+def test_recursive_cancel_reaches_the_calls_a_function_submitted(loop_kind, recursive):
+    """Ray's default: cancelling a call cancels the calls its body submitted, and theirs."""
+    busy = OneSlot.remote()
+    running, release = threading.Event(), threading.Event()
+    busy.hold.remote(running, release)
+    assert running.wait(10)  # busy's only slot is taken: work() calls queue
+    calls, submitted = {}, Countdown(2)
+
+    @ray.remote
+    def middle(busy):
+        calls["grandchild"] = busy.work.remote("grandchild")
+        submitted.count()
+        return ray.get(calls["grandchild"])
+
+    @ray.remote
+    def parent(busy):
+        calls["child"] = busy.work.remote("child")
+        calls["middle"] = middle.remote(busy)
+        submitted.count()
+        return ray.get([calls["child"], calls["middle"]])
+
+    ref = parent.remote(busy)
+    submitted.wait()  # the whole tree has been submitted
+    assert ray.cancel(ref, recursive=recursive) is True
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=10)
+    release.set()
+    if recursive:
+        for call in calls.values():
+            with pytest.raises(TaskCancelledError):
+                ray.get(call, timeout=10)
+    else:
+        assert ray.get([calls[k] for k in ("child", "middle", "grandchild")], timeout=10) == [
+            "child", "grandchild", "grandchild"]

@@ -141,6 +141,7 @@ cdef class ObjectRef:
     cdef ObjectRef source             # once: the call this ref is one output of (num_returns)
     cdef bint cancel_requested        # any
     cdef int attempts                 # group: times it ran and its actor exited (task retries)
+    cdef list children                # any: calls its plain body submitted, until it ends
     cdef double since                 # any: monotonic seconds when it joined the queue, and
                                       # then when it started
 

@@ -190,16 +190,17 @@ def put(value):
 
 
 def cancel(object ref, *, force=False, recursive=True):
-    """Cancel the call behind `ref`; True if it was cancelled or cancellation was requested.
+    """Cancel the call behind `ref` (or an ObjectRefGenerator's); True if it was cancelled or
+    asked to stop.
 
     A queued call is removed and fails with TaskCancelledError without running. A running
     ``async def`` call gets asyncio.CancelledError inside its coroutine; a running plain
-    remote function gets KeyboardInterrupt raised in it (as in Ray). A running plain actor
-    method, or ``async def`` without await, cannot be interrupted: cancel() returns False,
-    unless ``force=True``, which kills the actor (every outstanding call fails with
-    ActorDiedError). For a remote function, ``force=True`` also fails its ref at once, without
-    waiting for the function to stop; no other call is affected. A finished ref keeps its
-    result.
+    remote function gets KeyboardInterrupt raised in it (as in Ray); a running plain method
+    is told (``get_runtime_context().is_canceled()``), not interrupted. A call cancelled while
+    running ends as cancelled, whatever its body does. ``force=True``: for a running plain
+    method, the actor is killed; for a remote function, its ref fails at once. With
+    ``recursive=True`` (the default, as in Ray), the calls the cancelled call's plain body
+    submitted are cancelled too, and theirs. A finished ref keeps its result.
     """
     if type(ref) is ObjectRefGenerator:  # stop the generator's body
         ref = (<ObjectRefGenerator>ref).stream.call
@@ -212,6 +213,14 @@ def cancel(object ref, *, force=False, recursive=True):
     cdef ObjectRef call = <ObjectRef>ref
     if call.source is not None:  # one output of a call: cancel the call (all outputs)
         call = call.source
+    cdef list children = call.children  # taken before: cancelling may end the call
+    cdef bint cancelled = _cancel_one(call, force)
+    if recursive and children:
+        _cancel_descendants(children)
+    return cancelled
+
+
+cdef bint _cancel_one(ObjectRef call, bint force) except -1:
     cdef Group group = call.group
     if call.state != PENDING or group is None:
         return False
@@ -230,6 +239,18 @@ def cancel(object ref, *, force=False, recursive=True):
         call._set(FAILED, TaskCancelledError(
             f"{call.name}() was cancelled with force=True while running"))
     return stopping
+
+
+cdef _cancel_descendants(list children):
+    # Iterative: a tree of calls can be deep. Children are cancelled as Ray cancels them:
+    # without force.
+    cdef list todo = list(children)
+    cdef ObjectRef child
+    while todo:
+        child = <ObjectRef>todo.pop()
+        if child.children:
+            todo.extend(child.children)
+        _cancel_one(child, False)
 
 
 cdef list _pending_refs(str what, list refs):

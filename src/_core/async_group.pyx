@@ -142,20 +142,22 @@ cdef class AsyncGroup(Group):
     cdef _execute_to_end(self, ObjectRef call):
         # Without an await the coroutine's first step is its whole body: run it here, as a
         # plain def runs, and skip the Task (on 3.11, half of a no-op call's instructions).
+        global pyactors_running_call
         cdef PyObject* result = NULL
         cdef PySendResult status
         if call.state != PENDING:
             self._end_unstarted(call)
             return
         call.thread = self.thread_id  # for reports of what the loop is busy with
+        pyactors_running_call = <PyObject*>call
         try:
             coro = invoke(call)
             status = PyIter_Send(coro, None, &result)
         except BaseException as exc:
-            call.thread = 0
+            body_ended(call)
             self._finish_exception(call, exc)
             return
-        call.thread = 0
+        body_ended(call)
         value = <object>result
         Py_DECREF(value)  # PyIter_Send's reference; `value` holds its own
         if status == PYGEN_RETURN and call.cancel_requested:

@@ -194,10 +194,12 @@ cdef class Group:
         raise AssertionError("Group._wake is abstract")
 
     cdef _execute_sync(self, ObjectRef call):
+        global pyactors_running_call
         if call.state != PENDING:
             self._end_unstarted(call)
             return
         call.thread = PyThread_get_thread_ident()  # where cancel() may interrupt it
+        pyactors_running_call = <PyObject*>call
         try:
             value = invoke(call)
         except BaseException as exc:
@@ -452,6 +454,8 @@ cdef class Group:
 cdef inline void body_ended(ObjectRef call) noexcept:
     # Called before any other Python code runs on this thread: a KeyboardInterrupt that
     # cancel() aimed at the body and that the body did not reach must not hit what follows.
+    global pyactors_running_call
+    pyactors_running_call = NULL
     if call.cancel_requested:
         PyThreadState_SetAsyncExc(call.thread, NULL)
     call.thread = 0

@@ -122,6 +122,7 @@ cdef class ObjectRef:
         self.func = None
         self.args = None
         self.kwargs = None
+        self.children = None
         if error is not None:
             raise error
         return True
@@ -315,7 +316,18 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
                 flags |= F_REF_ARGS
                 break
     ref.flags = flags
+    if pyactors_running_call != NULL:  # submitted by a plain body: its child
+        adopt(<ObjectRef>pyactors_running_call, ref)
     return ref
+
+
+cdef adopt(ObjectRef parent, ObjectRef child):
+    if parent.state != PENDING:
+        return
+    if parent.children is None:
+        parent.children = [child]
+    else:
+        parent.children.append(child)
 
 
 cdef inline object invoke(ObjectRef call):

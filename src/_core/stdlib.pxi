@@ -65,6 +65,14 @@ cdef inline double monotonic_now() noexcept nogil:
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
+cdef extern from *:
+    """
+    /* The call whose plain body this thread runs (borrowed: the call outlives its body), or
+       NULL. Calls submitted meanwhile are its children, for cancel(recursive=True). */
+    static __thread PyObject *pyactors_running_call = NULL;
+    """
+    PyObject* pyactors_running_call
+
 cdef extern from "debug.h":
     const int PYACTORS_DEBUG
 

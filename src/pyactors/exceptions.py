@@ -17,6 +17,8 @@ __all__ = [
     "ActorDiedError",
     "TaskCancelledError",
     "DeadlockError",
+    "ActorExit",
+    "ObjectLostError",
     "ActorNameTakenError",
     "PendingCallsLimitExceededError",
     "PendingCallsLimitExceeded",
@@ -86,6 +88,11 @@ class DeadlockError(PyActorsError, RuntimeError):
 class ActorExit(SystemExit):
     """Raised by ``pyactors.actor.exit_actor()``: the actor leaves gracefully. A SystemExit,
     so that ``except Exception`` in the method does not stop it."""
+
+
+class ObjectLostError(PyActorsError):
+    """Never raised by pyactors: in one process no object can be lost. It exists so that
+    ``except ray.exceptions.ObjectLostError`` in code written for Ray keeps working."""
 
 
 class ActorNameTakenError(PyActorsError, ValueError):
