@@ -159,3 +159,47 @@ def test_exceptions_that_cannot_be_dual_fall_back_to_a_plain_task_error(kind, cl
     assert f'raise Picky("p", key=7) if kind == "picky" else Sealed("s")' in str(error)
     if kind == "picky":
         assert error.cause.key == 7
+
+
+def test_retry_exceptions_runs_a_function_again(loop_kind):
+    """Ray's retry_exceptions with max_retries: the function runs again on those exceptions
+    (in the same call here: one process has no other worker)."""
+    attempts = []
+
+    @ray.remote(max_retries=2, retry_exceptions=[ConnectionError])
+    def flaky(fail_times):
+        attempts.append(1)
+        if len(attempts) <= fail_times:
+            raise ConnectionError("try again")
+        return len(attempts)
+
+    assert ray.get(flaky.remote(2)) == 3
+    attempts.clear()
+    with pytest.raises(ConnectionError):
+        ray.get(flaky.remote(5))  # 1 run + 2 retries, then its error
+    assert len(attempts) == 3
+    attempts.clear()
+    assert ray.get(flaky.options(max_retries=5).remote(4)) == 5
+    attempts.clear()
+    with pytest.raises(ConnectionError):
+        ray.get(flaky.options(retry_exceptions=False).remote(1))  # retries off for this call
+    assert len(attempts) == 1
+
+    @ray.remote
+    def not_retried():
+        attempts.append(1)
+        raise ValueError("once")
+
+    attempts.clear()
+    with pytest.raises(ValueError):
+        ray.get(not_retried.remote())
+    assert len(attempts) == 1
+    with pytest.raises(TypeError, match="retry_exceptions must be a bool or"):
+        not_retried.options(retry_exceptions="yes")
+
+
+def test_the_exception_names_rays_code_catches(loop_kind):
+    for name in ("RayActorError", "ActorDiedError", "TaskCancelledError", "GetTimeoutError",
+                 "RayTaskError", "ObjectLostError", "OwnerDiedError", "WorkerCrashedError",
+                 "AsyncioActorExit", "RayError"):
+        assert isinstance(getattr(ray.exceptions, name), type), name

@@ -308,3 +308,34 @@ def test_bad_input_names_the_fix(loop_kind):
         Actor.remote().f.options()  # fine
         AsyncActor.remote()  # fine
         ray.remote(lambda: 1).options(_generator_backpressure_num_objects=1)
+
+
+@ray.remote
+def fails_after_two():
+    for i in range(2):
+        yield i
+    raise Exception("error")
+
+
+def test_an_exception_after_some_values_keeps_them_as_ray_documents(loop_kind):
+    """Ray's dynamic_generators.rst: "the values that it already stored will still be
+    accessible through their ObjectRefs. The remaining ObjectRefs will contain the raised
+    exception. ... with num_returns="dynamic", the exception will be stored as an additional
+    final ObjectRef." (doc_code/generator.py)"""
+    refs = fails_after_two.options(num_returns=4).remote()
+    assert [ray.get(ref) for ref in refs[:2]] == [0, 1]
+    for ref in refs[2:]:
+        with pytest.raises(Exception, match="error"):
+            ray.get(ref)
+    dynamic = list(ray.get(fails_after_two.options(num_returns="dynamic").remote()))
+    assert len(dynamic) == 3 and ray.get(dynamic[:2]) == [0, 1]
+    with pytest.raises(Exception, match="error"):
+        ray.get(dynamic[2])
+    first, second = fails_after_two.options(num_returns=2).remote()
+    assert ray.get([first, second]) == [0, 1]  # the exception comes after both
+
+
+def test_rays_raylet_import_path(loop_kind):
+    from pyactors._raylet import ObjectRefGenerator as FromRaylet
+
+    assert FromRaylet is ObjectRefGenerator

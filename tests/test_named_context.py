@@ -146,3 +146,22 @@ def test_runtime_context_outside_an_actor_says_so():
         return ray.get_runtime_context().get_actor_id()
 
     assert asyncio.run(in_loop()) is None
+
+
+def test_rays_get_or_create(loop_kind):
+    # Ray's doc_code/get_or_create.py
+    @ray.remote
+    class Greeter:
+        def __init__(self, value):
+            self.value = value
+
+        def say_hello(self):
+            return self.value
+
+    a = Greeter.options(name="g1").get_or_create("Hi Alice")
+    assert ray.get(a.say_hello.remote()) == "Hi Alice"
+    b = Greeter.options(name="g1").get_or_create("Hi Dave")
+    assert ray.get(b.say_hello.remote()) == "Hi Alice"
+    assert a == b
+    with pytest.raises(ValueError, match="needs a name"):
+        Greeter.options(max_concurrency=2).get_or_create("x")

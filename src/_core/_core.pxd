@@ -108,6 +108,11 @@ cdef class StreamWaiter(Waiter):
     cdef Stream stream                # once
 
 
+cdef class YieldedValues:
+    cdef readonly list values         # once
+    cdef readonly object error        # once
+
+
 cdef class OutputsWaiter(Waiter):
     # Splits the value of a call with num_returns=N into its N output refs.
     cdef list outputs                 # once

@@ -4,6 +4,8 @@
 from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
 from pyactors._options import num_returns as _num_returns
 from pyactors._options import require_bool as _require_bool
+from pyactors._retries import retry_options as _retry_options
+from pyactors._retries import retrying as _retrying
 
 
 cdef class ActorCore:
@@ -343,6 +345,10 @@ cdef class RemoteMethod:
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
                 f"supported: {supported}, and Ray's scheduling options "
                 f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
+        if self.regroup is not None and ("retry_exceptions" in options
+                                         or "max_retries" in options):
+            return self._with_retries(options).options(
+                concurrency_group=concurrency_group, num_returns=num_returns)
         cdef Py_ssize_t returns = self.num_returns
         if type(num_returns) is int and num_returns >= 0:
             returns = num_returns
@@ -369,6 +375,15 @@ cdef class RemoteMethod:
             concurrency_group is not None or options) else self
         return (<RemoteMethod>method).generator.options(
             method, num_returns, backpressure, self.name)
+
+    def _with_retries(self, dict options):
+        # A remote function with retry options: its body runs again on those exceptions.
+        retry = _retry_options(options, f"{self.name}.options", self.func)
+        func = _retrying(self.func, *retry) if retry is not None else \
+            getattr(self.func, "__pyactors_retried__", self.func)
+        return RemoteMethod(func, self.name, self.group, self.flags & F_ASYNC, self.regroup,
+                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT,
+                            self.num_returns, self.generator, self.backpressure)
 
     def with_body(self, func, bint is_async, Py_ssize_t num_returns, Py_ssize_t backpressure):
         """This method, with another body and kind of result (generators' options)."""

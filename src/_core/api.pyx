@@ -310,6 +310,17 @@ def current_call():
     return None
 
 
+def failed_ref(error):
+    """A complete ref that raises `error`, as the error of the call the caller runs in."""
+    cdef ThreadState ts = this_thread()
+    cdef ObjectRef call = current_call()
+    cdef ObjectRef ref = ObjectRef.__new__(ObjectRef)
+    ref.state = FAILED
+    ref.value = error if ts.group is None else wrap_task_error(
+        error, call.name if call is not None else "a call", ts.group)
+    return ref
+
+
 def cancel_requested(ObjectRef ref):
     """Whether cancel() asked the call behind `ref` to stop (get_runtime_context().is_canceled())."""
     return ref.cancel_requested

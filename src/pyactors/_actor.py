@@ -168,6 +168,15 @@ class _ActorClassWithOptions:
     def options(self, **options) -> _ActorClassWithOptions:
         return _with_options(self._actor_class, self._options, options)
 
+    def get_or_create(self, *args, **kwargs) -> ActorHandle:
+        """The actor of this name if it exists (the arguments are then ignored), else a new
+        one created with them: Ray's ``Cls.options(name=...).get_or_create(...)``."""
+        if "name" not in self._options:
+            raise ValueError("get_or_create() needs a name: Cls.options(name=...)"
+                             ".get_or_create(...)")
+        return _create_actor(self._actor_class, {**self._options, "get_if_exists": True},
+                             args, kwargs)
+
 
 def _with_options(actor_class: ActorClass, base: dict, options: dict) -> _ActorClassWithOptions:
     where = f"{actor_class._cls.__name__}.options()"

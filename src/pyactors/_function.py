@@ -10,6 +10,7 @@ from . import _core, _runtime
 from ._coroutines import awaits
 from ._generators import STREAMING, Generator, is_generator
 from ._options import function_options, num_returns, positive_int
+from ._retries import retry_options, retrying
 
 
 class RemoteFunction:
@@ -33,8 +34,10 @@ class RemoteFunction:
             if options.get("_generator_backpressure_num_objects") is not None:
                 raise ValueError(f"{where}: _generator_backpressure_num_objects is for "
                                  f"generators (functions that yield)")
+            retry = retry_options(options, where)
             self._method = _core.RemoteMethod(
-                function, function.__qualname__, None, self._is_async, self._pool_group,
+                function if retry is None else retrying(function, *retry),
+                function.__qualname__, None, self._is_async, self._pool_group,
                 awaits=awaits(function),
                 num_returns=num_returns(options.get("num_returns", 1), where))
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).

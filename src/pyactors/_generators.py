@@ -80,6 +80,8 @@ class Generator:
                 _core.STREAMING
         if num_returns == DYNAMIC:
             return (self._dynamic_async if self.on_loop else self._dynamic), 1
+        if num_returns == 1:  # the one value it yields
+            return (self._single_async if self.on_loop else self._single), 1
         if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 0:
             raise ValueError(f"{name}: num_returns of a generator must be 'streaming' (the "
                              f"default), 'dynamic', or an int >= 0 (that many yields), got "
@@ -114,21 +116,58 @@ class Generator:
             await _close(values)
 
     # -- dynamic: every value, when the body has ended ------------------------------------
+    # As Ray documents: values yielded before an exception keep their refs, and the exception
+    # is one more ref at the end.
 
     def _dynamic(self, *args, **kwargs) -> DynamicObjectRefGenerator:
-        return DynamicObjectRefGenerator([_core.put(v) for v in self.func(*args, **kwargs)])
+        return _dynamic_refs(self._collected(*args, **kwargs))
 
     async def _dynamic_async(self, *args, **kwargs) -> DynamicObjectRefGenerator:
-        return DynamicObjectRefGenerator(
-            [_core.put(v) async for v in _async_values(self.func(*args, **kwargs))])
+        return _dynamic_refs(await self._collected_async(*args, **kwargs))
 
     # -- num_returns=N: the yielded values, split as a returned sequence would be ---------
+    # An exception after some values: those values keep their refs, the remaining refs raise
+    # it (as Ray documents for static num_returns too).
 
-    def _collected(self, *args, **kwargs) -> list:
-        return list(self.func(*args, **kwargs))
+    def _collected(self, *args, **kwargs) -> _core.YieldedValues:
+        values = []
+        try:
+            for value in self.func(*args, **kwargs):
+                values.append(value)
+        except Exception as exc:
+            return _core.YieldedValues(values, exc)
+        return _core.YieldedValues(values, None)
 
-    async def _collected_async(self, *args, **kwargs) -> list:
-        return [v async for v in _async_values(self.func(*args, **kwargs))]
+    def _single(self, *args, **kwargs) -> Any:
+        return _the_value(self._collected(*args, **kwargs))
+
+    async def _single_async(self, *args, **kwargs) -> Any:
+        return _the_value(await self._collected_async(*args, **kwargs))
+
+    async def _collected_async(self, *args, **kwargs) -> _core.YieldedValues:
+        values = []
+        try:
+            async for value in _async_values(self.func(*args, **kwargs)):
+                values.append(value)
+        except Exception as exc:
+            return _core.YieldedValues(values, exc)
+        return _core.YieldedValues(values, None)
+
+
+def _the_value(yielded: _core.YieldedValues) -> Any:
+    if yielded.error is not None:
+        raise yielded.error
+    if len(yielded.values) != 1:
+        raise ValueError(f"the generator yielded {len(yielded.values)} values, but "
+                         f"num_returns=1: yield exactly one")
+    return yielded.values[0]
+
+
+def _dynamic_refs(yielded: _core.YieldedValues) -> DynamicObjectRefGenerator:
+    refs = [_core.put(value) for value in yielded.values]
+    if yielded.error is not None:
+        refs.append(_core.failed_ref(yielded.error))
+    return DynamicObjectRefGenerator(refs)
 
 
 def _stop_if_cancelled(stream) -> None:

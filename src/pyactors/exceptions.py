@@ -19,6 +19,8 @@ __all__ = [
     "DeadlockError",
     "ActorExit",
     "ObjectLostError",
+    "OwnerDiedError",
+    "WorkerCrashedError",
     "ActorNameTakenError",
     "PendingCallsLimitExceededError",
     "PendingCallsLimitExceeded",
@@ -90,9 +92,18 @@ class ActorExit(SystemExit):
     so that ``except Exception`` in the method does not stop it."""
 
 
+# Never raised by pyactors: in one process no object is lost, no worker process or owner dies
+# by itself. They exist so that ``except ray.exceptions.X`` in code written for Ray works.
 class ObjectLostError(PyActorsError):
-    """Never raised by pyactors: in one process no object can be lost. It exists so that
-    ``except ray.exceptions.ObjectLostError`` in code written for Ray keeps working."""
+    """An object was lost (never in one process)."""
+
+
+class OwnerDiedError(ObjectLostError):
+    """The owner of an object died (never in one process)."""
+
+
+class WorkerCrashedError(PyActorsError):
+    """A task's worker process died (never in one process)."""
 
 
 class ActorNameTakenError(PyActorsError, ValueError):
