@@ -256,3 +256,56 @@ def test_asyncio_timeouts_around_refs_raise_timeout_error_promptly():
 
     asyncio.run(main())
     event.set()
+
+
+# -- Ray's documented cancellation examples (doc_code/actors.py) ------------------------------
+
+
+def test_rays_async_actor_cancel_example():
+    seen = []
+
+    @ray.remote
+    class Actor:
+        async def f(self, scheduled):
+            scheduled.set()  # Ray's example sleeps 1 s instead, "until task is scheduled"
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                seen.append("Actor task canceled.")
+
+    actor = Actor.remote()
+    scheduled = threading.Event()
+    ref = actor.f.remote(scheduled)
+    assert scheduled.wait(10)
+    ray.cancel(ref)
+    with pytest.raises(ray.exceptions.RayTaskError):
+        ray.get(ref)
+    assert seen == ["Actor task canceled."]
+
+
+def test_rays_graceful_sync_actor_cancel_example():
+    @ray.remote
+    class SyncActor:
+        def __init__(self):
+            self.is_canceled = False
+
+        def long_running_method(self, started):
+            started.set()
+            for i in range(1000):
+                if ray.get_runtime_context().is_canceled():
+                    self.is_canceled = True
+                    return "canceled"
+                time.sleep(0.01)
+            return "completed"
+
+        def get_cancel_status(self):
+            return self.is_canceled
+
+    actor = SyncActor.remote()
+    started = threading.Event()
+    actor_task_ref = actor.long_running_method.remote(started)
+    assert started.wait(10)  # Ray's example cancels at once; here, once it runs
+    ray.cancel(actor_task_ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(actor_task_ref)
+    assert ray.get(actor.get_cancel_status.remote()) is True
