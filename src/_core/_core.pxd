@@ -179,8 +179,7 @@ cdef class Group:
     cdef double max_queue_wait        # any: longest time a call waited for a slot
 
     cdef submit(self, ObjectRef call, bint front=*)
-    cdef _enqueue(self, ObjectRef call)
-    cdef _enqueue_front(self, ObjectRef call)
+    cdef _enqueue(self, ObjectRef call, bint front=*)
     cdef list _refuse_new(self, error)
     cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter)
     cdef _arguments_ready(self, ObjectRef call, ObjectRef failed)

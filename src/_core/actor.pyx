@@ -161,7 +161,7 @@ cdef class ActorCore:
         if self.task_retries < 0 or call.attempts < self.task_retries:
             call.attempts += 1
             group._unlink(call)
-            group._enqueue_front(call)  # runs again, on the restarted actor
+            group._enqueue(call, True)  # runs again, on the restarted actor
             self._after_call()
         else:
             group._finish(call, FAILED, actor_died_error(

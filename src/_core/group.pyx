@@ -43,35 +43,24 @@ cdef class Group:
             dbg_calls_pending += 1
         if waiter is not None:
             self._await_arguments(call, waiter)
-        elif front:
-            self._enqueue_front(call)
         else:
-            self._enqueue(call)
+            self._enqueue(call, front)
 
-    cdef _enqueue_front(self, ObjectRef call):
-        # Ahead of everything queued: an actor's restarted __init__, or a call retried after
-        # its actor exited under it.
+    cdef _enqueue(self, ObjectRef call, bint front=False):
+        # `front`: ahead of everything queued - an actor's restarted __init__, or a call run
+        # again after its actor exited under it.
         call.stage = S_QUEUED
         call.since = monotonic_now()
-        if self.head is None:
-            self.tail = call
-        else:
+        if front and self.head is not None:
             call.next = self.head
             self.head.prev = call
-        self.head = call
-        self.queued += 1
-        if self._can_admit():
-            self._wake()
-
-    cdef _enqueue(self, ObjectRef call):
-        call.stage = S_QUEUED
-        call.since = monotonic_now()
-        if self.tail is None:
             self.head = call
+        elif front or self.tail is None:
+            self.head = self.tail = call
         else:
             call.prev = self.tail
             self.tail.next = call
-        self.tail = call
+            self.tail = call
         self.queued += 1
         if self._can_admit():
             self._wake()
