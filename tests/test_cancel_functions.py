@@ -265,3 +265,30 @@ def test_recursive_cancel_reaches_the_calls_a_function_submitted(loop_kind, recu
     else:
         assert ray.get([calls[k] for k in ("child", "middle", "grandchild")], timeout=10) == [
             "child", "grandchild", "grandchild"]
+
+
+def test_recursive_cancel_reaches_the_calls_a_coroutine_submitted(loop_kind):
+    busy = OneSlot.remote()
+    running, release = threading.Event(), threading.Event()
+    busy.hold.remote(running, release)
+    assert running.wait(10)
+    calls, submitted = {}, threading.Event()
+
+    @ray.remote
+    class Parent:
+        async def spread(self, busy):
+            calls["child"] = busy.work.remote("child")
+            await asyncio.sleep(0)  # still the same call's task after an await
+            calls["later"] = busy.work.remote("later")
+            submitted.set()
+            return await calls["child"]
+
+    ref = Parent.remote().spread.remote(busy)
+    assert submitted.wait(10)
+    assert ray.cancel(ref) is True
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=10)
+    release.set()
+    for call in calls.values():
+        with pytest.raises(TaskCancelledError):
+            ray.get(call, timeout=10)

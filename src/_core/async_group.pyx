@@ -61,6 +61,7 @@ cdef class AsyncGroup(Group):
         start_thread(self, Thread(target=self._run, name=self.thread_name, daemon=True), True)
 
     def _run(self):
+        global pyactors_on_loop
         cdef ThreadState ts = this_thread()
         self.thread_id = PyThread_get_thread_ident()
         ts.group = self
@@ -75,6 +76,7 @@ cdef class AsyncGroup(Group):
                                 f"loop", exc))
                 return
             asyncio.set_event_loop(loop)
+            pyactors_on_loop = 1
             executor = DaemonThreadPool(f"{self.thread_name}:executor")
             loop.set_default_executor(executor)
             ts.on_loop = True
@@ -95,6 +97,7 @@ cdef class AsyncGroup(Group):
                 finally:
                     asyncio.set_event_loop(None)
         finally:
+            pyactors_on_loop = 0
             ts.on_loop = False
             ts.group = None
 
@@ -300,6 +303,7 @@ async def _drive(AsyncGroup group, ObjectRef call, coro):
     call.flags |= F_STARTED
     # Set here, not by whoever made the task: an eager first step runs inside its constructor.
     call.task = aio_current_task(group.loop)
+    current_async_call.set(call)  # calls the body submits are its children
     try:
         value = await coro
     except BaseException as exc:

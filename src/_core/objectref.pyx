@@ -318,6 +318,10 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
     ref.flags = flags
     if pyactors_running_call != NULL:  # submitted by a plain body: its child
         adopt(<ObjectRef>pyactors_running_call, ref)
+    elif pyactors_on_loop:  # maybe by a coroutine: its task's context says whose
+        parent = PyContextVar_Get_value(current_async_call)
+        if parent is not None:
+            adopt(<ObjectRef>parent, ref)
     return ref
 
 

@@ -4,12 +4,14 @@ cimport cython
 
 import asyncio
 import concurrent.futures
+import contextvars
 import numbers
 import sys
 import threading
 import time
 import types
 
+from cpython.contextvars cimport get_value as PyContextVar_Get_value
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from cpython.pythread cimport (
@@ -70,8 +72,12 @@ cdef extern from *:
     /* The call whose plain body this thread runs (borrowed: the call outlives its body), or
        NULL. Calls submitted meanwhile are its children, for cancel(recursive=True). */
     static __thread PyObject *pyactors_running_call = NULL;
+    /* Set on a group's event-loop thread: there, the call of the running coroutine is in
+       the task's context (current_async_call). */
+    static __thread int pyactors_on_loop = 0;
     """
     PyObject* pyactors_running_call
+    int pyactors_on_loop
 
 cdef extern from "debug.h":
     const int PYACTORS_DEBUG
@@ -79,6 +85,8 @@ cdef extern from "debug.h":
 
 cdef object aio_get_running_loop = asyncio.get_running_loop
 cdef object aio_current_task = asyncio.current_task
+# The call whose coroutine runs in this asyncio task (each task has a context of its own).
+cdef object current_async_call = contextvars.ContextVar("pyactors.current_call", default=None)
 cdef object aio_Task = asyncio.Task
 cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError
