@@ -117,6 +117,17 @@ def test_a_deadlock_behind_an_argument_still_to_come(loop_kind):
     release.set()
 
 
+def _outcomes(refs):
+    """Each call's result, or "deadlock" for one that closed a cycle."""
+    outcomes = []
+    for ref in refs:
+        try:
+            outcomes.append(ray.get(ref, timeout=30))
+        except DeadlockError:
+            outcomes.append("deadlock")
+    return outcomes
+
+
 def test_two_calls_behind_arguments_holding_both_slots(loop_kind):
     release = threading.Event()
     actor = NeedsArgument.options(max_concurrency=2).remote()
@@ -125,12 +136,7 @@ def test_two_calls_behind_arguments_holding_both_slots(loop_kind):
     # inner call run once its argument is ready.
     assert len(ray.wait(refs, num_returns=1, timeout=30)[0]) == 1
     release.set()
-    outcomes = []
-    for ref in refs:
-        try:
-            outcomes.append(ray.get(ref, timeout=30))
-        except DeadlockError:
-            outcomes.append("deadlock")
+    outcomes = _outcomes(refs)
     assert sorted(outcomes, key=str) == [1, "deadlock"], outcomes
 
 
@@ -229,13 +235,7 @@ def test_two_threads_closing_a_cycle_at_once(loop_kind):
     for _ in range(30):
         a, b = Single.remote(), Single.remote()
         ray.get([a.set_peer.remote(b), b.set_peer.remote(a)])
-        refs = [a.call_peer.remote(1), b.call_peer.remote(1)]
-        outcomes = []
-        for ref in refs:
-            try:
-                outcomes.append(ray.get(ref, timeout=30))
-            except DeadlockError:
-                outcomes.append("deadlock")
+        outcomes = _outcomes([a.call_peer.remote(1), b.call_peer.remote(1)])
         assert sorted(outcomes) == ["bottom", "deadlock"], outcomes
 
 

@@ -197,7 +197,7 @@ cdef class Group:
     cdef bint _cancel(self, ObjectRef call, int state) except -1
     cdef bint _stop_running(self, ObjectRef call) except -1
     cdef _stop(self)
-    cdef list _take_all(self, error)
+    cdef list _take_all(self, error, bint running=*)
 
 
 cdef class AsyncGroup(Group):
@@ -284,3 +284,6 @@ cdef class RemoteMethod:
                                       # NUM_RETURNS_STREAMING: an ObjectRefGenerator
     cdef Py_ssize_t backpressure      # once: a generator's most unconsumed items, or -1
     cdef object generator             # once: None, or how a generator method runs as a call
+
+    cdef RemoteMethod _variant(self, func, Group group, bint is_async, bint awaits,
+                               Py_ssize_t num_returns, Py_ssize_t backpressure)

@@ -3,6 +3,7 @@
 
 from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
 from pyactors._options import num_returns as _num_returns
+from pyactors._options import is_real as _is_real
 from pyactors._options import require_bool as _require_bool
 from pyactors._retries import retry_options as _retry_options
 from pyactors._retries import retrying as _retrying
@@ -366,9 +367,15 @@ cdef class RemoteMethod:
                 raise TypeError(f"concurrency_group must be a str, got "
                                 f"{type(concurrency_group).__name__} {concurrency_group!r}")
             group = self.group.actor.group(concurrency_group)
-        return RemoteMethod(self.func, self.name, group, self.flags & F_ASYNC, self.regroup,
-                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT, returns,
-                            self.generator, self.backpressure)
+        return self._variant(self.func, group, self.flags & F_ASYNC,
+                             not self.flags & F_NO_AWAIT, returns, self.backpressure)
+
+    cdef RemoteMethod _variant(self, func, Group group, bint is_async, bint awaits,
+                               Py_ssize_t num_returns, Py_ssize_t backpressure):
+        # This method with some of its settings replaced (.options()).
+        return RemoteMethod(func, self.name, group, is_async, self.regroup,
+                            self.flags & F_BLOCKING, awaits, num_returns, self.generator,
+                            backpressure)
 
     def _generator_options(self, concurrency_group, num_returns, backpressure, dict options):
         method = self.options(concurrency_group=concurrency_group, **options) if (
@@ -381,15 +388,12 @@ cdef class RemoteMethod:
         retry = _retry_options(options, f"{self.name}.options", self.func)
         func = _retrying(self.func, *retry) if retry is not None else \
             getattr(self.func, "__pyactors_retried__", self.func)
-        return RemoteMethod(func, self.name, self.group, self.flags & F_ASYNC, self.regroup,
-                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT,
-                            self.num_returns, self.generator, self.backpressure)
+        return self._variant(func, self.group, self.flags & F_ASYNC,
+                             not self.flags & F_NO_AWAIT, self.num_returns, self.backpressure)
 
     def with_body(self, func, bint is_async, Py_ssize_t num_returns, Py_ssize_t backpressure):
         """This method, with another body and kind of result (generators' options)."""
-        return RemoteMethod(func, self.name, self.group, is_async, self.regroup,
-                            self.flags & F_BLOCKING, True, num_returns, self.generator,
-                            backpressure)
+        return self._variant(func, self.group, is_async, True, num_returns, backpressure)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(

@@ -19,11 +19,7 @@ cdef double _timeout_seconds(object timeout) except? -2.0:
 
 
 cdef object _real_seconds(object timeout):
-    # Any real number: numpy scalars, Fraction, Decimal (not a numbers.Real, but real).
-    decimal = sys.modules.get("decimal")
-    if not isinstance(timeout, bool) and (
-            isinstance(timeout, numbers.Real)
-            or (decimal is not None and isinstance(timeout, decimal.Decimal))):
+    if _is_real(timeout):
         return float(timeout)
     raise TypeError(f"timeout must be None or a number of seconds, got "
                     f"{type(timeout).__name__} {timeout!r}")

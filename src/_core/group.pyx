@@ -333,33 +333,19 @@ cdef class Group:
     cdef list _refuse_new(self, error):
         """Close the group to new calls and take out those that have not started; running
         calls go on (a graceful exit)."""
-        cdef ObjectRef node
-        cdef list calls = []
         with self.lifecycle_lock:
             if self.state == G_CLOSED:
-                return calls
-            self.state = G_CLOSED
-            self.closed_error = error
-            for first in (self.waiting, self.head):
-                node = first
-                while node is not None:
-                    calls.append(node)
-                    node = node.next
-            for node in calls:
-                node.prev = None
-                node.next = None
-                node.stage = S_NEW
-            self.head = self.tail = self.waiting = None
-            self.queued = self.waiting_count = 0
-        return calls
+                return []
+            return self._take_all(error, False)
 
-    cdef list _take_all(self, error):
-        """Close the group and take every call out of its lists (an atomic sequence)."""
+    cdef list _take_all(self, error, bint running=True):
+        """Close the group and take every call out of its lists (an atomic sequence); with
+        `running` false, the running calls stay where they are."""
         cdef ObjectRef node
         cdef list calls = []
         self.state = G_CLOSED
         self.closed_error = error
-        for first in (self.waiting, self.head, self.running):
+        for first in (self.waiting, self.head, self.running if running else None):
             node = first
             while node is not None:
                 calls.append(node)
@@ -368,8 +354,11 @@ cdef class Group:
             node.prev = None
             node.next = None
             node.stage = S_NEW
-        self.head = self.tail = self.running = self.waiting = None
-        self.queued = self.in_flight = self.waiting_count = 0
+        self.head = self.tail = self.waiting = None
+        self.queued = self.waiting_count = 0
+        if running:
+            self.running = None
+            self.in_flight = 0
         return calls
 
     def join(self, double timeout):

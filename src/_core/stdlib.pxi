@@ -5,7 +5,6 @@ cimport cython
 import asyncio
 import concurrent.futures
 import contextvars
-import numbers
 import sys
 import threading
 import time

@@ -57,12 +57,17 @@ def positive_int(value: Any, what: str) -> int:
     return value
 
 
-def positive_seconds(value: Any, what: str) -> float:
-    """A positive real number of seconds (numpy scalars, Fraction and Decimal included)."""
+def is_real(value: Any) -> bool:
+    """A real number, bools aside: numpy scalars, Fraction and Decimal (which numbers.Real
+    does not cover) included."""
     decimal = sys.modules.get("decimal")  # a Decimal exists only once decimal is imported
-    real = isinstance(value, numbers.Real) or (
-        decimal is not None and isinstance(value, decimal.Decimal))
-    if isinstance(value, bool) or not real:
+    return not isinstance(value, bool) and (isinstance(value, numbers.Real) or (
+        decimal is not None and isinstance(value, decimal.Decimal)))
+
+
+def positive_seconds(value: Any, what: str) -> float:
+    """A positive real number of seconds."""
+    if not is_real(value):
         raise TypeError(f"{what} must be a number of seconds, got {type(value).__name__} "
                         f"{value!r}")
     if not value > 0:

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from .. import _core
 from .._control import kill
+from .._options import is_real
 from .._remote import remote
 
 
@@ -192,13 +193,14 @@ def _wait_for(block: Any, timeout: Any, what: str) -> float | None:
     if not block:
         return 0
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        if not is_real(timeout):
             raise TypeError(f"{what}(timeout=...) must be None or a number of seconds, got "
                             f"{type(timeout).__name__} {timeout!r}")
         if not timeout >= 0:
             raise ValueError(f"{what}(timeout=...) must be a non-negative number, got "
                              f"{timeout!r}")
-    return timeout
+        return float(timeout)
+    return None
 
 
 def _no_room(maxsize: int) -> str:
