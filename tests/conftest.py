@@ -1,5 +1,6 @@
 import contextlib
 import gc
+import os
 import threading
 import time
 
@@ -11,18 +12,39 @@ from pyactors import _core
 LOOPS = ["uvloop", "asyncio"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def process_wide_resources():
+    """What an event loop opens once per process (uvloop's pipe for signal wakeups) is open
+    before the first test counts file descriptors."""
+
+    @pyactors.remote
+    class Warm:
+        async def ready(self):
+            return True
+
+    for loop in LOOPS:
+        pyactors.init(loop=loop)
+        assert pyactors.get(Warm.remote().ready.remote())
+        pyactors.shutdown()
+
+
 @pytest.fixture(autouse=True, params=LOOPS)
 def loop_kind(request):
     """Every test runs once on uvloop and once on asyncio, in a fresh runtime, and must leave
-    no thread behind - nor, in a PYACTORS_DEBUG=1 build, any core resource."""
+    no thread, child process, file descriptor or shared memory segment behind - nor, in a
+    PYACTORS_DEBUG=1 build, any core resource."""
     before_threads = set(threading.enumerate())
     gc.collect()
     before = _core.debug_counters()
+    before_fds = open_fds()
     pyactors.init(loop=request.param)
     yield request.param
     pyactors.shutdown()
     leftover = [t for t in threading.enumerate() if t not in before_threads]
     assert not leftover, f"threads left behind: {leftover}"
+    assert not child_processes(), f"child processes left behind: {child_processes()}"
+    assert not shm_segments(), f"shared memory left behind: {shm_segments()}"
+    assert open_fds() <= before_fds, f"file descriptors left open: {open_fds() - before_fds}"
     gc.collect()
     after = _core.debug_counters()
     # Nothing may stay registered, posted or pending once the runtime is shut down...
@@ -50,3 +72,30 @@ def benchmark_clock():
         end.append(time.monotonic())
 
     return clock
+
+
+def child_processes() -> list[str]:
+    """This process's children, zombies included: (pid, state, command)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == os.getpid():
+            found.append(f"{pid} ({fields[0]})")
+    return found
+
+
+def open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+def shm_segments() -> list[str]:
+    prefix = f"pyactors-{os.getpid()}-"
+    return [name for name in os.listdir("/dev/shm") if name.startswith(prefix)] \
+        if os.path.isdir("/dev/shm") else []

@@ -198,6 +198,7 @@ cdef class Group:
     cdef bint _stop_running(self, ObjectRef call) except -1
     cdef _stop(self)
     cdef list _take_all(self, error, bint running=*)
+    cdef bint _ordered(self)
 
 
 cdef class AsyncGroup(Group):
@@ -233,6 +234,16 @@ cdef class ThreadGroup(Group):
     cdef _spawn(self)
 
 
+cdef class ProcessGroup(Group):
+    # Admits here, runs in a worker process: `link` (Python, pyactors._process) sends admitted
+    # calls, cancels and stops to the worker, and completes calls from its I/O thread.
+    cdef object link                  # once
+    cdef object dispatch_lock         # threading.RLock: admission order = order on the wire
+    cdef bint serial                  # once: a threaded actor's group (ordered at limit 1)
+    cdef Py_ssize_t declared          # any: the group's limit
+    cdef bint pipelined               # once: the worker enforces the limit, not `limit`
+
+
 cdef class ActorCore:
     cdef readonly str class_name      # once
     cdef readonly str actor_id        # once
@@ -265,6 +276,7 @@ cdef class ActorCore:
     cdef dict init_kwargs             # once
 
     cdef _init_finished(self, object exc)
+    cdef Group _added(self, str name, Group group)
     cdef _call_completed(self, ObjectRef call)
     cdef _release(self)
     cdef list _all_groups(self)

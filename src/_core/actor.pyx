@@ -34,6 +34,19 @@ cdef class ActorCore:
             group = new_thread_group(self, name, limit)
         else:
             group = new_async_group(self, name, limit, loop_factory)
+        return self._added(name, group)
+
+    def add_process_group(self, str name, Py_ssize_t limit, link, bint serial,
+                          bint pipelined):
+        """Add a concurrency group whose calls `link` runs in worker processes; `serial`: a
+        threaded actor's group (its calls keep submission order at limit 1); `pipelined`:
+        the worker enforces the limit (see process_group.pyx)."""
+        if self.default_group is not None and self.default_group.state != G_IDLE:
+            raise RuntimeError("groups must be added before the actor's first call")
+        return self._added(name, new_process_group(self, name, limit, link, serial,
+                                                   pipelined))
+
+    cdef Group _added(self, str name, Group group):
         self.groups[name] = group
         if name == "default":
             self.default_group = group
@@ -83,8 +96,10 @@ cdef class ActorCore:
             self.init_args = args
             self.init_kwargs = kwargs or None
         self.init_pending = True
-        self.default_group.submit(
-            new_call(init, args, kwargs or None, f"{self.class_name}.__init__", F_INIT))
+        cdef ObjectRef call = new_call(init, args, kwargs or None,
+                                       f"{self.class_name}.__init__", F_INIT)
+        self.default_group.submit(call)
+        return call  # its outcome: None, or the exception __init__ raised
 
     def mark_ready(self):
         """For cores with nothing to initialise (the remote-function pool)."""
@@ -315,14 +330,19 @@ cdef class RemoteMethod:
                 self.group.actor._release()
             self.group = group
         cdef ObjectRef ref
+        cdef dict kw = kwargs or None
+        if type(group) is ProcessGroup:
+            # Pickled here, so that an argument that cannot cross fails this .remote() and
+            # nothing is submitted.
+            args, kw = (<ProcessGroup>group).link.encode(self.func, args, kw)
         if self.num_returns == 1:
-            ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
+            ref = new_call(self.func, args, kw, self.name, self.flags)
             group.submit(ref)
             return ref
         if self.num_returns == NUM_RETURNS_STREAMING:
-            return start_stream(self.func, args, kwargs or None, self.name, self.flags,
+            return start_stream(self.func, args, kw, self.name, self.flags,
                                 self.backpressure, group)
-        ref = new_call(self.func, args, kwargs or None, self.name, self.flags)
+        ref = new_call(self.func, args, kw, self.name, self.flags)
         group.submit(ref)
         return split_outputs(ref, self.num_returns, group)
 
@@ -338,9 +358,12 @@ cdef class RemoteMethod:
         if _generator_backpressure_num_objects is not None:
             raise ValueError(f"{self.name}.options(_generator_backpressure_num_objects=...): "
                              f"{self.name} is not a generator")
+        if options and "process" in options:
+            return self._in_process_or_not(options).options(
+                concurrency_group=concurrency_group, num_returns=num_returns, **options)
         if options and not _IGNORED_TASK_OPTIONS.issuperset(options):
             unknown = set(options) - _IGNORED_TASK_OPTIONS
-            supported = "num_returns" if self.regroup is not None else \
+            supported = "num_returns, process" if self.regroup is not None else \
                 "concurrency_group, num_returns"
             raise TypeError(
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
@@ -390,6 +413,19 @@ cdef class RemoteMethod:
             getattr(self.func, "__pyactors_retried__", self.func)
         return self._variant(func, self.group, self.flags & F_ASYNC,
                              not self.flags & F_NO_AWAIT, self.num_returns, self.backpressure)
+
+    def _in_process_or_not(self, dict options):
+        # A remote function's .options(process=...): the same function on the other pool.
+        process = options.pop("process")
+        if self.regroup is None:
+            raise ValueError(f"{self.name}.options(process=...): an actor's methods run where "
+                             f"the actor lives; choose it when creating the actor: "
+                             f"Cls.options(process=True).remote()")
+        _require_bool(process, f"{self.name}.options(process=...)")
+        regroup = self.regroup.with_process(process)
+        return RemoteMethod(self.func, self.name, None, self.flags & F_ASYNC, regroup,
+                            self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT,
+                            self.num_returns, self.generator, self.backpressure)
 
     def with_body(self, func, bint is_async, Py_ssize_t num_returns, Py_ssize_t backpressure):
         """This method, with another body and kind of result (generators' options)."""

@@ -87,7 +87,7 @@ cdef class Group:
             self._finish(call, FAILED, self.closed_error)
         elif waiter.remaining == 0:
             self._arguments_ready(call, None)
-        elif type(self) is ThreadGroup and self.limit == 1:
+        elif self._ordered():
             # Ordered group: later calls queue behind this one, as Ray orders a caller's calls.
             call.flags |= F_UNRESOLVED
             self._enqueue(call)
@@ -181,6 +181,11 @@ cdef class Group:
 
     cdef _wake(self):
         raise AssertionError("Group._wake is abstract")
+
+    cdef bint _ordered(self):
+        # Calls start in submission order even while an earlier one waits for its arguments
+        # (a threaded actor's group of one slot, as Ray orders a caller's calls).
+        return False
 
     cdef _execute_sync(self, ObjectRef call):
         global pyactors_running_call

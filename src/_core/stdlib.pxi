@@ -44,6 +44,7 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
     int PyThreadState_SetAsyncExc(unsigned long id, PyObject* exc)
     int PyGC_Disable()
+    const Py_ssize_t PY_SSIZE_T_MAX
     int PyGC_Enable()
     # 3.10+: steps a coroutine; its return value comes back without a StopIteration.
     ctypedef enum PySendResult:
@@ -95,6 +96,7 @@ cdef object monotonic = time.monotonic
 cdef object sleep = time.sleep
 cdef object Thread = threading.Thread
 cdef object Lock = threading.Lock
+cdef object RLock = threading.RLock
 cdef object CoroutineType = types.CoroutineType
 cdef object KeyboardInterrupt_ = KeyboardInterrupt
 

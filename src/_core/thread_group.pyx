@@ -7,6 +7,9 @@ cdef class ThreadGroup(Group):
     cdef _wake(self):
         self._wake_one()
 
+    cdef bint _ordered(self):
+        return self.limit == 1
+
     cdef _wake_one(self):
         cdef ThreadState worker
         if self.idle:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from typing import Any
 
 from . import _core, _runtime
 from ._coroutines import awaits, uses_event_loop
 from ._generators import DYNAMIC, STREAMING, Generator, is_generator
 from ._lifecycle import Lifecycle
-from .exceptions import ActorNameTakenError
+from .exceptions import ActorNameTakenError, _actor_died_error
 from ._options import (
     ACTOR_CREATION_OPTIONS,
     ASYNC_DEFAULT_MAX_CONCURRENCY,
@@ -155,6 +156,28 @@ class ActorClass:
     def __repr__(self):
         return f"<ActorClass {self._cls.__module__}.{self._cls.__qualname__}>"
 
+    # How a class reaches a worker process (cloudpickle): by reference when its module has it
+    # under its name, else by value (from __main__, a notebook, a function). State after the
+    # object, so that methods whose globals name the class meet it in the pickle's memo.
+    def __reduce__(self):
+        if by_reference(self):
+            return self.__qualname__
+        return object.__new__, (ActorClass,), (self._cls, self._options)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.__init__(*state)
+
+
+def by_reference(obj) -> bool:
+    """Whether pickle can name `obj` (an ActorClass or RemoteFunction) by module and name."""
+    module = sys.modules.get(obj.__module__)
+    if module is None or obj.__module__ == "__main__":
+        return False
+    found = module
+    for part in obj.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
 
 class _ActorClassWithOptions:
     __slots__ = ("_actor_class", "_options")
@@ -217,35 +240,58 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
             actor_class._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{cls.__name__}.remote(): {exc}") from None
+    if options.get("process", runtime.process):
+        from ._process.actors import assemble  # cloudpickle only for those who use it
+    else:
+        assemble = _assemble
+    core, start = assemble(actor_class, options, runtime, args, kwargs)
+    handle = core.handle_factory()
+    try:
+        runtime.register(core, name, handle)
+    except ActorNameTakenError:
+        core.die(_actor_died_error(core, "its name was taken", None))
+        if options.get("get_if_exists"):  # lost a race with another creator of that name
+            return runtime.named(name)
+        raise
+    start()
+    return handle
+
+
+def group_limits(actor_class: ActorClass, options: dict) -> dict[str, int]:
+    """Every concurrency group of the actor, the default one first, with its limit."""
+    default = options.get("max_concurrency") or (
+        ASYNC_DEFAULT_MAX_CONCURRENCY if actor_class._is_async
+        else THREADED_DEFAULT_MAX_CONCURRENCY)
+    return {DEFAULT_GROUP: default, **options.get("concurrency_groups", {})}
+
+
+def _assemble(actor_class: ActorClass, options: dict, runtime, args: tuple, kwargs: dict,
+              actor_id: str | None = None):
+    """An in-process actor, not started: its core, and what starts it (runs __init__ and
+    returns the ref of that)."""
+    cls = actor_class._cls
     is_async = actor_class._is_async
     loop_factory = runtime.loop_factory if is_async else None
-    default_limit = options.get("max_concurrency") or (
-        ASYNC_DEFAULT_MAX_CONCURRENCY if is_async else THREADED_DEFAULT_MAX_CONCURRENCY)
-
     instance = _allocate(cls, args, kwargs)
-    core = _core.ActorCore(cls.__name__, os.urandom(8).hex(), None,
+    core = _core.ActorCore(cls.__name__, actor_id or os.urandom(8).hex(), None,
                            options.get("max_pending_calls", 0),
                            lambda: ActorHandle(core, _bind_methods(core, bound)),
                            runtime.reaper, options.get("max_restarts", 0),
                            options.get("max_task_retries", 0))
     core.lifecycle = Lifecycle(instance)
-    core.add_group(DEFAULT_GROUP, default_limit, loop_factory)
-    for group, limit in options.get("concurrency_groups", {}).items():
+    for group, limit in group_limits(actor_class, options).items():
         core.add_group(group, limit, loop_factory)
     bound = [(name, getattr(instance, name), spec, is_async)
              for name, spec in actor_class._methods.items()]
-    handle = core.handle_factory()
-    try:
-        runtime.register(core, name, handle)
-    except ActorNameTakenError:
-        if options.get("get_if_exists"):  # lost a race with another creator of that name
-            return runtime.named(name)
-        raise
-    if cls.__init__ is object.__init__:
-        core.mark_ready()  # nothing to run: no thread starts until the first call
-    else:
-        core.start(instance.__init__, args, kwargs, is_async and uses_event_loop(cls.__init__))
-    return handle
+
+    def start():
+        if cls.__init__ is object.__init__:
+            core.mark_ready()  # nothing to run: no thread starts until the first call
+            return None
+        return core.start(instance.__init__, args, kwargs,
+                          is_async and uses_event_loop(cls.__init__))
+
+    return core, start
 
 
 def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteMethod]:

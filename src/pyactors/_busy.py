@@ -95,6 +95,9 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
     for core in cores:
         for group in core.all_groups():
             group.stop_threads()
+            if isinstance(group, _core.ProcessGroup):  # its worker: terminated, then killed
+                group.join(max(0.0, deadline - time.monotonic()))
+                continue
             for thread in group.live_threads():
                 if thread is current:
                     continue

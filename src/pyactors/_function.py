@@ -9,7 +9,8 @@ import inspect
 from . import _core, _runtime
 from ._coroutines import awaits
 from ._generators import STREAMING, Generator, is_generator
-from ._options import function_options, num_returns, positive_int
+from ._actor import by_reference
+from ._options import function_options, num_returns, positive_int, require_bool
 from ._retries import retry_options, retrying
 
 
@@ -20,14 +21,22 @@ class RemoteFunction:
         where = f"remote({function.__qualname__})"
         function_options(options, where)
         self._function = function
+        self._options = options
         # An async generator runs on the pool's event loop, as an async def does.
         self._is_async = inspect.iscoroutinefunction(function) or \
             inspect.isasyncgenfunction(function)
+        process = options.get("process")
+        if process is not None:
+            require_bool(process, f"{where}: process")
         # The compiled method finds the pool of the current runtime itself, on the first call
         # and again after a shutdown(): `f.remote` stays a C call.
         if is_generator(function):
+            if process:
+                raise ValueError(f"{where}: a generator function cannot run in a worker "
+                                 f"process yet (its values would have to stream back); "
+                                 f"leave out process=True")
             self._method = Generator(function, on_loop=False).method(
-                function.__qualname__, None, self._pool_group,
+                function.__qualname__, None, _Pool(self._is_async, False, generator=True),
                 num_returns=options.get("num_returns", STREAMING),
                 backpressure=_backpressure(options, where))
         else:
@@ -37,16 +46,13 @@ class RemoteFunction:
             retry = retry_options(options, where)
             self._method = _core.RemoteMethod(
                 function if retry is None else retrying(function, *retry),
-                function.__qualname__, None, self._is_async, self._pool_group,
+                function.__qualname__, None, self._is_async, _Pool(self._is_async, process),
                 awaits=awaits(function),
                 num_returns=num_returns(options.get("num_returns", 1), where))
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
         self.remote = self._method.remote
         self.options = self._method.options
         functools.update_wrapper(self, function)
-
-    def _pool_group(self) -> _core.Group:
-        return _runtime.current().function_group(self._is_async)
 
     def __call__(self, *args, **kwargs):
         name = self._function.__qualname__
@@ -56,6 +62,36 @@ class RemoteFunction:
 
     def __repr__(self):
         return f"<RemoteFunction {self._function.__module__}.{self._function.__qualname__}>"
+
+    # As ActorClass's: by reference when importable, else by value (see _actor.py).
+    def __reduce__(self):
+        if by_reference(self):
+            return self.__qualname__
+        return object.__new__, (RemoteFunction,), (self._function, self._options)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.__init__(*state)
+
+
+class _Pool:
+    """Which pool runs a remote function's calls: in-process threads and loop, or worker
+    processes (`process`: True, False, or None for the runtime's default)."""
+
+    __slots__ = ("is_async", "process", "generator")
+
+    def __init__(self, is_async: bool, process: bool | None, generator: bool = False):
+        self.is_async = is_async
+        self.process = process
+        self.generator = generator
+
+    def __call__(self) -> _core.Group:
+        return _runtime.current().function_group(self.is_async, self.process)
+
+    def with_process(self, process: bool) -> _Pool:
+        if process and self.generator:
+            raise ValueError("a generator function cannot run in a worker process yet (its "
+                             "values would have to stream back); leave out process=True")
+        return _Pool(self.is_async, process, self.generator)
 
 
 def _backpressure(options: dict, where: str) -> int:

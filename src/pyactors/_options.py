@@ -37,7 +37,8 @@ IGNORED_INIT_OPTIONS = frozenset({  # the rest of Ray 2.60's init(), hidden opti
     "_enable_object_reconstruction", "_tracing_startup_hook", "_skip_env_hook",
 })
 ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups",
-                                     "max_pending_calls", "max_restarts", "max_task_retries"})
+                                     "max_pending_calls", "max_restarts", "max_task_retries",
+                                     "process"})
 ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name", "get_if_exists"}
 
 
@@ -151,6 +152,8 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
         checked["max_pending_calls"] = positive_int(pending, "max_pending_calls (or -1)")
     if options.get("name") is not None:
         checked["name"] = actor_name(options["name"], "name")
+    if options.get("process") is not None:
+        checked["process"] = require_bool(options["process"], "process")
     if "get_if_exists" in options:
         require_bool(options["get_if_exists"], "get_if_exists")
     if options.get("get_if_exists"):
@@ -162,7 +165,7 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
 
 
 def function_options(options: dict, where: str) -> None:
-    unknown = set(options) - IGNORED_TASK_OPTIONS - {"num_returns",
+    unknown = set(options) - IGNORED_TASK_OPTIONS - {"num_returns", "process",
                                                      "_generator_backpressure_num_objects"}
     if unknown:
         hint = ""
@@ -170,5 +173,5 @@ def function_options(options: dict, where: str) -> None:
             hint = " (max_concurrency and concurrency_groups apply to actor classes)"
         raise TypeError(
             f"{where} got unsupported option(s) {sorted(unknown)}{hint}; remote functions "
-            f"accept num_returns, and Ray's scheduling options "
+            f"accept num_returns, process, and Ray's scheduling options "
             f"{sorted(IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")

@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import _core
 from ._busy import join_or_report, running_now
-from ._options import IGNORED_INIT_OPTIONS, positive_int, positive_seconds
+from ._options import IGNORED_INIT_OPTIONS, positive_int, positive_seconds, require_bool
 from ._watchdog import DEFAULT_THRESHOLD as DEFAULT_BLOCKED_LOOP_WARNING
 from ._watchdog import Watchdog
 from .exceptions import ActorNameTakenError, _actor_died_error
@@ -72,11 +72,15 @@ def _raise_fd_limit() -> None:
 class Runtime:
     """State of one init() ... shutdown() span."""
 
-    def __init__(self, loop: str, num_cpus: int | None, blocked_loop_warning: float | None):
+    def __init__(self, loop: str, num_cpus: int | None, blocked_loop_warning: float | None,
+                 process: bool = False):
         if blocked_loop_warning is not None:
             blocked_loop_warning = positive_seconds(blocked_loop_warning,
                                                     "init(blocked_loop_warning=...)")
         self.loop_name, self.loop_factory = _loop_factory(loop)
+        self.process = process  # where actors and remote functions run unless they say
+        self._hub = None  # the I/O thread of worker processes, started by the first one
+        self._process_pool = None
         _raise_fd_limit()
         self.num_cpus = (positive_int(num_cpus, "num_cpus") if num_cpus is not None
                          else os.cpu_count() or 1)
@@ -107,6 +111,16 @@ class Runtime:
         self._watchdog = None if blocked_loop_warning is None else Watchdog(
             blocked_loop_warning, self._loop_groups)
 
+    def process_hub(self):
+        with self._registry_lock:
+            if self._stopped:
+                raise RuntimeError("pyactors.shutdown() was called")
+            if self._hub is None:
+                from ._process.link import Hub
+
+                self._hub = Hub()
+            return self._hub
+
     def _reap(self) -> None:
         while True:
             core = self._unused.get()
@@ -123,7 +137,9 @@ class Runtime:
         return [group for core in cores for group in core.all_groups()
                 if isinstance(group, _core.AsyncGroup)]
 
-    def function_group(self, is_async: bool) -> _core.Group:
+    def function_group(self, is_async: bool, process: bool | None = None) -> _core.Group:
+        if process if process is not None else self.process:
+            return self._process_pool_group()
         name = "async" if is_async else "sync"
         group = self.pool.group(name)
         if group.closed and not self.pool.is_dead:
@@ -132,6 +148,24 @@ class Runtime:
             with self._registry_lock:
                 group = self.pool.renew_group(name)
         return group
+
+    def _process_pool_group(self) -> _core.Group:
+        # Started by the first process task: num_cpus worker processes at most, each running
+        # one call at a time (of plain and async functions alike).
+        pool = self._process_pool
+        if pool is None:
+            hub = self.process_hub()
+            with self._registry_lock:
+                pool = self._process_pool
+                if pool is None:
+                    pool = _core.ActorCore("remote function", "process-pool",
+                                           "the process pool of remote functions")
+                    pool.add_process_group("tasks", self.num_cpus,
+                                           hub.pool_link(self.num_cpus), False, False)
+                    pool.mark_ready()
+                    self._process_pool = pool
+                    self._actors.add(pool)
+        return pool.group("tasks")
 
     def register(self, core: _core.ActorCore, name: str | None, handle) -> None:
         with self._registry_lock:
@@ -202,6 +236,8 @@ class Runtime:
         self._unused.put(None)
         join_or_report(cores, SHUTDOWN_JOIN_TIMEOUT, "pyactors.shutdown()", running)
         self._reaper_thread.join(SHUTDOWN_JOIN_TIMEOUT)
+        if self._hub is not None:
+            self._hub.stop(SHUTDOWN_JOIN_TIMEOUT)
         if self._watchdog is not None:
             self._watchdog.stop(SHUTDOWN_JOIN_TIMEOUT)
 
@@ -209,7 +245,7 @@ class Runtime:
 def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None = None,
          ignore_reinit_error: bool = False,
          blocked_loop_warning: float | None = DEFAULT_BLOCKED_LOOP_WARNING,
-         **ray_options) -> None:
+         process: bool | None = None, **ray_options) -> None:
     """Start the runtime. Optional: the first actor or remote call starts it with defaults.
 
     Args:
@@ -222,6 +258,9 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
         blocked_loop_warning: seconds an actor's event loop may stay inside one call (a
             ``time.sleep`` in an ``async def``, say) before a warning on the ``pyactors``
             logger names the actor, the method and how long; None turns the check off.
+        process: run every actor and remote function in worker processes unless it says
+            otherwise (``process=False``); default: the ``PYACTORS_PROCESS`` environment
+            variable (``1`` for yes), else no.
         **ray_options: Ray's cluster options (``address``, ``namespace``, ...) are accepted
             and ignored, so that ``ray.init(...)`` calls run unchanged.
     """
@@ -236,7 +275,8 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
     unknown = set(ray_options) - IGNORED_INIT_OPTIONS
     if unknown:
         raise TypeError(f"init() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"loop, num_cpus, ignore_reinit_error, blocked_loop_warning, and Ray's "
+                        f"loop, num_cpus, ignore_reinit_error, blocked_loop_warning, process, "
+                        f"and Ray's "
                         f"options "
                         f"{sorted(IGNORED_INIT_OPTIONS)} (accepted, no effect in one process)")
     with _lock:
@@ -245,10 +285,20 @@ def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None
                 return
             raise RuntimeError("pyactors.init() was already called; call shutdown() first, or "
                                "pass ignore_reinit_error=True")
-        _current = Runtime(loop, num_cpus, blocked_loop_warning)
+        _current = Runtime(loop, num_cpus, blocked_loop_warning, _process_default(process))
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+
+
+def _process_default(process: bool | None) -> bool:
+    if process is not None:
+        return require_bool(process, "init(process=...)")
+    value = os.environ.get("PYACTORS_PROCESS", "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"PYACTORS_PROCESS={value!r} in the environment: set it to 1 (run "
+                         f"actors and remote functions in worker processes) or 0")
+    return value == "1"
 
 
 def shutdown() -> None:

@@ -165,16 +165,23 @@ def _copy_fields(cause: BaseException, error: BaseException) -> None:
 
 def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
     """The error a failed call completes with (called by the core, on the failure path)."""
-    location = group.location
     tb = _format_remote(cause)
-    message = f"{task_name}() raised {type(cause).__name__} in {location}\n\n{tb.rstrip()}"
-    error = _dual_instance(cause)
+    message = f"{task_name}() raised {type(cause).__name__} in {group.location}\n\n{tb.rstrip()}"
+    return _task_error(cause, message, task_name,
+                       group.name if group.actor.is_actor else None, tb)
+
+
+def _task_error(cause: BaseException | None, message: str, task_name: str,
+                concurrency_group: str | None, tb: str) -> TaskError:
+    """A TaskError that is also a `cause` where it can be; a plain one when there is no cause
+    (it could not cross from a worker process)."""
+    error = None if cause is None else _dual_instance(cause)
     if error is None:
         error = TaskError(message)
     error._message = message
     error.cause = cause
     error.task_name = task_name
-    error.concurrency_group = group.name if group.actor.is_actor else None
+    error.concurrency_group = concurrency_group
     error.traceback_str = tb
     error.__suppress_context__ = True
     return error

@@ -1,0 +1,105 @@
+# ProcessGroup: a concurrency group whose calls run in a worker process, where the same group
+# of an in-process actor enforces the limit and the FIFO. Here every call is admitted as soon
+# as it may be sent - its ref arguments resolved, the actor's __init__ done, submission order
+# kept for a threaded actor's single slot - and handed to the group's link, which writes it to
+# the worker's pipe on the admitting thread (no thread of its own, no loop hop): calls
+# pipeline instead of waiting here for a slot a round trip away. (The pool of process tasks
+# is not pipelined: there each worker runs one call at a time, and this group's limit counts
+# them.) Kill, max_pending_calls and
+# cancel of a call not sent yet answer here at once; the link's I/O thread completes calls
+# through complete(), the path every group finishes by.
+
+
+cdef class ProcessGroup(Group):
+    cdef _wake(self):
+        # Under the dispatch lock, so that calls reach the worker in admission (FIFO) order and
+        # a cancel never overtakes the call it cancels. Reentrant: ending an unstarted call
+        # below may admit and send the next one from inside this loop.
+        cdef ObjectRef call
+        cdef list batch = []
+        cdef list unstarted = None
+        with self.dispatch_lock:
+            while True:
+                call = self._admit()
+                if call is None:
+                    break
+                if call.state != PENDING:  # completed between admission and now (killed)
+                    if unstarted is None:
+                        unstarted = []
+                    unstarted.append(call)
+                    continue
+                batch.append((call, call.func, call.args, call.kwargs,
+                              bool(call.flags & F_INIT)))
+            if batch:
+                self.link.send_calls(self, batch)
+            if unstarted is not None:
+                for call in unstarted:
+                    self._end_unstarted(call)
+
+    cdef bint _ordered(self):
+        return self.serial and self.declared == 1
+
+    cdef bint _stop_running(self, ObjectRef call) except -1:
+        """Ask a call running in the worker to stop: the worker's own core decides what that
+        means for its body (CancelledError in an ``async def``, the flag for a plain one,
+        KeyboardInterrupt in a remote function), as in one process."""
+        if call.stage != S_RUNNING:
+            return False
+        if not call.cancel_requested:
+            call.cancel_requested = True
+            with self.dispatch_lock:
+                self.link.send_cancel(call)
+        return True
+
+    cdef _stop(self):
+        self.link.stop()
+
+    def complete(self, ObjectRef call, bint ok, value):
+        """The worker's answer to `call` (the link's I/O thread): its value, or its error."""
+        if call.stage != S_RUNNING:
+            return  # failed meanwhile by close() (a kill, the worker's death)
+        self._finish(call, FINISHED if ok else FAILED, value)
+
+    def fail_unsendable(self, ObjectRef call, error):
+        """A call the link could not send (its resolved arguments do not pickle): it fails
+        alone, and its slot goes to the next."""
+        if call.stage == S_RUNNING:
+            self._finish(call, FAILED, error)
+
+    def set_limit(self, Py_ssize_t limit):
+        if limit < 1:
+            raise ValueError(f"a concurrency limit must be at least 1, got {limit}")
+        if self.pipelined:  # the worker's group enforces it
+            with self.dispatch_lock:  # behind the calls sent before it, as in one process
+                self.declared = limit
+                self.link.send_limit(self.name, limit)
+        else:
+            self.declared = limit
+            Group.set_limit(self, limit)
+
+    def stats(self):
+        """As an in-process group's. Of the calls sent and not yet answered, the worker runs
+        up to the limit and queues the rest (read here, without asking it); max_queue_wait
+        counts the wait for ref arguments and __init__ here, not in the worker's queue."""
+        stats = Group.stats(self)
+        stats["limit"] = self.declared
+        stats["running"] = min(self.in_flight, self.declared)
+        stats["queued"] = self.queued + self.in_flight - stats["running"]
+        return stats
+
+    def join(self, double timeout):
+        return self.link.join(timeout)
+
+
+cdef ProcessGroup new_process_group(ActorCore actor, str name, Py_ssize_t limit, link,
+                                    bint serial, bint pipelined):
+    cdef ProcessGroup group = ProcessGroup.__new__(ProcessGroup)
+    # Pipelined (an actor's): the worker's group limits. Otherwise (the pool of process
+    # tasks, one call per worker at a time) this one does.
+    _setup_group(group, actor, name, PY_SSIZE_T_MAX if pipelined else limit)
+    group.declared = limit
+    group.pipelined = pipelined
+    group.link = link
+    group.serial = serial
+    group.dispatch_lock = RLock()
+    return group

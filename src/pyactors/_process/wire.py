@@ -1,0 +1,180 @@
+"""What crosses the pipe between a process and its workers: length-prefixed frames of pickled
+messages, values pickled with cloudpickle (protocol 5), and large binary buffers out of band
+through shared memory files, so that a 64 MB array costs one memcpy and one mapping instead of
+a trip through the pipe in 64 KB pieces."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import mmap
+import os
+import pickle
+import struct
+
+import cloudpickle
+
+PROTOCOL = 5
+# Buffers at least this big go through shared memory; smaller ones ride in the frame.
+OUT_OF_BAND_MIN = 1 << 20
+SHM_DIR = "/dev/shm"
+SHM_PREFIX = "pyactors-"
+_HEADER = struct.Struct("<I")
+_counter = itertools.count()
+
+
+def _shm_available() -> bool:
+    return os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK)
+
+
+_SHM = _shm_available()
+
+
+class _Pickler(cloudpickle.Pickler):
+    # bytes never go out of band by themselves (only PickleBuffer-capable objects do): a big
+    # one is pickled as bytes(<buffer>), so that it travels like a bytearray or an array.
+    def reducer_override(self, obj):
+        if type(obj) is bytes and len(obj) >= OUT_OF_BAND_MIN and _SHM:
+            return bytes, (pickle.PickleBuffer(obj),)
+        return super().reducer_override(obj)
+
+
+class Payload:
+    """A value pickled for the other side: the pickle and the shared memory files holding its
+    large buffers (each consumed, and removed, by the one receiver)."""
+
+    __slots__ = ("data", "segments")
+
+    def __init__(self, data: bytes, segments: tuple):
+        self.data = data
+        self.segments = segments
+
+    def __reduce__(self):
+        return Payload, (self.data, self.segments)
+
+    def discard(self) -> None:
+        """Remove the segments of a payload that will never be read."""
+        for name in self.segments:
+            _unlink(name)
+
+
+def segment_prefix(pid: int | None = None) -> str:
+    return f"{SHM_PREFIX}{os.getpid() if pid is None else pid}-"
+
+
+def dumps(value) -> Payload:
+    """Pickle `value`; raises what pickling raises (nothing is left behind then)."""
+    segments: list[str] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buffer.raw()
+        except BufferError:  # not contiguous: in band
+            return True
+        if raw.nbytes < OUT_OF_BAND_MIN or not _SHM:
+            return True
+        segments.append(_write_segment(raw))
+        return False
+
+    stream = io.BytesIO()
+    try:
+        _Pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band).dump(value)
+    except BaseException:
+        for name in segments:
+            _unlink(name)
+        raise
+    return Payload(stream.getvalue(), tuple(segments))
+
+
+def loads(payload: Payload):
+    buffers = [_map_segment(name) for name in payload.segments]
+    return pickle.loads(payload.data, buffers=buffers)
+
+
+def _write_segment(raw: memoryview) -> str:
+    name = f"{segment_prefix()}{next(_counter)}"
+    path = os.path.join(SHM_DIR, name)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, raw.nbytes)
+        with mmap.mmap(fd, raw.nbytes) as mapped:
+            mapped[:] = raw.cast("B")
+    except BaseException:
+        os.close(fd)
+        _unlink(name)
+        raise
+    os.close(fd)
+    return name
+
+
+def _map_segment(name: str) -> memoryview:
+    # A private (copy-on-write) mapping: the receiver gets a writable buffer without a copy,
+    # and the file is removed at once - the mapping keeps its pages until it is dropped.
+    path = os.path.join(SHM_DIR, name)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.unlink(path)
+        size = os.fstat(fd).st_size
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+    finally:
+        os.close(fd)
+    return memoryview(mapped)
+
+
+def _unlink(name: str) -> None:
+    try:
+        os.unlink(os.path.join(SHM_DIR, name))
+    except FileNotFoundError:
+        pass
+
+
+def sweep_segments(prefix: str) -> None:
+    """Remove every segment whose name starts with `prefix` (those of a dead process)."""
+    if not _SHM:
+        return
+    try:
+        names = os.listdir(SHM_DIR)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            _unlink(name)
+
+
+# -- frames -----------------------------------------------------------------------------------
+
+def frame(message: tuple) -> bytes:
+    data = pickle.dumps(message, PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+class FrameReader:
+    """Splits what a pipe delivers into messages."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self):
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list:
+        buffer = self._buffer
+        buffer += data
+        messages = []
+        start = 0
+        end = len(buffer)
+        while end - start >= 4:
+            (size,) = _HEADER.unpack_from(buffer, start)
+            if end - start - 4 < size:
+                break
+            messages.append(pickle.loads(buffer[start + 4:start + 4 + size]))
+            start += 4 + size
+        if start:
+            del buffer[:start]
+        return messages
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
