@@ -37,7 +37,8 @@ def loop_kind(request):
     gc.collect()
     before = _core.debug_counters()
     before_fds = open_fds()
-    pyactors.init(loop=request.param)
+    place = request.getfixturevalue("place") if "place" in request.fixturenames else None
+    pyactors.init(loop=request.param, process=place == "process")
     yield request.param
     pyactors.shutdown()
     leftover = [t for t in threading.enumerate() if t not in before_threads]
@@ -57,6 +58,30 @@ def loop_kind(request):
     assert after["thread_states"] <= threading.active_count(), after
     # No invariant the core checks (debug builds) broke.
     assert not _core.debug_violations()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked in_process_only share memory with their actors (a threading.Event, a
+    closure's list): they run in this process only."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("place") == "process" \
+                and item.get_closest_marker("in_process_only"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(params=["in-process", "process"])
+def place(request):
+    """Where actors and remote functions run: a module with
+    ``pytestmark = pytest.mark.usefixtures("place")`` runs each test in this process and
+    again with every actor and remote function in worker processes (init(process=True))."""
+    return request.param
 
 
 @pytest.fixture

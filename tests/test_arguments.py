@@ -10,6 +10,8 @@ from pyactors.exceptions import TaskCancelledError, TaskError
 from test_objectref import Gate
 from test_threaded import gate as threaded_gate
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 @ray.remote
 class Calc:

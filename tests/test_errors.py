@@ -7,6 +7,8 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import TaskError
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 class QuotaExceeded(Exception):
     def __init__(self, user, limit):
@@ -161,6 +163,7 @@ def test_exceptions_that_cannot_be_dual_fall_back_to_a_plain_task_error(kind, cl
         assert error.cause.key == 7
 
 
+@pytest.mark.in_process_only("counts attempts in a list of the test")
 def test_retry_exceptions_runs_a_function_again(loop_kind):
     """Ray's retry_exceptions with max_retries: the function runs again on those exceptions
     (in the same call here: one process has no other worker)."""

@@ -14,6 +14,8 @@ import pyactors as ray
 from pyactors.actor import exit_actor
 from pyactors.exceptions import ActorDiedError, RayActorError
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 @ray.remote(num_cpus=1)
 class Worker:
@@ -59,6 +61,7 @@ def test_rays_manual_checkpoint_restart_example(loop_kind):
     assert controller.restarts == 2
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_rays_auto_restart_example(loop_kind, tmp_path):
     checkpoint = tmp_path / "checkpoint.json"
     exits = []
@@ -170,6 +173,7 @@ class AsyncQuitter:
         self.log.append("shutdown")
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 @pytest.mark.parametrize("actor_class", [Quitter, AsyncQuitter])
 def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
     log = []
@@ -184,6 +188,7 @@ def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
     assert log == ["shutdown"]  # once
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_calls_running_at_exit_end_and_queued_ones_fail(loop_kind):
     log = []
     actor = Quitter.options(max_concurrency=2).remote(log)
@@ -217,6 +222,7 @@ def test_exit_actor_outside_an_actor_says_so(loop_kind):
         exit_actor()
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
     log = []
     actor = Quitter.remote(log)  # threaded, one slot: calls run in order
@@ -231,6 +237,7 @@ def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
     assert log == ["shutdown"]
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 @pytest.mark.parametrize("end", ["drop", "shutdown", "kill"])
 def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end):
     log = []
@@ -284,6 +291,7 @@ class LoopUnaware:
         return "pong"
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_an_init_that_needs_no_loop_runs_before_it_exists(loop_kind):
     """Then an actor nobody calls costs no event loop (a uvloop loop is ~300 KB)."""
     ran = threading.Event()

@@ -7,6 +7,8 @@ from pyactors.exceptions import GetTimeoutError
 from measure import in_threads
 from test_objectref import Echo, Gate
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 def test_get_of_a_list_keeps_the_order_of_the_list():
     e, g = Echo.remote(), Gate.remote()

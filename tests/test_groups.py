@@ -4,8 +4,12 @@ FIFO admission, call-time overrides. Everything is observed inside the actor."""
 import asyncio
 import threading
 
+import pytest
+
 import pyactors as ray
 from gates import Countdown, LoopGate
+
+pytestmark = pytest.mark.usefixtures("place")
 
 
 def where():
@@ -225,6 +229,7 @@ class Blocker:
         return "pong"
 
 
+@pytest.mark.in_process_only("a threading.Event shared with the actor")
 def test_a_blocked_loop_thread_does_not_delay_other_groups():
     b = Blocker.remote()
     release = threading.Event()

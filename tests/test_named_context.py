@@ -10,6 +10,8 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import ActorNameTakenError
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 @ray.remote(concurrency_groups={"io": 1})
 class Service:
@@ -82,6 +84,7 @@ class Tracked:
         release.wait(10)
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 @pytest.mark.parametrize("death", ["kill", "cancel force=True", "failing __init__"])
 def test_a_dead_named_actor_is_released_at_once(death):
     refs = []

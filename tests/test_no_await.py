@@ -11,6 +11,8 @@ import pytest
 
 import pyactors as ray
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 async def _numbers():
     yield 1
@@ -98,6 +100,7 @@ class Bodies:
     ("with_async_for", True),
     ("with_async_comprehension", True),
 ])
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_only_bodies_that_can_suspend_get_a_task(method, runs_in_a_task):
     a = Bodies.remote()
     task = ray.get(getattr(a, method).remote())
@@ -138,6 +141,7 @@ def test_keeps_fifo_order_and_the_limit_among_awaiting_calls():
     assert most_in_flight == 1
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_once_running_it_is_cancelled_like_a_plain_method():
     """It cannot be interrupted; it ends, and then as cancelled (Ray's cooperative cancel)."""
     a = Bodies.remote()
@@ -169,6 +173,7 @@ async def task_of_function_after_await():
     return asyncio.current_task()
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_remote_functions_take_the_same_path():
     no_task, task = ray.get([task_of_function.remote(), task_of_function_after_await.remote()])
     assert no_task is None
@@ -192,6 +197,7 @@ def test_a_plain_def_marked_as_coroutine_function_runs_in_a_task():
     assert ray.get(Marked.remote().delegates.remote()) is not None
 
 
+@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
 def test_code_replaced_after_decoration_fails_the_call_clearly():
     @ray.remote
     class Swapped:

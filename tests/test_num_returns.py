@@ -8,6 +8,8 @@ import pyactors as ray
 from pyactors.exceptions import TaskCancelledError, TaskError
 from gates import Gated
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 def test_rays_task_example(loop_kind):
     # Ray's doc_code/tasks.py ("Multiple returns")

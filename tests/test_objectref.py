@@ -12,6 +12,8 @@ from pyactors.exceptions import TaskError
 from gates import Gated
 from measure import in_threads
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 @ray.remote
 class Gate(Gated):

@@ -6,6 +6,8 @@ import pytest
 
 import pyactors as ray
 
+pytestmark = pytest.mark.usefixtures("place")
+
 
 @ray.remote
 class Reporter:
@@ -45,7 +47,7 @@ def function_task_id():
 
 
 @pytest.mark.parametrize("method", ["plain", "awaits", "no_await"])
-def test_ids_inside_an_actor_call(loop_kind, method):
+def test_ids_inside_an_actor_call(loop_kind, place, method):
     actor = Reporter.options(name="reporter").remote()
     ref = getattr(actor, method).remote()
     report = ray.get(ref)
@@ -56,7 +58,8 @@ def test_ids_inside_an_actor_call(loop_kind, method):
     assert report["canceled"] is False
     assert report["job"] == driver.get_job_id()
     assert report["node"] == driver.get_node_id() and len(report["node"]) == 56
-    assert report["worker"] == driver.get_worker_id()
+    # One worker per process: the driver's in one, a process actor's own otherwise.
+    assert (report["worker"] == driver.get_worker_id()) is (place == "in-process")
     assert report["reconstructed"] is False
 
 

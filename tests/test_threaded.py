@@ -2,7 +2,11 @@
 
 import threading
 
+import pytest
+
 import pyactors as ray
+
+pytestmark = pytest.mark.usefixtures("place")
 
 
 @ray.remote(concurrency_groups={"io": 2, "compute": 3})
@@ -43,6 +47,7 @@ class Workers:
         return self.peak, {g: len(t) for g, t in self.threads.items()}
 
 
+@pytest.mark.in_process_only("threading.Barrier and Event shared with the actor")
 def test_max_concurrency_n_runs_n_calls_at_once_on_n_threads():
     a = Workers.options(max_concurrency=4).remote()
     barrier, release = threading.Barrier(4 + 1), threading.Event()
@@ -55,6 +60,7 @@ def test_max_concurrency_n_runs_n_calls_at_once_on_n_threads():
     assert peak["default"] == 4 and threads["default"] == 4
 
 
+@pytest.mark.in_process_only("threading.Barrier and Event shared with the actor")
 def test_threaded_concurrency_groups_have_their_own_workers_and_limits():
     a = Workers.remote()
     io_barrier, compute_barrier = threading.Barrier(2 + 1), threading.Barrier(3 + 1)
@@ -73,6 +79,7 @@ def test_threaded_concurrency_groups_have_their_own_workers_and_limits():
     assert threads == {"io": 2, "compute": 3}
 
 
+@pytest.mark.in_process_only("threading.Barrier and Event shared with the actor")
 def test_a_blocked_threaded_group_does_not_delay_another():
     a = Workers.remote()
     running, release = threading.Barrier(2), threading.Event()

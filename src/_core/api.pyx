@@ -185,6 +185,17 @@ def put(value):
     return ref
 
 
+def pending_ref():
+    """A ref that settle_ref() completes: the result of a call another process runs."""
+    return ObjectRef.__new__(ObjectRef)
+
+
+def settle_ref(ObjectRef ref, bint ok, value):
+    """Complete a ref from pending_ref() with its value (`ok`) or error; False if it was
+    complete already."""
+    return ref._set(FINISHED if ok else FAILED, value)
+
+
 def cancel(object ref, *, force=False, recursive=True):
     """Cancel the call behind `ref` (or an ObjectRefGenerator's); True if it was cancelled or
     asked to stop.

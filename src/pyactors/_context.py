@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from . import _core, _runtime
 from .exceptions import _raisable
 
-# One process is one node and one worker: their ids are fixed for the process's life.
-_NODE_ID = os.urandom(28).hex()
+# The node is the machine: a worker process has its parent's node id. Each process is one
+# worker.
+_NODE_ID = os.environ.get("PYACTORS_NODE_ID") or os.urandom(28).hex()
 _WORKER_ID = os.urandom(28).hex()
+# In a worker process: id(ref of a call here) -> hex of the ref its caller holds, the call's
+# id as the caller sees it. Written under the lock while the call is submitted, which a body
+# that asks before then waits for.
+caller_task_ids: dict[int, str] = {}
+caller_task_lock = threading.Lock()
 
 
 class RuntimeContext:
@@ -39,7 +46,12 @@ class RuntimeContext:
     def get_task_id(self) -> str | None:
         """The id of the current call (a method's or remote function's), or None outside
         one: the hex of its ObjectRef."""
-        return None if self._call is None else self._call.hex()
+        if self._call is None:
+            return None
+        if caller_task_ids:  # in a worker process
+            with caller_task_lock:
+                return caller_task_ids.get(id(self._call)) or self._call.hex()
+        return self._call.hex()
 
     def get_job_id(self) -> str:
         """This runtime's id: one per init() ... shutdown()."""

@@ -118,7 +118,7 @@ class Runtime:
             if self._hub is None:
                 from ._process.link import Hub
 
-                self._hub = Hub()
+                self._hub = Hub(self.loop_name)
             return self._hub
 
     def _reap(self) -> None:

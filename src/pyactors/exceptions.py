@@ -152,15 +152,50 @@ _NOT_COPIED = frozenset({"args", "__traceback__", "__context__", "__cause__",
 
 def _copy_fields(cause: BaseException, error: BaseException) -> None:
     error.__dict__.update(cause.__dict__)
+    _set_slots(error, _slot_fields(cause))
+
+
+def _slot_fields(exc: BaseException) -> dict:
     # Built-in exceptions keep fields in C slots, not in __dict__ (OSError.filename,
-    # ImportError.name, SystemExit.code, ...): copy those too.
-    for klass in type(cause).__mro__[:-2]:  # not BaseException's bookkeeping, nor object's
+    # ImportError.name, SystemExit.code, ...).
+    fields = {}
+    for klass in type(exc).__mro__[:-2]:  # not BaseException's bookkeeping, nor object's
         for name, attr in vars(klass).items():
-            if name not in _NOT_COPIED and isinstance(attr, _SLOT_TYPES):
+            if name not in _NOT_COPIED and isinstance(attr, _SLOT_TYPES) \
+                    and name not in fields:
                 try:
-                    setattr(error, name, getattr(cause, name))
-                except (AttributeError, TypeError):
+                    fields[name] = getattr(exc, name)
+                except AttributeError:
                     pass
+    return fields
+
+
+def _set_slots(error: BaseException, fields: dict) -> None:
+    for name, value in fields.items():
+        try:
+            setattr(error, name, value)
+        except (AttributeError, TypeError):
+            pass
+
+
+def _portrait(exc: BaseException) -> tuple:
+    """What an exception is made of - class, args, fields - to rebuild it elsewhere without
+    calling its __init__ (which may take other arguments than its args: pickle's way fails
+    for those)."""
+    return type(exc), exc.args, dict(exc.__dict__), _slot_fields(exc)
+
+
+def _from_portrait(portrait: tuple) -> BaseException:
+    cls, args, fields, slots = portrait
+    try:
+        exc = cls.__new__(cls, *args)
+    except Exception:  # its own __new__ wants other arguments: its built-in base's then
+        base = next(klass for klass in cls.__mro__ if klass.__module__ == "builtins")
+        exc = base.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(fields)
+    _set_slots(exc, slots)
+    return exc
 
 
 def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:

@@ -18,9 +18,12 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
     naming it, and no process is started."""
     cls = actor_class._cls
     actor_id = os.urandom(8).hex()
-    link = runtime.process_hub().actor_link(cls)
+    link = runtime.process_hub().actor_link(cls, frozenset(
+        name for name, spec in actor_class._methods.items()
+        if spec.generator and not isinstance(spec.num_returns, int)))
     init_args, init_kwargs = link.encode("__init__", args, kwargs or None)
-    setup = wire.dumps((actor_class, _worker_options(options), actor_id))
+    setup = wire.dumps((actor_class, _worker_options(options), actor_id, options.get("name"),
+                        runtime.job_id))
     core = _core.ActorCore(cls.__name__, actor_id, None, options.get("max_pending_calls", 0),
                            lambda: ActorHandle(core, _bind_methods(core, actor_class)),
                            runtime.reaper, 0, 0)
@@ -44,7 +47,8 @@ def _worker_options(options: dict) -> dict:
     # The worker's actor runs what this process admits: the same groups and limits, and
     # nothing of the options that act here (names, pending limits, where it runs).
     return {key: value for key, value in options.items()
-            if key in ("max_concurrency", "concurrency_groups")}
+            if key in ("max_concurrency", "concurrency_groups", "max_restarts",
+                       "max_task_retries")}
 
 
 def _bind_methods(core: _core.ActorCore, actor_class) -> dict:
@@ -54,7 +58,7 @@ def _bind_methods(core: _core.ActorCore, actor_class) -> dict:
         methods[name] = _core.RemoteMethod(
             name, f"{core.class_name}.{name}", group, spec.is_async, None,
             spec.blocking and actor_class._is_async, spec.awaits,
-            1 if spec.generator else spec.num_returns)
+            spec.num_returns if isinstance(spec.num_returns, int) else 1)
     methods["__ray_terminate__"] = _core.RemoteMethod(
         "__ray_terminate__", f"{core.class_name}.__ray_terminate__", core.default_group, False)
     return methods

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 
-from ..exceptions import ActorDiedError, TaskError, _task_error
+from ..exceptions import ActorDiedError, TaskError, _from_portrait, _portrait, _task_error
 from . import wire
 
 
@@ -15,7 +15,7 @@ def encode_error(error: BaseException) -> tuple:
     if isinstance(error, TaskError):
         cause = error.cause
         try:
-            crossing = None if cause is None else wire.dumps(cause)
+            crossing = None if cause is None else wire.dumps(_portrait(cause))
         except Exception:
             crossing = None
         message = str(error)
@@ -39,13 +39,13 @@ def decode_error(info: tuple, core) -> BaseException:
         cause = None
         if crossing is not None:
             try:
-                cause = wire.loads(crossing)
+                cause = _from_portrait(wire.loads(crossing))
             except Exception as exc:
                 message = f"{message}\n(its exception could not be unpickled here: {exc!r})"
         return _task_error(cause, message, task_name, group, tb)
     if kind == "died":
         error = ActorDiedError(info[1])
-        error.actor_id = core.actor_id
+        error.actor_id = None if core is None else core.actor_id
         return error
     try:
         return wire.loads(info[1])
@@ -81,8 +81,10 @@ def unpicklable_argument(callee: str, target, args: tuple, kwargs: dict | None,
 
 
 def _pickles(value) -> bool:
+    from .crossing import Exports  # a throwaway: nothing of this check is ever watched
+
     try:
-        wire.dumps(value).discard()
+        wire.dumps(value, Exports()).discard()
     except Exception:
         return False
     return True

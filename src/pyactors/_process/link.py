@@ -18,9 +18,10 @@ import sys
 import threading
 import time
 
-from .. import _core
+from .. import _context, _core
 from ..exceptions import ActorDiedError, WorkerCrashedError, _actor_died_error
 from . import wire
+from .crossing import Exports, Peer
 from .errors import decode_error, unpicklable_argument, unpicklable_result
 
 # After terminate(), how long a worker has to exit before it is killed.
@@ -32,6 +33,7 @@ _BOOT = "from pyactors._process.worker import main; main()"
 def _child_environment() -> dict:
     env = dict(os.environ)
     env.pop("PYACTORS_PROCESS", None)  # a worker's own actors live in it
+    env["PYACTORS_NODE_ID"] = _context._NODE_ID
     # The worker imports what this process can: its sys.path (a script's directory, a path
     # added at run time), whatever the interpreter was started with.
     paths = [os.getcwd() if path == "" else path for path in sys.path]
@@ -62,7 +64,7 @@ class Worker:
 
     def __init__(self, link, setup: tuple):
         self.link = link
-        self.calls: dict[int, tuple] = {}  # id(call) -> (group, call, payload) it runs
+        self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload) it runs
         self.write_lock = threading.Lock()
         self.reader = wire.FrameReader()
         self.stopping = False
@@ -84,8 +86,12 @@ class Worker:
             os.close(child_in)
             os.close(child_out)
         self.pid = self.proc.pid
+        self.peer = Peer(self.send, link.exports)
         self.write(wire.frame(setup))
         link.hub.add(self)
+
+    def send(self, message: tuple) -> None:
+        self.write(wire.frame(message))
 
     def write(self, data: bytes) -> None:
         with self.write_lock:
@@ -135,6 +141,8 @@ class Worker:
                 self.fd_out = -1
         wire.sweep_segments(wire.segment_prefix(self.pid))
         self.link.on_end(self)
+        self.peer.fail_all(ActorDiedError(f"{describe_exit(self.returncode)} (pid {self.pid}) "
+                                          f"before it settled this ref"))
         self.reaped.set()
 
     def take_calls(self) -> list:
@@ -156,27 +164,33 @@ class _Link:
 
     def __init__(self, hub: Hub):
         self.hub = hub
+        self.exports = Exports()  # refs and handles its calls' arguments carry
 
     def encode(self, func, args: tuple, kwargs: dict | None):
         """The arguments as they will cross: pickled now, unless some are refs (those are
         resolved here first, and the call is pickled when it is sent); the rest must pickle."""
+        self._check_callable(func)
         if _has_refs(args, kwargs):
             stripped = tuple(None if type(a) is _core.ObjectRef else a for a in args)
             kw = None if kwargs is None else {
                 k: None if type(a) is _core.ObjectRef else a for k, a in kwargs.items()}
-            self._payload(func, stripped, kw).discard()
+            self._payload(func, stripped, kw, Exports()).discard()  # a check only
             return args, kwargs
         return (self._payload(func, args, kwargs),), None
 
-    def _payload(self, func, args: tuple, kwargs: dict | None) -> wire.Payload:
+    def _payload(self, func, args: tuple, kwargs: dict | None,
+                 exports: Exports | None = None) -> wire.Payload:
         try:
-            return wire.dumps((args, kwargs))
+            return wire.dumps((args, kwargs), exports or self.exports)
         except Exception as exc:
             raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
 
     def _callee(self, func) -> tuple:
         """The name of what `func` calls, and a callable with its parameters."""
         raise NotImplementedError
+
+    def _check_callable(self, func) -> None:
+        """Raise if calls of `func` cannot run in a worker."""
 
     def send_calls(self, group, batch: list) -> None:
         frames: dict[Worker, list] = {}
@@ -191,8 +205,9 @@ class _Link:
                     unsendable.append((call, exc))
                     continue
             worker = self._worker_for()
-            worker.calls[id(call)] = (group, call, payload)
-            frames.setdefault(worker, []).append(self._frame(worker, id(call), group, func,
+            ident = call.hex()  # also the call's task id inside the worker
+            worker.calls[ident] = (group, call, payload)
+            frames.setdefault(worker, []).append(self._frame(worker, ident, group, func,
                                                              payload))
         for worker, parts in frames.items():
             worker.write(b"".join(parts))
@@ -202,13 +217,14 @@ class _Link:
     def _worker_for(self) -> Worker:
         raise NotImplementedError
 
-    def _frame(self, worker: Worker, ident: int, group, func, payload) -> bytes:
+    def _frame(self, worker: Worker, ident: str, group, func, payload) -> bytes:
         raise NotImplementedError
 
     def send_cancel(self, call) -> None:
+        ident = call.hex()
         for worker in self._workers():
-            if id(call) in worker.calls:
-                worker.write(wire.frame(("cancel", id(call))))
+            if ident in worker.calls:
+                worker.write(wire.frame(("cancel", ident)))
 
     def _workers(self) -> list[Worker]:
         raise NotImplementedError
@@ -230,7 +246,7 @@ class _Link:
                 self._done(worker)
                 group, call = found
                 try:
-                    value = wire.loads(message[2])
+                    value = worker.peer.loads(message[2])
                 except BaseException as exc:
                     group.complete(call, False, unpicklable_result(call, group, exc))
                     return
@@ -241,6 +257,12 @@ class _Link:
                 self._done(worker)
                 group, call = found
                 group.complete(call, False, decode_error(message[2], group.actor))
+        elif op == "watch":
+            self.exports.watch(message[1], worker.peer.send)
+        elif op == "settled":
+            worker.peer.settled(*message[1:])
+        elif op == "hcall":
+            worker.peer.serve_call(*message[1:])
 
     def _done(self, worker: Worker) -> None:
         """`worker` answered one of its calls (before that call completes)."""
@@ -252,9 +274,10 @@ class _Link:
 class ActorLink(_Link):
     """The worker of one process actor."""
 
-    def __init__(self, hub: Hub, cls: type):
+    def __init__(self, hub: Hub, cls: type, streaming: frozenset):
         super().__init__(hub)
         self.cls = cls
+        self.streaming = streaming  # generator methods whose refs would stream
         self.core = None
         self.worker: Worker | None = None
         self.exit_reason: str | None = None
@@ -262,7 +285,7 @@ class ActorLink(_Link):
 
     def start(self, setup: wire.Payload) -> None:
         if not self.stopped:  # killed before it started: nothing to start
-            self.worker = Worker(self, ("actor", setup))
+            self.worker = Worker(self, ("actor", setup, self.hub.loop))
 
     def _callee(self, func) -> tuple:
         cls = self.cls
@@ -277,10 +300,18 @@ class ActorLink(_Link):
             target = functools.partial(attr, None)  # without self
         return f"{cls.__name__}.{func}", target
 
+    def _check_callable(self, func) -> None:
+        if func in self.streaming:
+            raise TypeError(
+                f"{self.cls.__name__}.{func}() is a generator method whose refs stream "
+                f"(num_returns='streaming' or 'dynamic'): process actors do not stream yet. "
+                f"Declare @method(num_returns=N) to get its N values, or use an in-process "
+                f"actor (process=False)")
+
     def _worker_for(self) -> Worker:
         return self.worker
 
-    def _frame(self, worker: Worker, ident: int, group, func, payload) -> bytes:
+    def _frame(self, worker: Worker, ident: str, group, func, payload) -> bytes:
         return wire.frame(("call", ident, group.name, func, payload))
 
     def _workers(self) -> list[Worker]:
@@ -335,12 +366,12 @@ class PoolLink(_Link):
         with self.lock:
             if self.idle:
                 return self.idle.pop()
-            worker = Worker(self, ("pool", None))
+            worker = Worker(self, ("pool", self.hub.loop))
             self.workers.append(worker)
             self.known[worker] = set()
             return worker
 
-    def _frame(self, worker: Worker, ident: int, group, func, payload) -> bytes:
+    def _frame(self, worker: Worker, ident: str, group, func, payload) -> bytes:
         key = id(func)
         known = self.known[worker]
         if key in known:
@@ -382,7 +413,8 @@ class PoolLink(_Link):
 class Hub:
     """The runtime's process I/O: one thread reads every worker's pipe."""
 
-    def __init__(self):
+    def __init__(self, loop: str):
+        self.loop = loop  # the workers' kind of event loop, as the runtime's
         self._selector = selectors.DefaultSelector()
         self._wake_in, self._wake_out = os.pipe()
         os.set_blocking(self._wake_out, False)
@@ -395,8 +427,8 @@ class Hub:
                                         daemon=True)
         self._thread.start()
 
-    def actor_link(self, cls: type) -> ActorLink:
-        return ActorLink(self, cls)
+    def actor_link(self, cls: type, streaming: frozenset) -> ActorLink:
+        return ActorLink(self, cls, streaming)
 
     def pool_link(self, size: int) -> PoolLink:
         return PoolLink(self, size)

@@ -5,14 +5,20 @@ a trip through the pipe in 64 KB pieces."""
 
 from __future__ import annotations
 
+import collections
 import io
 import itertools
 import mmap
 import os
 import pickle
 import struct
+import sys
+import types
 
 import cloudpickle
+
+from .. import _core
+from .._actor import ActorHandle
 
 PROTOCOL = 5
 # Buffers at least this big go through shared memory; smaller ones ride in the frame.
@@ -30,12 +36,58 @@ def _shm_available() -> bool:
 _SHM = _shm_available()
 
 
+def _code_reduce(code: types.CodeType):
+    # cloudpickle replaces the file name of code it pickles by value with "<dynamic-code>";
+    # kept, a remote traceback shows the lines of the user's own file.
+    rebuild, args = _cloudpickle_code_reduce(code)
+    return rebuild, tuple(code.co_filename if arg == "<dynamic-code>" else arg for arg in args)
+
+
+_cloudpickle_code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
+
+
+def _decorated(obj):
+    """The ActorClass or RemoteFunction that `obj` (a class or function) became under its
+    own name, or None: what pickle can name instead of copying `obj` by value."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None or module.__name__ == "__main__":
+        return None
+    found = module
+    for part in getattr(obj, "__qualname__", "").split("."):
+        found = getattr(found, part, None)
+    inner = getattr(found, "_cls", None) or getattr(found, "_function", None)
+    return found if inner is obj else None
+
+
+def _undecorated(decorated):
+    return getattr(decorated, "_cls", None) or decorated._function
+
+
 class _Pickler(cloudpickle.Pickler):
-    # bytes never go out of band by themselves (only PickleBuffer-capable objects do): a big
-    # one is pickled as bytes(<buffer>), so that it travels like a bytearray or an array.
+    dispatch_table = collections.ChainMap({types.CodeType: _code_reduce},
+                                          cloudpickle.Pickler.dispatch_table)
+
+    def __init__(self, stream, exports, **options):
+        super().__init__(stream, **options)
+        self.exports = exports
+
     def reducer_override(self, obj):
-        if type(obj) is bytes and len(obj) >= OUT_OF_BAND_MIN and _SHM:
-            return bytes, (pickle.PickleBuffer(obj),)
+        # Refs and handles cross as references to this process's (see crossing.py).
+        if type(obj) is _core.ObjectRef and self.exports is not None:
+            return self.exports.export_ref(obj)
+        if type(obj) is ActorHandle and self.exports is not None:
+            return self.exports.export_handle(obj)
+        # bytes never go out of band by themselves (only PickleBuffer-capable objects do): a
+        # big one is pickled as bytes(<buffer>), so that it travels like a bytearray.
+        if type(obj) is bytes:
+            if len(obj) >= OUT_OF_BAND_MIN and _SHM:
+                return bytes, (pickle.PickleBuffer(obj),)
+            return NotImplemented
+        # The class or function under an @remote of an importable module: by reference.
+        if isinstance(obj, (type, types.FunctionType)):
+            decorated = _decorated(obj)
+            if decorated is not None:
+                return _undecorated, (decorated,)
         return super().reducer_override(obj)
 
 
@@ -62,8 +114,9 @@ def segment_prefix(pid: int | None = None) -> str:
     return f"{SHM_PREFIX}{os.getpid() if pid is None else pid}-"
 
 
-def dumps(value) -> Payload:
-    """Pickle `value`; raises what pickling raises (nothing is left behind then)."""
+def dumps(value, exports=None) -> Payload:
+    """Pickle `value`; raises what pickling raises (nothing is left behind then). Refs and
+    handles in it are exported through `exports` (crossing.Exports), or do not pickle."""
     segments: list[str] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -78,7 +131,7 @@ def dumps(value) -> Payload:
 
     stream = io.BytesIO()
     try:
-        _Pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band).dump(value)
+        _Pickler(stream, exports, protocol=PROTOCOL, buffer_callback=out_of_band).dump(value)
     except BaseException:
         for name in segments:
             _unlink(name)

@@ -16,10 +16,13 @@ import threading
 
 from .. import _core, _runtime
 from .._actor import _assemble
+from .._context import caller_task_ids, caller_task_lock
 from .._control import set_concurrency
 from .._function import RemoteFunction
+from .._generators import DYNAMIC, DynamicObjectRefGenerator
 from ..exceptions import TaskError, _wrap_task_error
 from . import wire
+from .crossing import Exports, Peer
 from .errors import encode_error
 
 
@@ -32,6 +35,8 @@ class Worker:
         self.methods: dict = {}  # (method, group) -> RemoteMethod
         self.functions: dict = {}  # key -> RemoteFunction
         self.setup = None
+        self.exports = Exports()
+        self.peer = Peer(self._send, self.exports)
         self.handle = None
         self.core = None
         self.class_name = ""
@@ -52,43 +57,58 @@ class Worker:
                         _core.cancel(entry)
                 elif op == "limit":
                     set_concurrency(self.handle, message[1], message[2])
+                elif op == "watch":
+                    self.exports.watch(message[1], self._send)
+                elif op == "settled":
+                    self.peer.settled(*message[1:])
+                elif op == "hcall":
+                    self.peer.serve_call(*message[1:])
                 elif op == "actor":
                     self.setup = message[1]
+                    _runtime.init(loop=message[2])
                 elif op == "pool":
                     self.call = self.call_function
+                    _runtime.init(loop=message[1])
 
-    def call(self, ident: int, group: str, method, payload: wire.Payload) -> None:
+    def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
         try:
-            args, kwargs = wire.loads(payload)
-            if method == "__init__":
-                ref = self._create(args, kwargs or {})
-            else:
-                ref = self._method(method, group).remote(*args, **(kwargs or {}))
+            args, kwargs = self.peer.loads(payload)
+            with caller_task_lock:
+                caller_task_ids[0] = ""  # marks this process a worker from the first call
+                if method == "__init__":
+                    ref = self._create(args, kwargs or {})
+                else:
+                    ref = self._method(method, group).remote(*args, **(kwargs or {}))
+                caller_task_ids[id(ref)] = ident
         except BaseException as exc:
             self._send(("err", ident, encode_error(self._task_error(exc, method, group))))
             return
         self._track(ident, ref, method, group)
 
-    def call_function(self, ident: int, key: int, function: wire.Payload | None,
+    def call_function(self, ident: str, key: int, function: wire.Payload | None,
                       payload: wire.Payload) -> None:
         """A process task: the function crosses once, then goes by `key`."""
         try:
             remote_function = self.functions.get(key)
             if remote_function is None:
                 remote_function = self.functions[key] = RemoteFunction(wire.loads(function), {})
-            args, kwargs = wire.loads(payload)
-            ref = remote_function.remote(*args, **(kwargs or {}))
+            args, kwargs = self.peer.loads(payload)
+            with caller_task_lock:
+                caller_task_ids[0] = ""
+                ref = remote_function.remote(*args, **(kwargs or {}))
+                caller_task_ids[id(ref)] = ident
         except BaseException as exc:
             self._send(("err", ident, encode_error(exc)))
             return
         self._track(ident, ref, None, None)
 
-    def _track(self, ident: int, ref, method, group) -> None:
+    def _track(self, ident: str, ref, method, group) -> None:
         if ref is None:  # an __init__ with nothing to run
             self._send(("ok", ident, wire.dumps(None)))
             return
         if type(ref) is not _core.ObjectRef:
+            caller_task_ids.pop(id(ref), None)
             self._send(("err", ident, encode_error(self._task_error(TypeError(
                 f"{method}() is a generator: process actors do not stream yet; return a "
                 f"list, or use an in-process actor"), method, group))))
@@ -97,12 +117,15 @@ class Worker:
         ref.future().add_done_callback(functools.partial(self._done, ident, method, group))
 
     def _create(self, args: tuple, kwargs: dict):
-        actor_class, options, actor_id = wire.loads(self.setup)
+        actor_class, options, actor_id, name, job_id = wire.loads(self.setup)
         self.class_name = actor_class._cls.__name__
         runtime = _runtime.current()
+        runtime.job_id = job_id  # one job, however many processes run it
         core, start = _assemble(actor_class, options, runtime, args, kwargs, actor_id)
         self.handle = core.handle_factory()
-        runtime.register(core, None, self.handle)
+        runtime.register(core, name, self.handle)
+        self.generators = {method for method, spec in actor_class._methods.items()
+                           if spec.generator}
         self.core = core
         core.on_death = self._died
         return start()
@@ -114,7 +137,11 @@ class Worker:
     def _method(self, method: str, group: str):
         remote_method = self.methods.get((method, group))
         if remote_method is None:
-            remote_method = getattr(self.handle, method).options(concurrency_group=group)
+            # One value per call, which the caller's process splits into its num_returns
+            # refs: a generator's values come back as one tuple.
+            remote_method = getattr(self.handle, method).options(
+                concurrency_group=group,
+                num_returns=DYNAMIC if method in self.generators else 1)
             self.methods[(method, group)] = remote_method
         return remote_method
 
@@ -124,18 +151,24 @@ class Worker:
             return exc
         return _wrap_task_error(exc, f"{self.class_name}.{method}", self.core.group(group))
 
-    def _done(self, ident: int, method, group: str, future) -> None:
-        self.refs.pop(ident, None)
+    def _done(self, ident: str, method, group: str, future) -> None:
+        with caller_task_lock:
+            caller_task_ids.pop(id(self.refs.pop(ident)), None)
         error = future.exception()
         if error is None:
             try:
-                message = ("ok", ident, wire.dumps(future.result()))
+                value = future.result()
+                if type(value) is DynamicObjectRefGenerator:
+                    value = tuple(_core.get(list(value)))
+                message = ("ok", ident, wire.dumps(value, self.exports))
             except Exception as exc:
                 message = ("err", ident, encode_error(self._task_error(TypeError(
                     f"its result could not be pickled to return it to the caller's process: "
                     f"{type(exc).__name__}: {exc}"), method, group)))
-        else:
-            message = ("err", ident, encode_error(self._task_error(error, method, group)))
+        else:  # as the worker's core made it; only __init__'s is raw
+            if method == "__init__":
+                error = self._task_error(error, method, group)
+            message = ("err", ident, encode_error(error))
         self._send(message)
 
     def _send(self, message: tuple) -> None:
