@@ -45,7 +45,8 @@ def loop_kind(request):
     assert not leftover, f"threads left behind: {leftover}"
     assert not child_processes(), f"child processes left behind: {child_processes()}"
     assert not shm_segments(), f"shared memory left behind: {shm_segments()}"
-    assert open_fds() <= before_fds, f"file descriptors left open: {open_fds() - before_fds}"
+    left_open = {fd: _fd_target(fd) for fd in open_fds() - before_fds}
+    assert not left_open, f"file descriptors left open: {left_open}"
     gc.collect()
     after = _core.debug_counters()
     # Nothing may stay registered, posted or pending once the runtime is shut down...
@@ -118,6 +119,13 @@ def child_processes() -> list[str]:
 def open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")
             if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+def _fd_target(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "?"
 
 
 def shm_segments() -> list[str]:

@@ -1,0 +1,373 @@
+"""Process actors and process tasks: what crossing into a worker process changes (copies,
+faults, processes that end) and what it must not (limits, order, cancel, kill, stats). Each
+actor reports what it saw from inside its own process."""
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import pyactors as ray
+from pyactors.exceptions import (ActorDiedError, PendingCallsLimitExceededError, TaskError,
+                                 TaskCancelledError, WorkerCrashedError)
+
+
+@ray.remote(process=True, concurrency_groups={"io": 2})
+class Service:
+    """An async process actor that records, in its own process, what ran and how."""
+
+    def __init__(self, tag="service"):
+        self.tag = tag
+        self.gate = None
+        self.log = []
+        self.in_flight = 0
+        self.peak = 0
+        self.changed = threading.Condition()
+
+    def _gate(self):
+        if self.gate is None:  # made on the default group's loop, where hold() waits
+            self.gate = asyncio.Event()
+            self.gate_loop = asyncio.get_running_loop()
+        return self.gate
+
+    async def hold(self, i):
+        with self.changed:
+            self.log.append(("start", i))
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.changed.notify_all()
+        try:
+            await self._gate().wait()
+        except asyncio.CancelledError:
+            self.log.append(("cancelled", i))
+            raise
+        finally:
+            self.in_flight -= 1
+        return i
+
+    @ray.method(concurrency_group="io")
+    def open(self):
+        self.gate_loop.call_soon_threadsafe(self.gate.set)
+
+    @ray.method(concurrency_group="io")
+    def until_in_flight(self, n):
+        """Blocks io's loop thread (nothing else runs there) until n calls hold."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.in_flight >= n, timeout=10)
+        return self.report()
+
+    @ray.method(concurrency_group="io")
+    def report(self):
+        return {"pid": os.getpid(), "log": list(self.log), "peak": self.peak,
+                "in_flight": self.in_flight, "tag": self.tag}
+
+    async def where(self):
+        context = ray.get_runtime_context()
+        return os.getpid(), threading.get_ident(), id(asyncio.get_running_loop()), \
+            context.get_actor_id(), context.get_task_id()
+
+    def mutate(self, items):
+        items.append("inside")
+        return items
+
+    def echo(self, value):
+        return value
+
+    def make_lock(self):
+        return threading.Lock()
+
+    def raise_unpicklable(self):
+        raise Unpicklable("holds a lock", threading.Lock())
+
+    def die(self, how):
+        if how == "exit":
+            os._exit(3)
+        if how == "segfault":
+            import ctypes
+            ctypes.string_at(0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@ray.remote
+class Order:
+    """A threaded actor (no async def), one call at a time."""
+
+    def __init__(self):
+        self.seen = []
+
+    def record(self, i):
+        self.seen.append((i, threading.get_ident()))
+        return os.getpid()
+
+    def seen_order(self):
+        return self.seen
+
+
+def test_a_process_actor_runs_in_its_own_process_with_the_callers_ids():
+    s = Service.remote()
+    ref = s.where.remote()
+    pid, thread, loop, actor_id, task_id = ray.get(ref)
+    assert pid != os.getpid()
+    assert actor_id == s._pyactors_core.actor_id and task_id == ref.hex()
+    assert ray.get(s.where.remote())[:3] == (pid, thread, loop), "one loop, one thread"
+
+
+def test_arguments_and_results_are_copies():
+    s = Service.remote()
+    mine = ["outside"]
+    theirs = ray.get(s.mutate.remote(mine))
+    assert mine == ["outside"] and theirs == ["outside", "inside"]
+
+
+def test_limits_fifo_and_stats_hold_across_the_boundary():
+    s = Service.options(max_concurrency=2).remote()
+    ray.get(s.report.remote())  # __init__ has run
+    refs = [s.hold.remote(i) for i in range(5)]
+    stats = ray.stats(s)["default"]
+    assert stats["running"] + stats["queued"] == 5 and stats["limit"] == 2
+    assert ray.get(s.until_in_flight.remote(2))["in_flight"] == 2
+    ray.set_concurrency(s, "default", 3)  # a third queued call starts in the worker
+    report = ray.get(s.until_in_flight.remote(3))
+    assert report["log"] == [("start", 0), ("start", 1), ("start", 2)], "FIFO"
+    ray.get(s.open.remote())
+    assert ray.get(refs) == list(range(5))
+    assert ray.get(s.report.remote())["peak"] == 3
+    stats = ray.stats(s)["default"]
+    assert (stats["running"], stats["queued"], stats["completed"]) == (0, 0, 5)
+
+
+def test_a_threaded_process_actor_keeps_submission_order_on_one_thread():
+    o = Order.options(process=True).remote()
+    pids = ray.get([o.record.remote(i) for i in range(200)])
+    seen = ray.get(o.seen_order.remote())
+    assert [i for i, _ in seen] == list(range(200))
+    assert len({thread for _, thread in seen}) == 1 and set(pids) != {os.getpid()}
+
+
+def test_cancel_reaches_the_worker_running_and_queued():
+    s = Service.options(max_concurrency=1).remote()
+    running, queued = s.hold.remote("running"), s.hold.remote("queued")
+    ray.get(s.until_in_flight.remote(1))
+    ray.cancel(running)
+    ray.cancel(queued)
+    for ref in (running, queued):
+        with pytest.raises(TaskCancelledError):
+            ray.get(ref, timeout=10)
+    log = ray.get(s.report.remote())["log"]
+    assert ("cancelled", "running") in log, "CancelledError inside the worker's coroutine"
+    assert ("start", "queued") not in log, "a queued call never starts"
+    assert ray.stats(s)["default"]["cancelled"] == 2
+
+
+def test_kill_fails_every_call_at_once_and_ends_the_worker():
+    s = Service.remote()
+    pid = ray.get(s.report.remote())["pid"]
+    refs = [s.hold.remote(i) for i in range(3)]
+    pidfd = os.pidfd_open(pid)
+    try:
+        ray.kill(s)
+        for ref in refs:
+            with pytest.raises(ActorDiedError, match="killed"):
+                ray.get(ref, timeout=0)
+        assert select.select([pidfd], [], [], 0)[0], "kill() returned with the worker gone"
+    finally:
+        os.close(pidfd)
+    with pytest.raises(ActorDiedError):
+        ray.get(s.echo.remote(1), timeout=0)
+
+
+@pytest.mark.parametrize("how, named", [("exit", "exited with code 3"),
+                                        ("sigkill", "killed by SIGKILL"),
+                                        ("segfault", "killed by SIGSEGV")])
+def test_a_worker_that_dies_fails_every_pending_call_naming_why(how, named):
+    s = Service.remote()
+    held = [s.hold.remote(i) for i in range(3)]
+    dying = s.die.options(concurrency_group="io").remote(how)
+    for ref in [dying, *held]:
+        with pytest.raises(ActorDiedError, match=named):
+            ray.get(ref, timeout=10)
+    with pytest.raises(ActorDiedError, match=named):
+        ray.get(s.echo.remote(1), timeout=0)
+
+
+def test_an_argument_that_cannot_be_pickled_fails_remote_and_submits_nothing():
+    s = Service.options(max_pending_calls=1).remote()
+    with pytest.raises(TypeError, match=r"Service\.echo\.remote\(\): argument 'value' cannot"):
+        s.echo.remote(threading.Lock())
+    with pytest.raises(TypeError, match=r"Service\.remote\(\): argument 'tag' cannot"):
+        Service.remote(threading.Lock())
+    assert ray.stats(s)["default"]["completed"] == 0
+    assert ray.get(s.echo.remote("next")) == "next", "nothing took the pending slot"
+
+
+def test_an_unpicklable_result_or_exception_fails_that_call_only():
+    s = Service.remote()
+    with pytest.raises(TaskError, match="result could not be pickled"):
+        ray.get(s.make_lock.remote())
+    with pytest.raises(TaskError) as info:
+        ray.get(s.raise_unpicklable.remote())
+    error = info.value
+    assert type(error) is TaskError and error.cause is None, "a plain TaskError"
+    assert "Unpicklable('holds a lock'" in str(error) and "raise Unpicklable(" in str(error)
+    assert ray.get(s.echo.remote(1)) == 1
+
+
+class Unpicklable(Exception):
+    pass
+
+
+def test_max_pending_calls_counts_calls_in_the_worker():
+    s = Service.options(max_pending_calls=2).remote()
+    refs = [s.hold.remote(i) for i in range(2)]
+    with pytest.raises(PendingCallsLimitExceededError):
+        s.hold.remote(2)
+    ray.kill(s)
+    for ref in refs:
+        with pytest.raises(ActorDiedError):
+            ray.get(ref, timeout=0)
+
+
+def test_large_buffers_round_trip_through_shared_memory():
+    s = Service.remote()
+    array = np.arange(2_000_000, dtype=np.int64)  # 16 MB
+    back = ray.get(s.echo.remote(array))
+    same, writeable = np.array_equal(back, array), back.flags.writeable
+    del back  # its mapping (and the descriptor that holds it) goes with it
+    assert same and writeable
+    blob = os.urandom(3 << 20)
+    assert ray.get(s.echo.remote(blob)) == blob
+
+
+def test_handles_and_nested_refs_cross_into_workers():
+    local = Order.remote()  # in this process
+    other = Service.remote()
+
+    @ray.remote(process=True)
+    def relay(handles, refs):
+        return [ray.get(h.echo.remote("hi")) for h in handles] + ray.get(refs)
+
+    assert ray.get(relay.remote([other], [local.record.remote(1), ray.put(2)])) == \
+        ["hi", os.getpid(), 2]
+
+
+def test_process_tasks_run_on_a_pool_of_reused_workers():
+    @ray.remote(process=True)
+    def where(i):
+        return os.getpid(), i * i
+
+    @ray.remote
+    async def coroutine(x):
+        await asyncio.sleep(0)
+        return os.getpid(), x
+
+    results = ray.get([where.remote(i) for i in range(50)])
+    assert [square for _, square in results] == [i * i for i in range(50)]
+    pids = {pid for pid, _ in results}
+    assert os.getpid() not in pids and len(pids) <= os.cpu_count()
+    assert ray.get(coroutine.options(process=True).remote(5))[0] != os.getpid()
+    assert ray.get(coroutine.remote(5)) == (os.getpid(), 5), "process=False stays here"
+
+
+def test_a_crashed_task_worker_fails_only_its_task():
+    @ray.remote(process=True)
+    def crash():
+        os._exit(7)
+
+    @ray.remote(process=True)
+    def fine():
+        return "fine"
+
+    with pytest.raises(WorkerCrashedError, match="exited with code 7"):
+        ray.get(crash.remote(), timeout=10)
+    assert ray.get(fine.remote()) == "fine"
+
+
+def test_streaming_generator_methods_are_refused_at_remote():
+    @ray.remote(process=True)
+    class Gen:
+        def stream(self):
+            yield 1
+
+        @ray.method(num_returns=2)
+        def two(self):
+            yield "a"
+            yield "b"
+
+    g = Gen.remote()
+    with pytest.raises(TypeError, match="process actors do not stream yet"):
+        g.stream.remote()
+    assert ray.get(g.two.remote()) == ["a", "b"]
+
+
+def _run(code, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_a_script_without_a_main_guard_runs_its_classes_in_workers(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent("""
+        import os
+        import pyactors as ray
+
+        @ray.remote
+        class Here:
+            def pid(self):
+                return os.getpid()
+
+        pids = ray.get([Here.remote().pid.remote() for _ in range(2)])
+        print("OK", os.getpid() not in pids, len(set(pids)))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYACTORS_PROCESS": "1"},
+                          cwd=tmp_path)
+    assert done.stdout.strip() == "OK True 2", done.stderr
+
+
+def test_workers_exit_when_the_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import os, sys
+        import pyactors as ray
+
+        @ray.remote(process=True)
+        class Idle:
+            def pid(self):
+                return os.getpid()
+
+        actors = [Idle.remote() for _ in range(2)]
+        print(*ray.get([a.pid.remote() for a in actors]), flush=True)
+        sys.stdin.read()  # until killed
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+        pidfds = [os.pidfd_open(pid) for pid in pids]
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdin.close()
+        parent.stdout.close()
+    try:
+        ended = set()
+        while len(ended) < len(pidfds):
+            ready = select.select(pidfds, [], [], 2.0)[0]
+            assert ready, f"workers {pids} outlived their parent by 2 s"
+            ended.update(ready)
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
+
+
+def test_init_process_true_runs_every_actor_in_a_worker_unless_it_says_no():
+    ray.shutdown()
+    ray.init(process=True)
+    here = Order.options(process=False).remote()
+    there = Order.remote()
+    assert ray.get(here.record.remote(0)) == os.getpid()
+    assert ray.get(there.record.remote(0)) != os.getpid()
