@@ -371,3 +371,40 @@ def test_init_process_true_runs_every_actor_in_a_worker_unless_it_says_no():
     there = Order.remote()
     assert ray.get(here.record.remote(0)) == os.getpid()
     assert ray.get(there.record.remote(0)) != os.getpid()
+
+
+@ray.remote(process=True, max_restarts=1, max_task_retries=1)
+class Phoenix:
+    def __init__(self, start):
+        self.count = start
+
+    def bump(self):
+        self.count += 1
+        return self.count, os.getpid(), ray.get_runtime_context().was_current_actor_reconstructed
+
+    def crash_once(self, marker, how):
+        """Dies the first time (marker not yet there), returns the second."""
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            if how == "sys.exit":
+                sys.exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.bump()
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sys.exit"])
+def test_a_dead_worker_restarts_with_its_first_arguments_and_retries_its_call(how, tmp_path):
+    p = Phoenix.remote(10)
+    assert ray.get(p.bump.remote())[0] == 11
+    _, first_pid, _ = ray.get(p.bump.remote())
+    count, pid, reconstructed = ray.get(p.crash_once.remote(str(tmp_path / "m"), how),
+                                        timeout=30)
+    assert (count, reconstructed) == (11, True), "a fresh __init__(10)"
+    # sys.exit() restarts the actor in its worker, as in one process; a dead worker is
+    # replaced by a new one.
+    assert (pid != first_pid) is (how == "sigkill")
+    marker = tmp_path / "again"
+    with pytest.raises(ActorDiedError):  # max_restarts=1 is spent: now it stays dead
+        ray.get(p.crash_once.remote(str(marker), how), timeout=30)
+    with pytest.raises(ActorDiedError):
+        ray.get(p.bump.remote(), timeout=0)

@@ -220,6 +220,10 @@ cdef class ActorCore:
             new_call(init, self.init_args if self.init_args is not None else (),
                      self.init_kwargs, f"{self.class_name}.__init__", F_INIT), True)
 
+    def mark_reconstructed(self):
+        """A process actor's new worker: was_current_actor_reconstructed is true there."""
+        self.reconstructed = True
+
     def run_shutdown_hook(self):
         """Run the instance's __ray_shutdown__ (once; never after kill())."""
         if self.lifecycle is not None and not self.dead:

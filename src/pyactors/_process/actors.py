@@ -20,7 +20,8 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
     actor_id = os.urandom(8).hex()
     link = runtime.process_hub().actor_link(cls, frozenset(
         name for name, spec in actor_class._methods.items()
-        if spec.generator and not isinstance(spec.num_returns, int)))
+        if spec.generator and not isinstance(spec.num_returns, int)),
+        options.get("max_restarts", 0), options.get("max_task_retries", 0))
     init_args, init_kwargs = link.encode("__init__", args, kwargs or None)
     setup = wire.dumps((actor_class, _worker_options(options), actor_id, options.get("name"),
                         runtime.job_id))
@@ -45,7 +46,9 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
 
 def _worker_options(options: dict) -> dict:
     # The worker's actor runs what this process admits: the same groups and limits, and
-    # nothing of the options that act here (names, pending limits, where it runs).
+    # nothing of the options that act here (names, pending limits, where it runs). It
+    # restarts itself after sys.exit() in a method, as in one process; this process restarts
+    # the worker after it dies (see ActorLink).
     return {key: value for key, value in options.items()
             if key in ("max_concurrency", "concurrency_groups", "max_restarts",
                        "max_task_retries")}

@@ -28,6 +28,7 @@ from .errors import decode_error, unpicklable_argument, unpicklable_result
 TERMINATE_GRACE = 2.0
 READ_SIZE = 1 << 20
 _BOOT = "from pyactors._process.worker import main; main()"
+_RESTART = "restart"  # the id of a restarted worker's __init__
 
 
 def _child_environment() -> dict:
@@ -53,6 +54,12 @@ def describe_exit(returncode: int | None) -> str:
     return f"its worker process exited with code {returncode}"
 
 
+def _amended(reason: str, words: str) -> str:
+    """`reason` with `words` added to its first part (before a traceback, if it has one)."""
+    head, colon, detail = reason.partition(":\n\n")
+    return f"{head}{words}{colon}{detail}"
+
+
 def _has_refs(args: tuple, kwargs: dict | None) -> bool:
     return any(type(arg) is _core.ObjectRef for arg in args) or (
         kwargs is not None and any(type(arg) is _core.ObjectRef for arg in kwargs.values()))
@@ -64,7 +71,7 @@ class Worker:
 
     def __init__(self, link, setup: tuple):
         self.link = link
-        self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload) it runs
+        self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload, func)
         self.write_lock = threading.Lock()
         self.reader = wire.FrameReader()
         self.stopping = False
@@ -146,11 +153,9 @@ class Worker:
         self.reaped.set()
 
     def take_calls(self) -> list:
-        """The calls it was running (its segments, never to be read, removed)."""
+        """The calls it was running: (group, call, payload, func), in the order sent."""
         calls = list(self.calls.values())
         self.calls.clear()
-        for _, _, payload in calls:
-            payload.discard()
         return calls
 
     def finished(self, message: tuple):
@@ -165,6 +170,8 @@ class _Link:
     def __init__(self, hub: Hub):
         self.hub = hub
         self.exports = Exports()  # refs and handles its calls' arguments carry
+        self.lock = threading.Lock()
+        self.init_payload = None
 
     def encode(self, func, args: tuple, kwargs: dict | None):
         """The arguments as they will cross: pickled now, unless some are refs (those are
@@ -193,7 +200,7 @@ class _Link:
         """Raise if calls of `func` cannot run in a worker."""
 
     def send_calls(self, group, batch: list) -> None:
-        frames: dict[Worker, list] = {}
+        sendable = []
         unsendable = []
         for call, func, args, kwargs, init in batch:
             if len(args) == 1 and type(args[0]) is wire.Payload and kwargs is None:
@@ -204,20 +211,26 @@ class _Link:
                 except TypeError as exc:
                     unsendable.append((call, exc))
                     continue
-            worker = self._worker_for()
-            ident = call.hex()  # also the call's task id inside the worker
-            worker.calls[ident] = (group, call, payload)
-            frames.setdefault(worker, []).append(self._frame(worker, ident, group, func,
-                                                             payload))
-        for worker, parts in frames.items():
-            worker.write(b"".join(parts))
+            if init:
+                self.init_payload = payload  # kept: a restarted worker runs __init__ again
+            sendable.append((call, func, payload))
+        frames: dict[Worker, list] = {}
+        with self.lock:  # the worker does not change (restart) between choice and write
+            for call, func, payload in sendable:
+                worker = self._worker_for()
+                ident = call.hex()  # also the call's task id inside the worker
+                worker.calls[ident] = (group, call, payload, func)
+                frames.setdefault(worker, []).append(self._frame(worker, ident, group.name,
+                                                                 func, payload))
+            for worker, parts in frames.items():
+                worker.write(b"".join(parts))
         for call, error in unsendable:
             group.fail_unsendable(call, error)
 
     def _worker_for(self) -> Worker:
         raise NotImplementedError
 
-    def _frame(self, worker: Worker, ident: str, group, func, payload) -> bytes:
+    def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
         raise NotImplementedError
 
     def send_cancel(self, call) -> None:
@@ -274,7 +287,8 @@ class _Link:
 class ActorLink(_Link):
     """The worker of one process actor."""
 
-    def __init__(self, hub: Hub, cls: type, streaming: frozenset):
+    def __init__(self, hub: Hub, cls: type, streaming: frozenset, restarts: int,
+                 task_retries: int):
         super().__init__(hub)
         self.cls = cls
         self.streaming = streaming  # generator methods whose refs would stream
@@ -282,10 +296,16 @@ class ActorLink(_Link):
         self.worker: Worker | None = None
         self.exit_reason: str | None = None
         self.stopped = False
+        self.setup = None
+        self.restarts_left = restarts  # Ray's max_restarts (-1: without end)
+        self.task_retries = task_retries  # Ray's max_task_retries (-1: without end)
+        self.attempts: dict[str, int] = {}  # call -> times a worker died running it
 
     def start(self, setup: wire.Payload) -> None:
+        self.setup = setup
         if not self.stopped:  # killed before it started: nothing to start
-            self.worker = Worker(self, ("actor", setup, self.hub.loop))
+            self.worker = Worker(self, ("actor", setup, self.hub.loop, False,
+                                        self.restarts_left))
 
     def _callee(self, func) -> tuple:
         cls = self.cls
@@ -311,8 +331,8 @@ class ActorLink(_Link):
     def _worker_for(self) -> Worker:
         return self.worker
 
-    def _frame(self, worker: Worker, ident: str, group, func, payload) -> bytes:
-        return wire.frame(("call", ident, group.name, func, payload))
+    def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
+        return wire.frame(("call", ident, group, func, payload))
 
     def _workers(self) -> list[Worker]:
         return [] if self.worker is None else [self.worker]
@@ -326,22 +346,71 @@ class ActorLink(_Link):
         super().stop()
 
     def on_message(self, worker: Worker, message: tuple) -> None:
-        if message[0] == "died":  # its actor left: dead here too, and so is the worker
+        op = message[0]
+        if op == "died":  # its actor left: dead here too, and so is the worker
             self.exit_reason = message[1]
-            core = self.core
-            if not core.is_dead:
-                error = ActorDiedError(message[1])
-                error.actor_id = core.actor_id
-                core.die(error)
+            if not self.core.is_dead:
+                self.core.die(_actor_died_error(self.core, message[1], None))
+        elif op == "restarted":  # sys.exit() in a method: the worker restarted its actor
+            if self.restarts_left > 0:
+                self.restarts_left -= 1
+        elif op == "ok" and message[1] == _RESTART:
+            worker.calls.pop(_RESTART, None)
+        elif op == "err" and message[1] == _RESTART:
+            worker.calls.pop(_RESTART, None)
+            self.core.die(_actor_died_error(self.core, "its __init__ raised when it restarted",
+                                            decode_error(message[2], self.core)))
         else:
             super().on_message(worker, message)
 
     def on_end(self, worker: Worker) -> None:
-        worker.take_calls()
+        reason = self.exit_reason or describe_exit(worker.returncode)
         core = self.core
-        if not core.is_dead:  # every call it had fails at once, and later ones too
-            reason = self.exit_reason or describe_exit(worker.returncode)
-            core.die(_actor_died_error(core, f"{reason} (pid {worker.pid})", None))
+        with self.lock:
+            calls = worker.take_calls()
+            if not core.is_dead and not self.stopped and self.restarts_left != 0:
+                try:
+                    calls = self._restart(calls, reason)
+                except Exception as exc:
+                    core.die(_actor_died_error(core, f"{reason}; it could not restart", exc))
+                    return
+                reason = _amended(reason, f" (pid {worker.pid}); it restarts (max_restarts)")
+            else:
+                reason = _amended(reason, f" (pid {worker.pid})")
+        for group, call, payload, _ in calls:
+            if call is not None:
+                group.complete(call, False, _actor_died_error(core, reason, None))
+            payload.discard()  # never to be read
+        if not core.is_dead and self.worker is worker:  # not restarted
+            core.die(_actor_died_error(core, reason, None))
+
+    def _restart(self, calls: list, reason: str) -> list:
+        """A new worker (max_restarts): __init__ runs again with its first arguments, then
+        the calls the dead one had, those max_task_retries allows. Returns the others."""
+        init = self.init_payload
+        if init is None or not init.available():
+            raise RuntimeError("its __init__ arguments went through shared memory, which "
+                               "the dead worker consumed")
+        if self.restarts_left > 0:
+            self.restarts_left -= 1
+        self.worker = worker = Worker(self, ("actor", self.setup, self.hub.loop, True,
+                                             self.restarts_left))
+        worker.calls[_RESTART] = (None, None, init, "__init__")
+        frames = [wire.frame(("call", _RESTART, "default", "__init__", init))]
+        failed = []
+        for group, call, payload, func in calls:
+            if call is None:
+                continue  # the __init__ of an earlier restart
+            ident = call.hex()
+            attempts = self.attempts.get(ident, 0)
+            if (self.task_retries < 0 or attempts < self.task_retries) and payload.available():
+                self.attempts[ident] = attempts + 1
+                worker.calls[ident] = (group, call, payload, func)
+                frames.append(self._frame(worker, ident, group.name, func, payload))
+            else:
+                failed.append((group, call, payload, func))
+        worker.write(b"".join(frames))
+        return failed
 
 
 class PoolLink(_Link):
@@ -356,14 +425,14 @@ class PoolLink(_Link):
         self.functions: dict[int, tuple] = {}  # id(function) -> (function, its payload)
         self.known: dict[Worker, set] = {}
         self.stopped = False
-        self.lock = threading.Lock()
+        self.workers_lock = threading.Lock()  # workers, idle, known
 
     def _callee(self, func) -> tuple:
         return func.__qualname__, func
 
     def _worker_for(self) -> Worker:
         # The core admits at most `size` calls: there is an idle worker, or room for one.
-        with self.lock:
+        with self.workers_lock:
             if self.idle:
                 return self.idle.pop()
             worker = Worker(self, ("pool", self.hub.loop))
@@ -385,11 +454,11 @@ class PoolLink(_Link):
         return wire.frame(("call", ident, key, function, payload))
 
     def _workers(self) -> list[Worker]:
-        with self.lock:
+        with self.workers_lock:
             return list(self.workers)
 
     def _done(self, worker: Worker) -> None:
-        with self.lock:
+        with self.workers_lock:
             if not worker.stopping:
                 self.idle.append(worker)
 
@@ -398,13 +467,14 @@ class PoolLink(_Link):
         super().stop()
 
     def on_end(self, worker: Worker) -> None:
-        with self.lock:
+        with self.workers_lock:
             self.workers.remove(worker)
             self.known.pop(worker, None)
             if worker in self.idle:
                 self.idle.remove(worker)
         reason = describe_exit(worker.returncode)
-        for group, call, _ in worker.take_calls():
+        for group, call, payload, _ in worker.take_calls():
+            payload.discard()
             group.complete(call, False, WorkerCrashedError(
                 f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
                 f"while running it"))
@@ -427,8 +497,9 @@ class Hub:
                                         daemon=True)
         self._thread.start()
 
-    def actor_link(self, cls: type, streaming: frozenset) -> ActorLink:
-        return ActorLink(self, cls, streaming)
+    def actor_link(self, cls: type, streaming: frozenset, restarts: int,
+                   task_retries: int) -> ActorLink:
+        return ActorLink(self, cls, streaming, restarts, task_retries)
 
     def pool_link(self, size: int) -> PoolLink:
         return PoolLink(self, size)

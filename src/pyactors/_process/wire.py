@@ -104,6 +104,10 @@ class Payload:
     def __reduce__(self):
         return Payload, (self.data, self.segments)
 
+    def available(self) -> bool:
+        """Whether its segments are still there (a receiver removes them as it reads)."""
+        return all(os.path.exists(os.path.join(SHM_DIR, name)) for name in self.segments)
+
     def discard(self) -> None:
         """Remove the segments of a payload that will never be read."""
         for name in self.segments:

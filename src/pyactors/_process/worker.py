@@ -35,6 +35,9 @@ class Worker:
         self.methods: dict = {}  # (method, group) -> RemoteMethod
         self.functions: dict = {}  # key -> RemoteFunction
         self.setup = None
+        self.reconstructed = False  # a restart's worker
+        self.restarts_left = 0
+        self.death_told = False
         self.exports = Exports()
         self.peer = Peer(self._send, self.exports)
         self.handle = None
@@ -64,8 +67,8 @@ class Worker:
                 elif op == "hcall":
                     self.peer.serve_call(*message[1:])
                 elif op == "actor":
-                    self.setup = message[1]
-                    _runtime.init(loop=message[2])
+                    _, self.setup, loop, self.reconstructed, self.restarts_left = message
+                    _runtime.init(loop=loop)
                 elif op == "pool":
                     self.call = self.call_function
                     _runtime.init(loop=message[1])
@@ -118,6 +121,7 @@ class Worker:
 
     def _create(self, args: tuple, kwargs: dict):
         actor_class, options, actor_id, name, job_id = wire.loads(self.setup)
+        options = {**options, "max_restarts": self.restarts_left}  # what is left of them
         self.class_name = actor_class._cls.__name__
         runtime = _runtime.current()
         runtime.job_id = job_id  # one job, however many processes run it
@@ -128,11 +132,23 @@ class Worker:
                            if spec.generator}
         self.core = core
         core.on_death = self._died
+        if self.reconstructed:
+            core.mark_reconstructed()
+        if core.lifecycle is not None:
+            core.lifecycle = _Told(core.lifecycle, self._send)
         return start()
 
     def _died(self) -> None:
-        # The actor left (exit_actor(), sys.exit(), its __init__ raised): so does its process.
-        self._send(("died", str(self.core.death_cause)))
+        # The actor left (exit_actor(), sys.exit() with no restart left, its __init__
+        # raised): so does its process. Said before the errors of the calls that die with it
+        # (their callbacks run first), so that the parent's actor is dead when they arrive,
+        # as in one process.
+        with self.write_lock:
+            if self.death_told:
+                return
+            self.death_told = True
+            reason = str(self.core.death_cause).removeprefix(f"{self.core.describe()} died: ")
+            wire.write_all(self.fd_out, wire.frame(("died", reason)))
 
     def _method(self, method: str, group: str):
         remote_method = self.methods.get((method, group))
@@ -166,6 +182,8 @@ class Worker:
                     f"its result could not be pickled to return it to the caller's process: "
                     f"{type(exc).__name__}: {exc}"), method, group)))
         else:  # as the worker's core made it; only __init__'s is raw
+            if self.core is not None and self.core.is_dead:
+                self._died()
             if method == "__init__":
                 error = self._task_error(error, method, group)
             message = ("err", ident, encode_error(error))
@@ -185,3 +203,19 @@ def main() -> None:
         Worker(fd_in, fd_out).run()
     finally:
         os._exit(0)
+
+
+class _Told:
+    """The actor's lifecycle, telling the parent of each restart (sys.exit() in a method):
+    the restarts the parent may still make (after a worker's death) are fewer by one."""
+
+    def __init__(self, lifecycle, send):
+        self._lifecycle = lifecycle
+        self._send = send
+
+    def shutdown(self) -> None:
+        self._lifecycle.shutdown()
+
+    def reset(self):
+        self._send(("restarted",))
+        return self._lifecycle.reset()
