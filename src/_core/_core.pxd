@@ -119,6 +119,11 @@ cdef class OutputsWaiter(Waiter):
     cdef Group group                  # once: where the call ran, for the error of a wrong count
 
 
+cdef class SettledWaiter(Waiter):
+    # Calls fn(ref) on the thread that completes the ref (on_settled()).
+    cdef object fn                    # once
+
+
 cdef class DependencyWaiter(Waiter):
     # A call whose arguments hold refs that were not ready when it was submitted.
     cdef ObjectRef call               # once

@@ -190,6 +190,15 @@ def pending_ref():
     return ObjectRef.__new__(ObjectRef)
 
 
+def on_settled(ObjectRef ref, fn):
+    """Call fn(ref) once `ref` is complete, on the thread that completes it (now, if it is):
+    the cheapest way to be told (a worker process sends each result back so)."""
+    cdef SettledWaiter waiter = SettledWaiter.__new__(SettledWaiter)
+    waiter.fn = fn
+    if not ref._add_waiter(waiter):
+        fn(ref)
+
+
 def settle_ref(ObjectRef ref, bint ok, value):
     """Complete a ref from pending_ref() with its value (`ok`) or error; False if it was
     complete already."""

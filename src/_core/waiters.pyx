@@ -110,6 +110,11 @@ cdef class ConcurrentWaiter(Waiter):
             pass  # its owner completed the future itself: that outcome stands
 
 
+cdef class SettledWaiter(Waiter):
+    cdef notify(self, ObjectRef ref):
+        self.fn(ref)
+
+
 cdef class DependencyWaiter(Waiter):
     cdef notify(self, ObjectRef ref):
         if self.call.state != PENDING:

@@ -62,18 +62,18 @@ class Exports:
 
 
 def settle_when_done(ref, key: str, send: Callable[[tuple], None], exports: Exports) -> None:
-    def done(future) -> None:
-        error = future.exception()
+    def done(ref) -> None:
+        error = ref.exception()
         if error is None:
             try:
-                send(("settled", key, True, wire.dumps(future.result(), exports)))
+                send(("settled", key, True, wire.dumps(ref.result(), exports)))
                 return
             except Exception as exc:
                 error = TypeError(f"{ref!r}: its value could not be pickled for another "
                                   f"process: {type(exc).__name__}: {exc}")
         send(("settled", key, False, encode_error(error)))
 
-    ref.future().add_done_callback(done)
+    _core.on_settled(ref, done)
 
 
 class Peer:

@@ -121,6 +121,8 @@ def segment_prefix(pid: int | None = None) -> str:
 def dumps(value, exports=None) -> Payload:
     """Pickle `value`; raises what pickling raises (nothing is left behind then). Refs and
     handles in it are exported through `exports` (crossing.Exports), or do not pickle."""
+    if _plain(value, 3):  # nothing for cloudpickle to do: the C pickler, 8x faster
+        return Payload(pickle.dumps(value, PROTOCOL), ())
     segments: list[str] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -141,6 +143,27 @@ def dumps(value, exports=None) -> Payload:
             _unlink(name)
         raise
     return Payload(stream.getvalue(), tuple(segments))
+
+
+_SCALARS = frozenset({type(None), bool, int, float, complex, str})
+_PLAIN_MOST = 32  # items looked at before the general path is cheaper than looking on
+
+
+def _plain(value, depth: int) -> bool:
+    """Built-in scalars, small bytes, and small tuples, lists and dicts of them."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is bytes:
+        return len(value) < OUT_OF_BAND_MIN
+    if not depth:
+        return False
+    if kind is tuple or kind is list:
+        return len(value) <= _PLAIN_MOST and all(_plain(item, depth - 1) for item in value)
+    if kind is dict:
+        return len(value) <= _PLAIN_MOST and all(
+            type(key) is str and _plain(item, depth - 1) for key, item in value.items())
+    return False
 
 
 def loads(payload: Payload):

@@ -117,7 +117,7 @@ class Worker:
                 f"list, or use an in-process actor"), method, group))))
             return
         self.refs[ident] = ref
-        ref.future().add_done_callback(functools.partial(self._done, ident, method, group))
+        _core.on_settled(ref, functools.partial(self._done, ident, method, group))
 
     def _create(self, args: tuple, kwargs: dict):
         actor_class, options, actor_id, name, job_id = wire.loads(self.setup)
@@ -167,13 +167,13 @@ class Worker:
             return exc
         return _wrap_task_error(exc, f"{self.class_name}.{method}", self.core.group(group))
 
-    def _done(self, ident: str, method, group: str, future) -> None:
+    def _done(self, ident: str, method, group: str, ref) -> None:
         with caller_task_lock:
             caller_task_ids.pop(id(self.refs.pop(ident)), None)
-        error = future.exception()
+        error = ref.exception()
         if error is None:
             try:
-                value = future.result()
+                value = ref.result()
                 if type(value) is DynamicObjectRefGenerator:
                     value = tuple(_core.get(list(value)))
                 message = ("ok", ident, wire.dumps(value, self.exports))
