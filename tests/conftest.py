@@ -63,12 +63,15 @@ def loop_kind(request):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked in_process_only share memory with their actors (a threading.Event, a
-    closure's list): they run in this process only."""
+    closure's list): they run in this process only. With place=process the semantic suites
+    run on the default loop (uvloop) only: the loop is the worker's concern, and
+    test_process.py covers both."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("place") == "process" \
-                and item.get_closest_marker("in_process_only"):
+        params = {} if callspec is None else callspec.params
+        if params.get("place") == "process" and (
+                item.get_closest_marker("in_process_only") or params.get("loop_kind") == "asyncio"):
             dropped.append(item)
         else:
             kept.append(item)

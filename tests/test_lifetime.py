@@ -76,6 +76,7 @@ def test_named_actors_live_without_handles():
 
 
 @pytest.mark.stress
+@pytest.mark.in_process_only("11,000 actors: a worker process each would take minutes")
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
 @pytest.mark.parametrize("kind", ["async", "threaded"])
 def test_create_call_drop_cycles_leak_no_threads_and_no_memory(kind):

@@ -92,12 +92,17 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
     """
     deadline = time.monotonic() + timeout
     current = threading.current_thread()
+    processes = [group for core in cores for group in core.all_groups()
+                 if isinstance(group, _core.ProcessGroup)]
+    for group in processes:  # every worker terminated at once, then waited for
+        group.stop_threads()
+    for group in processes:
+        group.join(max(0.0, deadline - time.monotonic()))
     for core in cores:
         for group in core.all_groups():
-            group.stop_threads()
-            if isinstance(group, _core.ProcessGroup):  # its worker: terminated, then killed
-                group.join(max(0.0, deadline - time.monotonic()))
+            if isinstance(group, _core.ProcessGroup):
                 continue
+            group.stop_threads()
             for thread in group.live_threads():
                 if thread is current:
                     continue

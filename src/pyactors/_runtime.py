@@ -116,7 +116,7 @@ class Runtime:
             if self._stopped:
                 raise RuntimeError("pyactors.shutdown() was called")
             if self._hub is None:
-                from ._process.link import Hub
+                from ._process.hub import Hub
 
                 self._hub = Hub(self.loop_name)
             return self._hub
@@ -154,6 +154,8 @@ class Runtime:
         # one call at a time (of plain and async functions alike).
         pool = self._process_pool
         if pool is None:
+            from ._process.link import PoolLink
+
             hub = self.process_hub()
             with self._registry_lock:
                 pool = self._process_pool
@@ -161,7 +163,7 @@ class Runtime:
                     pool = _core.ActorCore("remote function", "process-pool",
                                            "the process pool of remote functions")
                     pool.add_process_group("tasks", self.num_cpus,
-                                           hub.pool_link(self.num_cpus), False, False)
+                                           PoolLink(hub, self.num_cpus), False, False)
                     pool.mark_ready()
                     self._process_pool = pool
                     self._actors.add(pool)

@@ -10,6 +10,7 @@ from .._actor import ActorHandle, group_limits
 from .._options import DEFAULT_GROUP
 from ..exceptions import _actor_died_error
 from . import wire
+from .link import ActorLink
 
 
 def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
@@ -18,7 +19,7 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
     naming it, and no process is started."""
     cls = actor_class._cls
     actor_id = os.urandom(8).hex()
-    link = runtime.process_hub().actor_link(cls, frozenset(
+    link = ActorLink(runtime.process_hub(), cls, frozenset(
         name for name, spec in actor_class._methods.items()
         if spec.generator and not isinstance(spec.num_returns, int)),
         options.get("max_restarts", 0), options.get("max_task_retries", 0))

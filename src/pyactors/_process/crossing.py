@@ -10,6 +10,7 @@ runs on both sides; the parent routes every call between workers.
 
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Callable
 
@@ -26,7 +27,7 @@ class Exports:
 
     def __init__(self):
         self._refs: dict[str, list] = {}  # key -> [ref, how many pickles hold it]
-        self._handles: dict[str, object] = {}  # actor id -> ActorHandle
+        self._handles: dict[str, list] = {}  # actor id -> [ActorHandle, pickles that hold it]
         self._lock = threading.Lock()
 
     def export_ref(self, ref) -> tuple:
@@ -39,12 +40,29 @@ class Exports:
     def export_handle(self, handle) -> tuple:
         core = handle._pyactors_core
         with self._lock:
-            self._handles[core.actor_id] = handle
+            self._handles.setdefault(core.actor_id, [handle, 0])[1] += 1
         return _imported_handle, (core.actor_id, core.class_name, handle._pyactors_methods)
 
     def handle(self, actor_id: str):
         with self._lock:
-            return self._handles.get(actor_id)
+            entry = self._handles.get(actor_id)
+        return None if entry is None else entry[0]
+
+    def release_handles(self, actor_ids) -> None:
+        """The other side dropped these ProxyHandles: their actors need not live for it."""
+        with self._lock:
+            for actor_id in actor_ids:
+                entry = self._handles.get(actor_id)
+                if entry is not None:
+                    entry[1] -= 1
+                    if not entry[1]:
+                        del self._handles[actor_id]
+
+    def clear(self) -> None:
+        """The other side is gone for good."""
+        with self._lock:
+            self._refs.clear()
+            self._handles.clear()
 
     def watch(self, key: str, send: Callable[[tuple], None]) -> None:
         """The other side unpickled `key`: send it the ref's outcome once there is one."""
@@ -79,11 +97,25 @@ def settle_when_done(ref, key: str, send: Callable[[tuple], None], exports: Expo
 class Peer:
     """One side's view of the other across one pipe: the refs it imported from there."""
 
-    def __init__(self, send: Callable[[tuple], None], exports: Exports):
+    def __init__(self, send: Callable[[tuple], None], exports: Exports,
+                 wake: Callable[[], None] | None = None):
         self.send = send
         self.exports = exports
+        self.wake = wake  # told (from a finalizer) that ProxyHandles were dropped
         self._waiting: dict[str, list] = {}  # key -> local refs settled by "settled"
         self._lock = threading.Lock()
+        # ProxyHandles freed here, to tell the other side: put by finalizers (which may run
+        # anywhere, so reentrant); whoever `wake` tells sends them.
+        self.dropped: queue.SimpleQueue = queue.SimpleQueue()
+
+    def drops(self) -> tuple | None:
+        """A message telling the other side of the ProxyHandles freed here, or None."""
+        ids = []
+        while True:
+            try:
+                ids.append(self.dropped.get_nowait())
+            except queue.Empty:
+                return ("drop", tuple(ids)) if ids else None
 
     def loads(self, payload: wire.Payload):
         _loading.peer = self
@@ -195,6 +227,12 @@ class ProxyHandle:
 
     def __reduce__(self):
         return _exported_handle, (self._actor_id,)
+
+    def __del__(self):
+        peer = self._peer
+        peer.dropped.put(self._actor_id)
+        if peer.wake is not None:
+            peer.wake()
 
     def __eq__(self, other):
         if not isinstance(other, ProxyHandle):

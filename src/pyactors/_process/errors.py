@@ -75,7 +75,8 @@ def unpicklable_argument(callee: str, target, args: tuple, kwargs: dict | None,
                 break
     return TypeError(
         f"{callee}.remote(): {which} cannot be sent to a worker process: "
-        f"{type(exc).__name__}: {exc}. Arguments of process actors and process tasks are "
+        f"{type(exc).__name__}: {str(exc).rstrip('.')}. Arguments of process actors and "
+        f"process tasks are "
         f"pickled (cloudpickle); pass a value that pickles, or use an in-process actor "
         f"(process=False)")
 

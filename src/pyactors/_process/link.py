@@ -1,57 +1,23 @@
-"""The parent's side of worker processes.
-
-A Worker is one child process and its two pipes. A link is what a ProcessGroup sends its calls
-to: an ActorLink (one worker, the actor's) or a PoolLink (the workers of process tasks). The
-Hub is the runtime's single I/O thread: it reads every worker's pipe and hands what arrives to
-the worker's link, which completes calls through the core (ProcessGroup.complete).
-"""
+"""What a ProcessGroup sends its calls to (see process_group.pyx): an ActorLink (one
+worker, the actor's) or a PoolLink (the workers of process tasks). The hub's thread hands
+each link what its workers send; the link completes calls through the core
+(ProcessGroup.complete)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import os
-import selectors
-import signal
-import subprocess
-import sys
 import threading
 import time
 
-from .. import _context, _core
-from ..exceptions import ActorDiedError, WorkerCrashedError, _actor_died_error
+from .. import _core
+from ..exceptions import WorkerCrashedError, _actor_died_error
 from . import wire
-from .crossing import Exports, Peer
+from .crossing import Exports
 from .errors import decode_error, unpicklable_argument, unpicklable_result
+from .hub import Hub, Worker, describe_exit
 
-# After terminate(), how long a worker has to exit before it is killed.
-TERMINATE_GRACE = 2.0
-READ_SIZE = 1 << 20
-_BOOT = "from pyactors._process.worker import main; main()"
 _RESTART = "restart"  # the id of a restarted worker's __init__
-
-
-def _child_environment() -> dict:
-    env = dict(os.environ)
-    env.pop("PYACTORS_PROCESS", None)  # a worker's own actors live in it
-    env["PYACTORS_NODE_ID"] = _context._NODE_ID
-    # The worker imports what this process can: its sys.path (a script's directory, a path
-    # added at run time), whatever the interpreter was started with.
-    paths = [os.getcwd() if path == "" else path for path in sys.path]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "its worker process stopped answering"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"its worker process was killed by {name}"
-    return f"its worker process exited with code {returncode}"
 
 
 def _amended(reason: str, words: str) -> str:
@@ -63,105 +29,6 @@ def _amended(reason: str, words: str) -> str:
 def _has_refs(args: tuple, kwargs: dict | None) -> bool:
     return any(type(arg) is _core.ObjectRef for arg in args) or (
         kwargs is not None and any(type(arg) is _core.ObjectRef for arg in kwargs.values()))
-
-
-class Worker:
-    """One worker process and its pipes. Written by any thread (under write_lock), read by
-    the hub's thread only."""
-
-    def __init__(self, link, setup: tuple):
-        self.link = link
-        self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload, func)
-        self.write_lock = threading.Lock()
-        self.reader = wire.FrameReader()
-        self.stopping = False
-        self.kill_at = 0.0
-        self.reaped = threading.Event()
-        self.returncode: int | None = None
-        child_in, self.fd_out = os.pipe()
-        self.fd_in, child_out = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(child_in), str(child_out)],
-                pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL,
-                env=_child_environment(), cwd=os.getcwd())
-        except BaseException:
-            for fd in (self.fd_in, self.fd_out):
-                os.close(fd)
-            raise
-        finally:
-            os.close(child_in)
-            os.close(child_out)
-        self.pid = self.proc.pid
-        self.peer = Peer(self.send, link.exports)
-        self.write(wire.frame(setup))
-        link.hub.add(self)
-
-    def send(self, message: tuple) -> None:
-        self.write(wire.frame(message))
-
-    def write(self, data: bytes) -> None:
-        with self.write_lock:
-            if self.fd_out < 0:
-                return  # stopped: its calls fail as its end is seen
-            try:
-                wire.write_all(self.fd_out, data)
-            except OSError:
-                pass  # it is gone: its end of the pipe, read by the hub, says why
-
-    def stop(self) -> None:
-        """Terminate it now; the hub kills it after a grace period."""
-        with self.write_lock:
-            if self.stopping:
-                return
-            self.stopping = True
-            if self.fd_out < 0:  # it has ended already
-                return
-            os.close(self.fd_out)
-            self.fd_out = -1
-        try:
-            self.proc.terminate()
-        except ProcessLookupError:
-            pass
-        self.kill_at = time.monotonic() + TERMINATE_GRACE
-        self.link.hub.poke()
-
-    def read(self) -> list | None:
-        """What arrived (the hub's thread), or None once the pipe has ended."""
-        try:
-            data = os.read(self.fd_in, READ_SIZE)
-        except OSError:
-            data = b""
-        return self.reader.feed(data) if data else None
-
-    def end(self) -> None:
-        """The pipe ended (the hub's thread): reap the process, release what it held."""
-        try:
-            self.returncode = self.proc.wait(TERMINATE_GRACE)
-        except subprocess.TimeoutExpired:  # it closed its pipe but lives on: end it
-            self.proc.kill()
-            self.returncode = self.proc.wait()
-        os.close(self.fd_in)
-        with self.write_lock:
-            if self.fd_out >= 0:
-                os.close(self.fd_out)
-                self.fd_out = -1
-        wire.sweep_segments(wire.segment_prefix(self.pid))
-        self.link.on_end(self)
-        self.peer.fail_all(ActorDiedError(f"{describe_exit(self.returncode)} (pid {self.pid}) "
-                                          f"before it settled this ref"))
-        self.reaped.set()
-
-    def take_calls(self) -> list:
-        """The calls it was running: (group, call, payload, func), in the order sent."""
-        calls = list(self.calls.values())
-        self.calls.clear()
-        return calls
-
-    def finished(self, message: tuple):
-        """The call a result message answers: (group, call), or None if it ended here."""
-        entry = self.calls.pop(message[1], None)
-        return None if entry is None else entry[:2]
 
 
 class _Link:
@@ -276,11 +143,17 @@ class _Link:
             worker.peer.settled(*message[1:])
         elif op == "hcall":
             worker.peer.serve_call(*message[1:])
+        elif op == "drop":
+            self.exports.release_handles(message[1])
 
     def _done(self, worker: Worker) -> None:
         """`worker` answered one of its calls (before that call completes)."""
 
     def on_end(self, worker: Worker) -> None:
+        raise NotImplementedError
+
+    def on_start_failed(self, worker: Worker, error: BaseException) -> None:
+        """The hub could not start `worker` (its thread): what it was given fails."""
         raise NotImplementedError
 
 
@@ -306,6 +179,7 @@ class ActorLink(_Link):
         if not self.stopped:  # killed before it started: nothing to start
             self.worker = Worker(self, ("actor", setup, self.hub.loop, False,
                                         self.restarts_left))
+            self.hub.start(self.worker)
 
     def _callee(self, func) -> tuple:
         cls = self.cls
@@ -381,8 +255,13 @@ class ActorLink(_Link):
             if call is not None:
                 group.complete(call, False, _actor_died_error(core, reason, None))
             payload.discard()  # never to be read
-        if not core.is_dead and self.worker is worker:  # not restarted
-            core.die(_actor_died_error(core, reason, None))
+        if self.worker is worker:  # not restarted: nothing will ask for what it was sent
+            self.exports.clear()
+            if not core.is_dead:
+                core.die(_actor_died_error(core, reason, None))
+
+    def on_start_failed(self, worker: Worker, error: BaseException) -> None:
+        pass  # start() and _restart() raise it: the actor dies of it there
 
     def _restart(self, calls: list, reason: str) -> list:
         """A new worker (max_restarts): __init__ runs again with its first arguments, then
@@ -395,6 +274,7 @@ class ActorLink(_Link):
             self.restarts_left -= 1
         self.worker = worker = Worker(self, ("actor", self.setup, self.hub.loop, True,
                                              self.restarts_left))
+        self.hub.start(worker)
         worker.calls[_RESTART] = (None, None, init, "__init__")
         frames = [wire.frame(("call", _RESTART, "default", "__init__", init))]
         failed = []
@@ -436,6 +316,7 @@ class PoolLink(_Link):
             if self.idle:
                 return self.idle.pop()
             worker = Worker(self, ("pool", self.hub.loop))
+            self.hub.start(worker, wait=False)  # not under these locks: the hub takes them
             self.workers.append(worker)
             self.known[worker] = set()
             return worker
@@ -466,107 +347,28 @@ class PoolLink(_Link):
         self.stopped = True
         super().stop()
 
-    def on_end(self, worker: Worker) -> None:
+    def on_start_failed(self, worker: Worker, error: BaseException) -> None:
+        with self.lock:  # its calls are registered: send_calls held this while it chose it
+            self._forget(worker)
+            calls = worker.take_calls()
+        for group, call, payload, _ in calls:
+            payload.discard()
+            group.complete(call, False, WorkerCrashedError(
+                f"{call!r}: no worker process could be started for it: "
+                f"{type(error).__name__}: {error}"))
+
+    def _forget(self, worker: Worker) -> None:
         with self.workers_lock:
             self.workers.remove(worker)
             self.known.pop(worker, None)
             if worker in self.idle:
                 self.idle.remove(worker)
+
+    def on_end(self, worker: Worker) -> None:
+        self._forget(worker)
         reason = describe_exit(worker.returncode)
         for group, call, payload, _ in worker.take_calls():
             payload.discard()
             group.complete(call, False, WorkerCrashedError(
                 f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
                 f"while running it"))
-
-
-class Hub:
-    """The runtime's process I/O: one thread reads every worker's pipe."""
-
-    def __init__(self, loop: str):
-        self.loop = loop  # the workers' kind of event loop, as the runtime's
-        self._selector = selectors.DefaultSelector()
-        self._wake_in, self._wake_out = os.pipe()
-        os.set_blocking(self._wake_out, False)
-        self._selector.register(self._wake_in, selectors.EVENT_READ, None)
-        self._new: list[Worker] = []
-        self._workers: set[Worker] = set()
-        self._closed = False
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="pyactors:process-io",
-                                        daemon=True)
-        self._thread.start()
-
-    def actor_link(self, cls: type, streaming: frozenset, restarts: int,
-                   task_retries: int) -> ActorLink:
-        return ActorLink(self, cls, streaming, restarts, task_retries)
-
-    def pool_link(self, size: int) -> PoolLink:
-        return PoolLink(self, size)
-
-    def add(self, worker: Worker) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("pyactors.shutdown() was called")
-            self._new.append(worker)
-        self.poke()
-
-    def poke(self) -> None:
-        try:
-            os.write(self._wake_out, b"!")
-        except OSError:
-            pass  # a wakeup is pending already (or the hub has stopped)
-
-    def _run(self) -> None:
-        selector = self._selector
-        while True:
-            with self._lock:
-                new, self._new = self._new, []
-                closed = self._closed
-            for worker in new:
-                self._workers.add(worker)
-                selector.register(worker.fd_in, selectors.EVENT_READ, worker)
-            if closed and not self._workers:
-                return
-            for key, _ in selector.select(self._timeout()):
-                worker = key.data
-                if worker is None:
-                    os.read(self._wake_in, 4096)
-                    continue
-                messages = worker.read()
-                if messages is None:
-                    selector.unregister(worker.fd_in)
-                    self._workers.discard(worker)
-                    worker.end()
-                    continue
-                for message in messages:
-                    worker.link.on_message(worker, message)
-            self._kill_overdue()
-
-    def _timeout(self) -> float | None:
-        deadlines = [worker.kill_at for worker in self._workers if worker.kill_at]
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - time.monotonic())
-
-    def _kill_overdue(self) -> None:
-        now = time.monotonic()
-        for worker in self._workers:
-            if worker.kill_at and now >= worker.kill_at:
-                worker.kill_at = 0.0
-                try:
-                    worker.proc.kill()
-                except ProcessLookupError:
-                    pass
-
-    def stop(self, timeout: float) -> None:
-        """After every link was stopped: wait for their workers to end, then for the thread."""
-        with self._lock:
-            self._closed = True
-        self.poke()
-        self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self._selector.close()
-            os.close(self._wake_in)
-            os.close(self._wake_out)
-        wire.sweep_segments(wire.segment_prefix())

@@ -26,11 +26,30 @@ from .crossing import Exports, Peer
 from .errors import encode_error
 
 
+def _die_with(parent: int) -> None:
+    """End with the parent, even while a thread holds the GIL in C code (the pipe's end
+    needs this process's reader to run to be noticed). Linux only; elsewhere the pipe's end
+    does it alone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before prctl()
+        os._exit(0)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class Worker:
     def __init__(self, fd_in: int, fd_out: int):
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.write_lock = threading.Lock()
+        self.pid = os.getpid()
         self.refs: dict = {}  # call id -> the ref of its call here
         self.methods: dict = {}  # (method, group) -> RemoteMethod
         self.functions: dict = {}  # key -> RemoteFunction
@@ -44,7 +63,16 @@ class Worker:
         self.core = None
         self.class_name = ""
 
+    def _tell_drops(self) -> None:
+        # Its own thread: a finalizer may not write (it may run inside _send, under the lock).
+        while True:
+            self.peer.dropped.put(self.peer.dropped.get())  # wait for one, keep it
+            message = self.peer.drops()
+            if message is not None:
+                self._send(message)
+
     def run(self) -> None:
+        threading.Thread(target=self._tell_drops, name="pyactors:drops", daemon=True).start()
         reader = wire.FrameReader()
         while True:
             data = os.read(self.fd_in, 1 << 20)
@@ -75,8 +103,11 @@ class Worker:
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
+        args = self._arguments(ident, method, payload)
+        if args is None:
+            return
+        args, kwargs = args
         try:
-            args, kwargs = self.peer.loads(payload)
             with caller_task_lock:
                 caller_task_ids[0] = ""  # marks this process a worker from the first call
                 if method == "__init__":
@@ -96,7 +127,16 @@ class Worker:
             remote_function = self.functions.get(key)
             if remote_function is None:
                 remote_function = self.functions[key] = RemoteFunction(wire.loads(function), {})
-            args, kwargs = self.peer.loads(payload)
+        except Exception as exc:
+            self._send(("err", ident, encode_error(TypeError(
+                f"the function could not be unpickled in the worker process: "
+                f"{type(exc).__name__}: {exc}"))))
+            return
+        args = self._arguments(ident, remote_function.__qualname__, payload)
+        if args is None:
+            return
+        args, kwargs = args
+        try:
             with caller_task_lock:
                 caller_task_ids[0] = ""
                 ref = remote_function.remote(*args, **(kwargs or {}))
@@ -105,6 +145,16 @@ class Worker:
             self._send(("err", ident, encode_error(exc)))
             return
         self._track(ident, ref, None, None)
+
+    def _arguments(self, ident: str, what: str, payload: wire.Payload):
+        try:
+            return self.peer.loads(payload)
+        except Exception as exc:  # an argument's class this process cannot import, say
+            name = what if self.core is None or what is None else f"{self.class_name}.{what}"
+            self._send(("err", ident, encode_error(TypeError(
+                f"the arguments of {name}() could not be unpickled in its worker process "
+                f"(pid {os.getpid()}): {type(exc).__name__}: {exc}"))))
+            return None
 
     def _track(self, ident: str, ref, method, group) -> None:
         if ref is None:  # an __init__ with nothing to run
@@ -143,6 +193,8 @@ class Worker:
         # raised): so does its process. Said before the errors of the calls that die with it
         # (their callbacks run first), so that the parent's actor is dead when they arrive,
         # as in one process.
+        if os.getpid() != self.pid:
+            return  # a fork's copy of the actor died (see _send)
         with self.write_lock:
             if self.death_told:
                 return
@@ -190,6 +242,8 @@ class Worker:
         self._send(message)
 
     def _send(self, message: tuple) -> None:
+        if os.getpid() != self.pid:
+            return  # a fork of this worker (a method's multiprocessing): not its pipe
         data = wire.frame(message)
         with self.write_lock:
             wire.write_all(self.fd_out, data)
@@ -198,7 +252,8 @@ class Worker:
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
+    fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    _die_with(parent)
     try:
         Worker(fd_in, fd_out).run()
     finally:

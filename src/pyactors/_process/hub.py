@@ -1,0 +1,358 @@
+"""Worker processes and the runtime's one I/O thread (the hub) that serves all of them.
+
+The hub's thread is the only one that starts workers, reads their pipes, and finishes
+writes that did not fit: it never blocks on a worker. Starting workers there also makes it
+their parent thread, which lives as long as they may - what PR_SET_PDEATHSIG needs to end a
+worker when this process dies, even one stuck in C code that holds its GIL.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from .. import _context
+from ..exceptions import ActorDiedError
+from . import wire
+from .crossing import Peer
+
+# After terminate(), how long a worker has to exit before it is killed.
+TERMINATE_GRACE = 2.0
+READ_SIZE = 1 << 20
+_BOOT = "from pyactors._process.worker import main; main()"
+_READ, _WRITE = "r", "w"
+
+
+def _child_environment() -> dict:
+    env = dict(os.environ)
+    env.pop("PYACTORS_PROCESS", None)  # a worker's own actors live in it
+    env["PYACTORS_NODE_ID"] = _context._NODE_ID
+    # The worker imports what this process can: its sys.path (a script's directory, a path
+    # added at run time), whatever the interpreter was started with.
+    paths = [os.getcwd() if path == "" else path for path in sys.path]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "its worker process stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"its worker process was killed by {name}"
+    return f"its worker process exited with code {returncode}"
+
+
+class Worker:
+    """One worker process and its pipes. Any thread writes (what does not fit waits in the
+    outbox for the hub); only the hub's thread reads, starts and ends it."""
+
+    def __init__(self, link, setup: tuple):
+        self.link = link
+        self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload, func)
+        self.write_lock = threading.Lock()
+        self.outbox: collections.deque = collections.deque()  # what waits for the pipe
+        self.reader = wire.FrameReader()
+        self.proc: subprocess.Popen | None = None
+        self.pid = 0
+        self.fd_in = self.fd_out = -1
+        self.stopping = False
+        self.cut_off = False  # its pipe closed, terminated
+        self.kill_at = 0.0
+        self.started = threading.Event()
+        self.start_error: BaseException | None = None
+        self.reaped = threading.Event()
+        self.returncode: int | None = None
+        self.peer = Peer(self.send, link.exports, link.hub.poke)
+        self.send(setup)  # first in the outbox: sent as it starts
+
+    def send(self, message: tuple) -> None:
+        self.write(wire.frame(message))
+
+    def write(self, data) -> None:
+        with self.write_lock:
+            if self.stopping:
+                return  # its calls fail as its end is seen
+            if self.outbox or self.fd_out < 0:  # behind what waits, or not started yet
+                self.outbox.append(data)
+                return
+            done = False
+            try:
+                try:
+                    written = os.write(self.fd_out, data)
+                except BlockingIOError:
+                    written = 0
+                except OSError:  # it is gone: its end of the pipe, read by the hub, says why
+                    written = len(data)
+                if written < len(data):
+                    self.outbox.append(memoryview(data)[written:])
+                    self.link.hub.want_write(self)
+                done = True
+            finally:
+                if not done:  # interrupted mid-frame (Ctrl-C): the stream cannot go on
+                    self.stopping = True
+                    self.link.hub.cut(self)
+
+    def flush(self) -> bool:
+        """Write what waits (the hub's thread); True once nothing does."""
+        with self.write_lock:
+            outbox = self.outbox
+            while outbox:
+                try:
+                    written = os.write(self.fd_out, outbox[0])
+                except BlockingIOError:
+                    return False
+                except OSError:
+                    outbox.clear()
+                    return True
+                if written < len(outbox[0]):
+                    outbox[0] = memoryview(outbox[0])[written:]
+                    return False
+                outbox.popleft()
+            return True
+
+    def spawn(self) -> None:
+        """Start the process (the hub's thread)."""
+        child_in, parent_out = os.pipe()
+        parent_in, child_out = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(child_in), str(child_out), str(os.getpid())],
+                pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL,
+                env=_child_environment(), cwd=os.getcwd())
+        except BaseException:
+            for fd in (parent_in, parent_out):
+                os.close(fd)
+            raise
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        os.set_blocking(parent_out, False)  # a full pipe never blocks a writer
+        self.pid = self.proc.pid
+        with self.write_lock:
+            self.fd_in, self.fd_out = parent_in, parent_out
+
+    def stop(self) -> None:
+        """Terminate it now; the hub closes its pipe, and kills it after a grace period."""
+        with self.write_lock:
+            if self.stopping:
+                return
+            self.stopping = True
+            self.outbox.clear()
+        self.link.hub.cut(self)
+
+    def read(self) -> list | None:
+        """What arrived (the hub's thread), or None once the pipe has ended."""
+        try:
+            data = os.read(self.fd_in, READ_SIZE)
+        except OSError:
+            data = b""
+        return self.reader.feed(data) if data else None
+
+    def end(self) -> None:
+        """The pipe ended (the hub's thread): reap the process, release what it held."""
+        try:
+            self.returncode = self.proc.wait(TERMINATE_GRACE)
+        except subprocess.TimeoutExpired:  # it closed its pipe but lives on: end it
+            self.proc.kill()
+            self.returncode = self.proc.wait()
+        os.close(self.fd_in)
+        with self.write_lock:
+            self.stopping = True
+            self.outbox.clear()
+            if self.fd_out >= 0:
+                os.close(self.fd_out)
+                self.fd_out = -1
+        wire.sweep_segments(wire.segment_prefix(self.pid))
+        self.link.on_end(self)
+        self.peer.fail_all(ActorDiedError(f"{describe_exit(self.returncode)} (pid {self.pid}) "
+                                          f"before it settled this ref"))
+        self.reaped.set()
+
+    def take_calls(self) -> list:
+        """The calls it was running: (group, call, payload, func), in the order sent."""
+        calls = list(self.calls.values())
+        self.calls.clear()
+        return calls
+
+    def finished(self, message: tuple):
+        """The call a result message answers: (group, call), or None if it ended here."""
+        entry = self.calls.pop(message[1], None)
+        return None if entry is None else entry[:2]
+
+
+class Hub:
+    """The runtime's process I/O: one thread starts, reads and ends every worker."""
+
+    def __init__(self, loop: str):
+        self.loop = loop  # the workers' kind of event loop, as the runtime's
+        self._selector = selectors.DefaultSelector()
+        self._wake_in, self._wake_out = os.pipe()
+        os.set_blocking(self._wake_out, False)
+        self._selector.register(self._wake_in, selectors.EVENT_READ, None)
+        self._requests: list = []  # (what, worker) for the hub's thread
+        self._workers: set[Worker] = set()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="pyactors:process-io",
+                                        daemon=True)
+        self._thread.start()
+
+    def start(self, worker: Worker, wait: bool = True) -> None:
+        """Start `worker` on the hub's thread; with `wait`, raise what starting it raised.
+        Without, what is sent to it meanwhile waits in its outbox, and a failure to start
+        reaches its link (on_start_failed)."""
+        if wait and threading.current_thread() is self._thread:
+            self._start(worker)
+        else:
+            self._request("start", worker)
+            if not wait:
+                return
+            worker.started.wait()
+        if wait and worker.start_error is not None:
+            raise worker.start_error
+
+    def want_write(self, worker: Worker) -> None:
+        self._request("write", worker)
+
+    def cut(self, worker: Worker) -> None:
+        """Close this side of its pipe and terminate it (kill after a grace period)."""
+        self._request("cut", worker)
+
+    def _request(self, what: str, worker: Worker) -> None:
+        with self._lock:
+            self._requests.append((what, worker))
+        self.poke()
+
+    def poke(self) -> None:
+        try:
+            os.write(self._wake_out, b"!")
+        except OSError:
+            pass  # a wakeup is pending already (or the hub has stopped)
+
+    # -- the hub's thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        selector = self._selector
+        while True:
+            with self._lock:
+                requests, self._requests = self._requests, []
+                closed = self._closed
+            for what, worker in requests:
+                getattr(self, f"_{what}")(worker)
+            for worker in self._workers:  # ProxyHandles this process dropped
+                drops = worker.peer.drops()
+                if drops is not None:
+                    worker.send(drops)
+            if closed and not self._workers:
+                return
+            for key, _ in selector.select(self._timeout()):
+                if key.data is None:
+                    os.read(self._wake_in, 4096)
+                    continue
+                worker, side = key.data
+                if side is _WRITE:
+                    if worker.flush():
+                        selector.unregister(worker.fd_out)
+                    continue
+                messages = worker.read()
+                if messages is None:
+                    self._end(worker)
+                    continue
+                for message in messages:
+                    worker.link.on_message(worker, message)
+            self._kill_overdue()
+
+    def _start(self, worker: Worker) -> None:
+        try:
+            if self._closed:
+                raise RuntimeError("pyactors.shutdown() was called")
+            worker.spawn()
+        except BaseException as exc:
+            worker.start_error = exc
+            worker.stopping = True
+            worker.reaped.set()
+            worker.link.on_start_failed(worker, exc)
+        else:
+            self._workers.add(worker)
+            self._selector.register(worker.fd_in, selectors.EVENT_READ, (worker, _READ))
+            with worker.write_lock:
+                pending = bool(worker.outbox)
+            if pending:
+                self._write(worker)
+            if worker.stopping:  # stopped while it started
+                self._cut(worker)
+        worker.started.set()
+
+    def _write(self, worker: Worker) -> None:
+        if worker in self._workers and worker.fd_out >= 0 and not worker.flush():
+            try:
+                self._selector.register(worker.fd_out, selectors.EVENT_WRITE,
+                                        (worker, _WRITE))
+            except KeyError:
+                pass  # registered already
+
+    def _cut(self, worker: Worker) -> None:
+        if worker not in self._workers or worker.cut_off:
+            return
+        worker.cut_off = True
+        self._forget_writes(worker)
+        with worker.write_lock:
+            if worker.fd_out >= 0:
+                os.close(worker.fd_out)  # a worker whose reader runs sees its end at once
+                worker.fd_out = -1
+        try:
+            worker.proc.terminate()
+        except ProcessLookupError:
+            pass
+        worker.kill_at = time.monotonic() + TERMINATE_GRACE
+
+    def _end(self, worker: Worker) -> None:
+        self._selector.unregister(worker.fd_in)
+        self._forget_writes(worker)
+        self._workers.discard(worker)
+        worker.end()
+
+    def _forget_writes(self, worker: Worker) -> None:
+        if worker.fd_out >= 0:
+            try:
+                self._selector.unregister(worker.fd_out)
+            except KeyError:
+                pass
+
+    def _timeout(self) -> float | None:
+        deadlines = [worker.kill_at for worker in self._workers if worker.kill_at]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _kill_overdue(self) -> None:
+        now = time.monotonic()
+        for worker in self._workers:
+            if worker.kill_at and now >= worker.kill_at:
+                worker.kill_at = 0.0  # once
+                try:
+                    worker.proc.kill()
+                except ProcessLookupError:
+                    pass
+
+    def stop(self, timeout: float) -> None:
+        """After every link was stopped: wait for their workers to end, then for the thread."""
+        with self._lock:
+            self._closed = True
+        self.poke()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._selector.close()
+            os.close(self._wake_in)
+            os.close(self._wake_out)
+        wire.sweep_segments(wire.segment_prefix())
