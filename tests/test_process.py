@@ -155,8 +155,8 @@ def test_cancel_reaches_the_worker_running_and_queued():
     s = Service.options(max_concurrency=1).remote()
     running, queued = s.hold.remote("running"), s.hold.remote("queued")
     ray.get(s.until_in_flight.remote(1))
+    ray.cancel(queued)  # first: cancelling the running one frees the slot it waits for
     ray.cancel(running)
-    ray.cancel(queued)
     for ref in (running, queued):
         with pytest.raises(TaskCancelledError):
             ray.get(ref, timeout=10)

@@ -245,8 +245,8 @@ cdef class ProcessGroup(Group):
     cdef object link                  # once
     cdef object dispatch_lock         # threading.RLock: admission order = order on the wire
     cdef bint serial                  # once: a threaded actor's group (ordered at limit 1)
-    cdef Py_ssize_t declared          # any: the group's limit
-    cdef bint pipelined               # once: the worker enforces the limit, not `limit`
+    cdef Py_ssize_t declared          # any: the group's limit (the worker enforces it;
+                                      # `limit` bounds the calls sent: its window)
 
 
 cdef class ActorCore:

@@ -37,14 +37,13 @@ cdef class ActorCore:
         return self._added(name, group)
 
     def add_process_group(self, str name, Py_ssize_t limit, link, bint serial,
-                          bint pipelined):
-        """Add a concurrency group whose calls `link` runs in worker processes; `serial`: a
-        threaded actor's group (its calls keep submission order at limit 1); `pipelined`:
-        the worker enforces the limit (see process_group.pyx)."""
+                          Py_ssize_t window=0):
+        """Add a concurrency group whose calls `link` runs in worker processes, which enforce
+        `limit`; `serial`: a threaded actor's group (its calls keep submission order at limit
+        1); `window`: the most calls sent at once (0: no bound)."""
         if self.default_group is not None and self.default_group.state != G_IDLE:
             raise RuntimeError("groups must be added before the actor's first call")
-        return self._added(name, new_process_group(self, name, limit, link, serial,
-                                                   pipelined))
+        return self._added(name, new_process_group(self, name, limit, link, serial, window))
 
     cdef Group _added(self, str name, Group group):
         self.groups[name] = group

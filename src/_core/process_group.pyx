@@ -3,9 +3,8 @@
 # as it may be sent - its ref arguments resolved, the actor's __init__ done, submission order
 # kept for a threaded actor's single slot - and handed to the group's link, which writes it to
 # the worker's pipe on the admitting thread (no thread of its own, no loop hop): calls
-# pipeline instead of waiting here for a slot a round trip away. (The pool of process tasks
-# is not pipelined: there each worker runs one call at a time, and this group's limit counts
-# them.) Kill, max_pending_calls and
+# pipeline instead of waiting here for a slot a round trip away. The pool of process tasks
+# sends at most a few calls ahead per worker (its window), and each worker runs one at a time. Kill, max_pending_calls and
 # cancel of a call not sent yet answer here at once; the link's I/O thread completes calls
 # through complete(), the path every group finishes by.
 
@@ -69,13 +68,9 @@ cdef class ProcessGroup(Group):
     def set_limit(self, Py_ssize_t limit):
         if limit < 1:
             raise ValueError(f"a concurrency limit must be at least 1, got {limit}")
-        if self.pipelined:  # the worker's group enforces it
-            with self.dispatch_lock:  # behind the calls sent before it, as in one process
-                self.declared = limit
-                self.link.send_limit(self.name, limit)
-        else:
+        with self.dispatch_lock:  # behind the calls sent before it, as in one process
             self.declared = limit
-            Group.set_limit(self, limit)
+            self.link.send_limit(self.name, limit)
 
     def stats(self):
         """As an in-process group's. Of the calls sent and not yet answered, the worker runs
@@ -92,13 +87,11 @@ cdef class ProcessGroup(Group):
 
 
 cdef ProcessGroup new_process_group(ActorCore actor, str name, Py_ssize_t limit, link,
-                                    bint serial, bint pipelined):
+                                    bint serial, Py_ssize_t window):
     cdef ProcessGroup group = ProcessGroup.__new__(ProcessGroup)
-    # Pipelined (an actor's): the worker's group limits. Otherwise (the pool of process
-    # tasks, one call per worker at a time) this one does.
-    _setup_group(group, actor, name, PY_SSIZE_T_MAX if pipelined else limit)
+    # The worker's group enforces `limit`; this one only bounds how many calls are sent.
+    _setup_group(group, actor, name, window if window > 0 else PY_SSIZE_T_MAX)
     group.declared = limit
-    group.pipelined = pipelined
     group.link = link
     group.serial = serial
     group.dispatch_lock = RLock()

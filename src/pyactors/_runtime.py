@@ -151,7 +151,7 @@ class Runtime:
 
     def _process_pool_group(self) -> _core.Group:
         # Started by the first process task: num_cpus worker processes at most, each running
-        # one call at a time (of plain and async functions alike).
+        # one call at a time (of plain and async functions alike), with a few sent ahead.
         pool = self._process_pool
         if pool is None:
             from ._process.link import PoolLink
@@ -163,7 +163,8 @@ class Runtime:
                     pool = _core.ActorCore("remote function", "process-pool",
                                            "the process pool of remote functions")
                     pool.add_process_group("tasks", self.num_cpus,
-                                           PoolLink(hub, self.num_cpus), False, False)
+                                           PoolLink(hub, self.num_cpus), False,
+                                           self.num_cpus * PoolLink.AHEAD)
                     pool.mark_ready()
                     self._process_pool = pool
                     self._actors.add(pool)

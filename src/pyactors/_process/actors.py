@@ -32,7 +32,7 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
     link.core = core
     serial = not actor_class._is_async
     for group, limit in group_limits(actor_class, options).items():
-        core.add_process_group(group, limit, link, serial, True)
+        core.add_process_group(group, limit, link, serial)
 
     def start():
         try:

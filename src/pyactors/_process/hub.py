@@ -78,12 +78,19 @@ class Worker:
     def send(self, message: tuple) -> None:
         self.write(wire.frame(message))
 
-    def write(self, data) -> None:
+    def write(self, data, defer: bool = False) -> None:
+        """Send `data`; with `defer` (the worker is busy with earlier calls anyway), leave it
+        to the hub, which writes everything that waits at once: pipelined calls cost one
+        write - and one wakeup of the worker - per batch, not per call."""
         with self.write_lock:
             if self.stopping:
                 return  # its calls fail as its end is seen
             if self.outbox or self.fd_out < 0:  # behind what waits, or not started yet
                 self.outbox.append(data)
+                return
+            if defer:
+                self.outbox.append(data)
+                self.link.hub.want_write(self)
                 return
             done = False
             try:
@@ -231,7 +238,8 @@ class Hub:
     def _request(self, what: str, worker: Worker) -> None:
         with self._lock:
             self._requests.append((what, worker))
-        self.poke()
+        if threading.current_thread() is not self._thread:  # it runs them before it waits
+            self.poke()
 
     def poke(self) -> None:
         try:

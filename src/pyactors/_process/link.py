@@ -82,15 +82,18 @@ class _Link:
                 self.init_payload = payload  # kept: a restarted worker runs __init__ again
             sendable.append((call, func, payload))
         frames: dict[Worker, list] = {}
+        busy: dict[Worker, bool] = {}
         with self.lock:  # the worker does not change (restart) between choice and write
             for call, func, payload in sendable:
                 worker = self._worker_for()
+                if worker not in busy:
+                    busy[worker] = bool(worker.calls)
                 ident = call.hex()  # also the call's task id inside the worker
                 worker.calls[ident] = (group, call, payload, func)
                 frames.setdefault(worker, []).append(self._frame(worker, ident, group.name,
                                                                  func, payload))
             for worker, parts in frames.items():
-                worker.write(b"".join(parts))
+                worker.write(b"".join(parts), busy[worker])
         for call, error in unsendable:
             group.fail_unsendable(call, error)
 
@@ -123,7 +126,6 @@ class _Link:
         if op == "ok":
             found = worker.finished(message)
             if found is not None:
-                self._done(worker)
                 group, call = found
                 try:
                     value = worker.peer.loads(message[2])
@@ -134,7 +136,6 @@ class _Link:
         elif op == "err":
             found = worker.finished(message)
             if found is not None:
-                self._done(worker)
                 group, call = found
                 group.complete(call, False, decode_error(message[2], group.actor))
         elif op == "watch":
@@ -145,9 +146,6 @@ class _Link:
             worker.peer.serve_call(*message[1:])
         elif op == "drop":
             self.exports.release_handles(message[1])
-
-    def _done(self, worker: Worker) -> None:
-        """`worker` answered one of its calls (before that call completes)."""
 
     def on_end(self, worker: Worker) -> None:
         raise NotImplementedError
@@ -295,33 +293,38 @@ class ActorLink(_Link):
 
 class PoolLink(_Link):
     """The workers of process tasks: up to `size`, started as calls need them and reused; a
-    function crosses once per worker."""
+    function crosses once per worker. Each worker runs one task at a time and holds up to
+    AHEAD of them, so that the next one is there when it finishes one."""
+
+    AHEAD = 8
 
     def __init__(self, hub: Hub, size: int):
         super().__init__(hub)
         self.size = size
         self.workers: list[Worker] = []
-        self.idle: list[Worker] = []
         self.functions: dict[int, tuple] = {}  # id(function) -> (function, its payload)
         self.known: dict[Worker, set] = {}
         self.stopped = False
-        self.workers_lock = threading.Lock()  # workers, idle, known
+        self.workers_lock = threading.Lock()  # workers, known
 
     def _callee(self, func) -> tuple:
         return func.__qualname__, func
 
     def _worker_for(self) -> Worker:
-        # The core admits at most `size` calls: there is an idle worker, or room for one.
+        # The least busy worker; a new one while there is room and every one is busy. The
+        # core sends at most size * AHEAD calls at once, so none holds more than AHEAD.
         with self.workers_lock:
-            if self.idle:
-                return self.idle.pop()
+            live = [worker for worker in self.workers if not worker.stopping]
+            least = min(live, key=lambda worker: len(worker.calls), default=None)
+            if least is not None and (not least.calls or len(self.workers) >= self.size):
+                return least
             worker = Worker(self, ("pool", self.hub.loop))
             self.hub.start(worker, wait=False)  # not under these locks: the hub takes them
             self.workers.append(worker)
             self.known[worker] = set()
             return worker
 
-    def _frame(self, worker: Worker, ident: str, group, func, payload) -> bytes:
+    def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
         key = id(func)
         known = self.known[worker]
         if key in known:
@@ -337,11 +340,6 @@ class PoolLink(_Link):
     def _workers(self) -> list[Worker]:
         with self.workers_lock:
             return list(self.workers)
-
-    def _done(self, worker: Worker) -> None:
-        with self.workers_lock:
-            if not worker.stopping:
-                self.idle.append(worker)
 
     def stop(self) -> None:
         self.stopped = True
@@ -361,8 +359,6 @@ class PoolLink(_Link):
         with self.workers_lock:
             self.workers.remove(worker)
             self.known.pop(worker, None)
-            if worker in self.idle:
-                self.idle.remove(worker)
 
     def on_end(self, worker: Worker) -> None:
         self._forget(worker)

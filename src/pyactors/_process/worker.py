@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from .. import _core, _runtime
 from .._actor import _assemble
@@ -42,6 +43,11 @@ def _die_with(parent: int) -> None:
 
 
 PR_SET_PDEATHSIG = 1
+# Results of a busy worker - one with at least DEFER_FROM calls still to answer - wait at
+# most FLUSH_DELAY, or until BATCH_MOST of them wait, to go in one write.
+DEFER_FROM = 16
+FLUSH_DELAY = 0.0005
+BATCH_MOST = 256
 
 
 class Worker:
@@ -49,6 +55,8 @@ class Worker:
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.write_lock = threading.Lock()
+        self.outbox: list = []  # frames that wait to be written together (see _send)
+        self.flush_due = threading.Event()
         self.pid = os.getpid()
         self.refs: dict = {}  # call id -> the ref of its call here
         self.methods: dict = {}  # (method, group) -> RemoteMethod
@@ -73,6 +81,7 @@ class Worker:
 
     def run(self) -> None:
         threading.Thread(target=self._tell_drops, name="pyactors:drops", daemon=True).start()
+        threading.Thread(target=self._flush_later, name="pyactors:flush", daemon=True).start()
         reader = wire.FrameReader()
         while True:
             data = os.read(self.fd_in, 1 << 20)
@@ -99,7 +108,7 @@ class Worker:
                     _runtime.init(loop=loop)
                 elif op == "pool":
                     self.call = self.call_function
-                    _runtime.init(loop=message[1])
+                    _runtime.init(loop=message[1], num_cpus=1)  # one task at a time
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
@@ -200,7 +209,9 @@ class Worker:
                 return
             self.death_told = True
             reason = str(self.core.death_cause).removeprefix(f"{self.core.describe()} died: ")
-            wire.write_all(self.fd_out, wire.frame(("died", reason)))
+            self.outbox.append(wire.frame(("died", reason)))  # after the results before it
+            wire.write_all(self.fd_out, b"".join(self.outbox))
+            self.outbox.clear()
 
     def _method(self, method: str, group: str):
         remote_method = self.methods.get((method, group))
@@ -239,14 +250,34 @@ class Worker:
             if method == "__init__":
                 error = self._task_error(error, method, group)
             message = ("err", ident, encode_error(error))
-        self._send(message)
+        self._send(message, len(self.refs) >= DEFER_FROM)
 
-    def _send(self, message: tuple) -> None:
+    def _send(self, message: tuple, defer: bool = False) -> None:
+        """Write `message`, after what waits. With `defer` (many calls are still to answer,
+        so more results follow at once), let it wait, at most FLUSH_DELAY: a stream of results
+        costs one write - and one wakeup of the parent - per batch, not per result."""
         if os.getpid() != self.pid:
             return  # a fork of this worker (a method's multiprocessing): not its pipe
         data = wire.frame(message)
         with self.write_lock:
-            wire.write_all(self.fd_out, data)
+            outbox = self.outbox
+            outbox.append(data)
+            if defer and len(outbox) < BATCH_MOST:
+                if len(outbox) == 1:
+                    self.flush_due.set()
+                return
+            wire.write_all(self.fd_out, b"".join(outbox))
+            outbox.clear()
+
+    def _flush_later(self) -> None:
+        while True:
+            self.flush_due.wait()
+            time.sleep(FLUSH_DELAY)  # what else completes meanwhile joins the batch
+            self.flush_due.clear()
+            with self.write_lock:
+                if self.outbox:
+                    wire.write_all(self.fd_out, b"".join(self.outbox))
+                    self.outbox.clear()
 
 
 def main() -> None:
