@@ -408,3 +408,15 @@ def test_a_dead_worker_restarts_with_its_first_arguments_and_retries_its_call(ho
         ray.get(p.crash_once.remote(str(marker), how), timeout=30)
     with pytest.raises(ActorDiedError):
         ray.get(p.bump.remote(), timeout=0)
+
+
+def test_the_next_process_actor_starts_from_a_warm_spare_worker():
+    a = Service.remote()
+    ray.get(a.report.remote())
+    hub = ray._runtime.current().process_hub()
+    spare = hub._spare
+    while spare is None:  # prepared on the hub's thread after the first actor took its own
+        spare = hub._spare
+    b = Service.remote("b")
+    report = ray.get(b.report.remote())
+    assert report["pid"] == spare.pid and report["tag"] == "b", "the spare runs b"

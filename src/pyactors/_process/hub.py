@@ -56,7 +56,7 @@ class Worker:
     """One worker process and its pipes. Any thread writes (what does not fit waits in the
     outbox for the hub); only the hub's thread reads, starts and ends it."""
 
-    def __init__(self, link, setup: tuple):
+    def __init__(self, link, setup: tuple | None):
         self.link = link
         self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload, func)
         self.write_lock = threading.Lock()
@@ -73,7 +73,15 @@ class Worker:
         self.reaped = threading.Event()
         self.returncode: int | None = None
         self.peer = Peer(self.send, link.exports, link.hub.poke)
-        self.send(setup)  # first in the outbox: sent as it starts
+        if setup is not None:  # a spare gets it when it is taken (adopt())
+            self.send(setup)  # first in the outbox: sent as it starts
+
+    def adopt(self, link, setup: tuple) -> None:
+        """A spare worker becomes `link`'s; `setup` tells it what it runs."""
+        with self.write_lock:
+            self.link = link
+            self.peer = Peer(self.send, link.exports, link.hub.poke)
+        self.send(setup)
 
     def send(self, message: tuple) -> None:
         self.write(wire.frame(message))
@@ -133,7 +141,8 @@ class Worker:
         parent_in, child_out = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(child_in), str(child_out), str(os.getpid())],
+                [sys.executable, "-c", _BOOT, str(child_in), str(child_out), str(os.getpid()),
+                 self.link.hub.loop],
                 pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL,
                 env=_child_environment(), cwd=os.getcwd())
         except BaseException:
@@ -207,6 +216,7 @@ class Hub:
         os.set_blocking(self._wake_out, False)
         self._selector.register(self._wake_in, selectors.EVENT_READ, None)
         self._requests: list = []  # (what, worker) for the hub's thread
+        self._spare: Worker | None = None  # started before it is needed (take_spare())
         self._workers: set[Worker] = set()
         self._closed = False
         self._lock = threading.Lock()
@@ -227,6 +237,18 @@ class Hub:
             worker.started.wait()
         if wait and worker.start_error is not None:
             raise worker.start_error
+
+    def take_spare(self, link, setup: tuple) -> Worker | None:
+        """A worker started ahead of need, now `link`'s, or None; another is prepared."""
+        with self._lock:
+            worker, self._spare = self._spare, None
+            if self._closed:
+                return None
+        self._request("prepare", None)
+        if worker is None:
+            return None
+        worker.adopt(link, setup)
+        return worker
 
     def want_write(self, worker: Worker) -> None:
         self._request("write", worker)
@@ -279,6 +301,18 @@ class Hub:
                 for message in messages:
                     worker.link.on_message(worker, message)
             self._kill_overdue()
+
+    def _prepare(self, _) -> None:
+        if self._spare is not None or self._closed:
+            return
+        spare = Worker(_Spare(self), None)
+        self._start(spare)
+        if spare.start_error is None:
+            with self._lock:
+                if self._spare is None and not self._closed:
+                    self._spare, spare = spare, None
+            if spare is not None:  # not needed after all
+                self._cut(spare)
 
     def _start(self, worker: Worker) -> None:
         try:
@@ -357,6 +391,9 @@ class Hub:
         """After every link was stopped: wait for their workers to end, then for the thread."""
         with self._lock:
             self._closed = True
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.stop()
         self.poke()
         self._thread.join(timeout)
         if not self._thread.is_alive():
@@ -364,3 +401,22 @@ class Hub:
             os.close(self._wake_in)
             os.close(self._wake_out)
         wire.sweep_segments(wire.segment_prefix())
+
+
+class _Spare:
+    """The link of a spare worker until one takes it: it only needs ending."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.exports = None
+
+    def on_message(self, worker: Worker, message: tuple) -> None:
+        pass  # a spare says nothing before its setup
+
+    def on_end(self, worker: Worker) -> None:
+        with self.hub._lock:
+            if self.hub._spare is worker:
+                self.hub._spare = None
+
+    def on_start_failed(self, worker: Worker, error: BaseException) -> None:
+        pass  # no spare, then: the next actor starts its own worker

@@ -174,9 +174,12 @@ class ActorLink(_Link):
 
     def start(self, setup: wire.Payload) -> None:
         self.setup = setup
-        if not self.stopped:  # killed before it started: nothing to start
-            self.worker = Worker(self, ("actor", setup, self.hub.loop, False,
-                                        self.restarts_left))
+        if self.stopped:  # killed before it started: nothing to start
+            return
+        message = ("actor", setup, False, self.restarts_left)
+        self.worker = self.hub.take_spare(self, message)  # a warm one: no interpreter start
+        if self.worker is None:
+            self.worker = Worker(self, message)
             self.hub.start(self.worker)
 
     def _callee(self, func) -> tuple:
@@ -270,8 +273,7 @@ class ActorLink(_Link):
                                "the dead worker consumed")
         if self.restarts_left > 0:
             self.restarts_left -= 1
-        self.worker = worker = Worker(self, ("actor", self.setup, self.hub.loop, True,
-                                             self.restarts_left))
+        self.worker = worker = Worker(self, ("actor", self.setup, True, self.restarts_left))
         self.hub.start(worker)
         worker.calls[_RESTART] = (None, None, init, "__init__")
         frames = [wire.frame(("call", _RESTART, "default", "__init__", init))]
@@ -318,8 +320,11 @@ class PoolLink(_Link):
             least = min(live, key=lambda worker: len(worker.calls), default=None)
             if least is not None and (not least.calls or len(self.workers) >= self.size):
                 return least
-            worker = Worker(self, ("pool", self.hub.loop))
-            self.hub.start(worker, wait=False)  # not under these locks: the hub takes them
+            message = ("pool",)
+            worker = self.hub.take_spare(self, message)
+            if worker is None:
+                worker = Worker(self, message)
+                self.hub.start(worker, wait=False)  # not under these locks: the hub takes them
             self.workers.append(worker)
             self.known[worker] = set()
             return worker

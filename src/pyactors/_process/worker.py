@@ -104,11 +104,10 @@ class Worker:
                 elif op == "hcall":
                     self.peer.serve_call(*message[1:])
                 elif op == "actor":
-                    _, self.setup, loop, self.reconstructed, self.restarts_left = message
-                    _runtime.init(loop=loop)
+                    _, self.setup, self.reconstructed, self.restarts_left = message
                 elif op == "pool":
                     self.call = self.call_function
-                    _runtime.init(loop=message[1], num_cpus=1)  # one task at a time
+                    _runtime.current().function_group(False).set_limit(1)  # one at a time
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
@@ -283,8 +282,10 @@ class Worker:
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    fd_in, fd_out, parent, loop = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \
+        sys.argv[4]
     _die_with(parent)
+    _runtime.init(loop=loop)  # before it is given work: a spare is ready at once
     try:
         Worker(fd_in, fd_out).run()
     finally:
