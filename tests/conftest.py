@@ -43,11 +43,11 @@ def loop_kind(request):
     pyactors.shutdown()
     leftover = [t for t in threading.enumerate() if t not in before_threads]
     assert not leftover, f"threads left behind: {leftover}"
+    gc.collect()  # what only garbage holds is not left behind: its finalizers free it
     assert not child_processes(), f"child processes left behind: {child_processes()}"
     assert not shm_segments(), f"shared memory left behind: {shm_segments()}"
     left_open = {fd: _fd_target(fd) for fd in open_fds() - before_fds}
     assert not left_open, f"file descriptors left open: {left_open}"
-    gc.collect()
     after = _core.debug_counters()
     # Nothing may stay registered, posted or pending once the runtime is shut down...
     for counter in ("waiters_registered", "wakeups_pending", "calls_pending"):
