@@ -181,6 +181,8 @@ def test_remote_functions_take_the_same_path():
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="inspect.markcoroutinefunction: 3.12+")
+@pytest.mark.in_process_only("returns its asyncio.Task, and markcoroutinefunction's marker is "
+                             "an identity that a class pickled by value does not keep")
 def test_a_plain_def_marked_as_coroutine_function_runs_in_a_task():
     import inspect
 
