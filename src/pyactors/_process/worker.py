@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 
 from .. import _core, _runtime
 from .._actor import _assemble
@@ -286,10 +287,15 @@ def main() -> None:
         sys.argv[4]
     _die_with(parent)
     _runtime.init(loop=loop)  # before it is given work: a spare is ready at once
+    code = 0  # the pipe ended: the parent is gone or let it go
     try:
         Worker(fd_in, fd_out).run()
+    except BaseException:  # a bug of the worker's own: said, and seen in the exit code
+        traceback.print_exc()
+        sys.stderr.flush()
+        code = 70  # EX_SOFTWARE
     finally:
-        os._exit(0)
+        os._exit(code)  # at once: the actor's threads are daemons of a finished job
 
 
 class _Told:

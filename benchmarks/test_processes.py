@@ -1,0 +1,49 @@
+"""pytest-benchmark figures of P1 and P2 (`python -m benchmarks.processes`): a process actor
+grouped with the raw pipe round trip it is built on and with an in-process actor.
+
+Times are per round: P1 rounds make ROUNDTRIPS_PER_ROUND round trips, P2 rounds submit
+PIPELINE_CALLS calls and then get them all. Rounds are small, so that the smoke run
+(`--benchmark-disable`) stays quick; the script gives per-call figures, ratios and targets.
+These tests use none of conftest's adapter fixtures (process actors have no floor there), only
+its check for threads left behind, and check as well that no worker process is left behind.
+"""
+
+import pytest
+
+from benchmarks.impl_pyactors import pipelined, roundtrips
+from benchmarks.processes import PipeEcho, probe, pyactors_runtime, wait_for_processes
+
+ROUNDTRIPS_PER_ROUND = 200
+PIPELINE_CALLS = 500
+P1_GROUP = f"P1 sync round trip x{ROUNDTRIPS_PER_ROUND}"
+
+
+@pytest.fixture(params=["process actor", "in-process actor"])
+def probe_actor(request):
+    with pyactors_runtime():
+        yield probe(process=request.param == "process actor")
+    assert wait_for_processes(1) == 1, "worker processes left behind"
+
+
+def test_p1_sync_roundtrip(benchmark, probe_actor):
+    benchmark.group = P1_GROUP
+    benchmark.extra_info["calls_per_round"] = ROUNDTRIPS_PER_ROUND
+    benchmark(roundtrips, probe_actor, ROUNDTRIPS_PER_ROUND)
+
+
+# 3.12+ warns that forking a process with threads (pytest's faulthandler watchdog) may deadlock
+# the child; the echo child runs no thread.
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_p1_pipe_roundtrip(benchmark):
+    benchmark.group = P1_GROUP
+    benchmark.extra_info["calls_per_round"] = ROUNDTRIPS_PER_ROUND
+    with PipeEcho() as echo:
+        benchmark(echo.roundtrips, ROUNDTRIPS_PER_ROUND)
+    assert wait_for_processes(1) == 1, "the echo process was left behind"
+
+
+def test_p2_pipelined(benchmark, probe_actor):
+    benchmark.group = f"P2 pipelined x{PIPELINE_CALLS}"
+    benchmark.extra_info["calls_per_round"] = PIPELINE_CALLS
+    results = benchmark(pipelined, probe_actor, PIPELINE_CALLS)
+    assert results == [None] * PIPELINE_CALLS
