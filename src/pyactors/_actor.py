@@ -170,13 +170,20 @@ class ActorClass:
 
 def by_reference(obj) -> bool:
     """Whether pickle can name `obj` (an ActorClass or RemoteFunction) by module and name."""
-    module = sys.modules.get(obj.__module__)
-    if module is None or obj.__module__ == "__main__":
-        return False
+    return named(obj) is obj
+
+
+def named(obj):
+    """What an importable module (not __main__) holds under `obj`'s module and qualified
+    name, or None."""
+    module_name = getattr(obj, "__module__", None)
+    module = sys.modules.get(module_name or "")
+    if module is None or module_name == "__main__":
+        return None
     found = module
-    for part in obj.__qualname__.split("."):
+    for part in getattr(obj, "__qualname__", "").split("."):
         found = getattr(found, part, None)
-    return found is obj
+    return found
 
 
 class _ActorClassWithOptions:

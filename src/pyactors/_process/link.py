@@ -5,6 +5,7 @@ each link what its workers send; the link completes calls through the core
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import threading
@@ -31,8 +32,9 @@ def _has_refs(args: tuple, kwargs: dict | None) -> bool:
         kwargs is not None and any(type(arg) is _core.ObjectRef for arg in kwargs.values()))
 
 
-class _Link:
-    """What ProcessGroup asks of a link (see process_group.pyx)."""
+class _Link(abc.ABC):
+    """What ProcessGroup asks of a link (see process_group.pyx); the subclasses say which
+    worker runs a call and what a worker's end means."""
 
     def __init__(self, hub: Hub):
         self.hub = hub
@@ -59,9 +61,9 @@ class _Link:
         except Exception as exc:
             raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
 
+    @abc.abstractmethod
     def _callee(self, func) -> tuple:
         """The name of what `func` calls, and a callable with its parameters."""
-        raise NotImplementedError
 
     def _check_callable(self, func) -> None:
         """Raise if calls of `func` cannot run in a worker."""
@@ -97,11 +99,13 @@ class _Link:
         for call, error in unsendable:
             group.fail_unsendable(call, error)
 
+    @abc.abstractmethod
     def _worker_for(self) -> Worker:
-        raise NotImplementedError
+        """The worker the next call goes to (under self.lock)."""
 
+    @abc.abstractmethod
     def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
-        raise NotImplementedError
+        """The frame that tells `worker` to run the call."""
 
     def send_cancel(self, call) -> None:
         ident = call.hex()
@@ -109,8 +113,9 @@ class _Link:
             if ident in worker.calls:
                 worker.write(wire.frame(("cancel", ident)))
 
+    @abc.abstractmethod
     def _workers(self) -> list[Worker]:
-        raise NotImplementedError
+        """Its live workers."""
 
     def stop(self) -> None:
         for worker in self._workers():
@@ -147,12 +152,13 @@ class _Link:
         elif op == "drop":
             self.exports.release_handles(message[1])
 
+    @abc.abstractmethod
     def on_end(self, worker: Worker) -> None:
-        raise NotImplementedError
+        """`worker`'s pipe ended and it was reaped (the hub's thread)."""
 
+    @abc.abstractmethod
     def on_start_failed(self, worker: Worker, error: BaseException) -> None:
         """The hub could not start `worker` (its thread): what it was given fails."""
-        raise NotImplementedError
 
 
 class ActorLink(_Link):

@@ -12,13 +12,12 @@ import mmap
 import os
 import pickle
 import struct
-import sys
 import types
 
 import cloudpickle
 
 from .. import _core
-from .._actor import ActorHandle
+from .._actor import ActorHandle, named
 
 PROTOCOL = 5
 # Buffers at least this big go through shared memory; smaller ones ride in the frame.
@@ -49,12 +48,7 @@ _cloudpickle_code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
 def _decorated(obj):
     """The ActorClass or RemoteFunction that `obj` (a class or function) became under its
     own name, or None: what pickle can name instead of copying `obj` by value."""
-    module = sys.modules.get(getattr(obj, "__module__", None) or "")
-    if module is None or module.__name__ == "__main__":
-        return None
-    found = module
-    for part in getattr(obj, "__qualname__", "").split("."):
-        found = getattr(found, part, None)
+    found = named(obj)
     inner = getattr(found, "_cls", None) or getattr(found, "_function", None)
     return found if inner is obj else None
 
