@@ -71,6 +71,10 @@ cdef class AsyncGroup(Group):
             try:
                 loop = self.loop_factory()
             except BaseException as exc:  # e.g. "Too many open files"
+                # asyncio's constructor leaves a half-made loop holding its selector's fd in the
+                # frames of this traceback; the error outlives the actor (every ref keeps it),
+                # so free that loop now, not whenever the error is collected
+                traceback.clear_frames(exc.__traceback__)
                 self.actor.die(actor_died_error(
                     self.actor, f"concurrency group {self.name!r} could not make its event "
                                 f"loop", exc))

@@ -8,6 +8,7 @@ import contextvars
 import sys
 import threading
 import time
+import traceback
 import types
 
 from cpython.contextvars cimport get_value as PyContextVar_Get_value
