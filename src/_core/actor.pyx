@@ -327,7 +327,10 @@ cdef class RemoteMethod:
         """Submit the call; returns its ObjectRef at once."""
         cdef Group group = self.group
         if self.regroup is not None and (group is None or group.state == G_CLOSED):
-            group = self.regroup()
+            target = self.regroup()
+            if not isinstance(target, Group):  # another backend (Ray) runs it: its ref
+                return target(*args, **kwargs)
+            group = <Group>target
             group.actor.users += 1
             if self.group is not None:
                 self.group.actor._release()
@@ -353,6 +356,28 @@ cdef class RemoteMethod:
                 _generator_backpressure_num_objects=None, **options):
         """Options for one call: ``concurrency_group`` overrides the declared group,
         ``num_returns`` the number of refs the call returns."""
+        if self.regroup is not None and _elsewhere is not None:
+            return self._options_elsewhere(concurrency_group, num_returns,
+                                           _generator_backpressure_num_objects, options)
+        return self._options(concurrency_group, num_returns,
+                             _generator_backpressure_num_objects, options)
+
+    def _options_elsewhere(self, concurrency_group, num_returns, backpressure, dict options):
+        # A remote function another backend (Ray) runs: checked as here, then every option,
+        # Ray's scheduling ones included, goes with its calls.
+        given = dict(options)
+        if num_returns is not None:
+            given["num_returns"] = num_returns
+        if backpressure is not None:
+            given["_generator_backpressure_num_objects"] = backpressure
+        self._options(concurrency_group, num_returns, backpressure, options)
+        return RemoteMethod(self.func, self.name, None, self.flags & F_ASYNC,
+                            self.regroup.with_options(given), self.flags & F_BLOCKING,
+                            not self.flags & F_NO_AWAIT, self.num_returns, self.generator,
+                            self.backpressure)
+
+    def _options(self, concurrency_group, num_returns, _generator_backpressure_num_objects,
+                 dict options):
         if self.generator is not None and (
                 num_returns is not None or _generator_backpressure_num_objects is not None):
             # Python for generators: the body depends on the kind of result.

@@ -91,6 +91,43 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     return waiter.remaining <= 0
 
 
+# Other backends (Ray): refs and handles of theirs handed to get/wait/cancel go to them (a
+# function that answers NotImplemented for objects it does not know either), and while one
+# runs remote functions, put() goes there too. Both are consulted off the hot path only.
+cdef object _foreign_op = None
+cdef object _elsewhere = None
+
+
+def set_backend_hooks(foreign_op, elsewhere):
+    """Install what get/wait/cancel do with refs that are not ours (`foreign_op(what, refs,
+    options)`), and the backend put() and remote functions' options go to (None: here)."""
+    global _foreign_op, _elsewhere
+    _foreign_op = foreign_op
+    _elsewhere = elsewhere
+
+
+cdef object _foreign(str what, object refs, dict options):
+    # Another backend's refs, or bad input: the TypeError names what was given.
+    if _foreign_op is not None:
+        result = _foreign_op(what, refs, options)
+        if result is not NotImplemented:
+            return result
+    if type(refs) is list:
+        for i, ref in enumerate(<list>refs):
+            if type(ref) is not ObjectRef:
+                raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
+                                f"{_type_name(ref)} {ref!r}")
+    raise TypeError(_not_refs_message(what, refs))
+
+
+cdef str _type_name(object value):
+    cls = type(value)
+    module = cls.__module__
+    # Qualified when it is another library's: Ray's ObjectRef is not ours
+    return cls.__qualname__ if module == "builtins" or module.startswith("pyactors") else \
+        f"{module}.{cls.__qualname__}"
+
+
 def get(object refs, *, timeout=None):
     """The value of a ref, or a list of values for a list of refs (in order).
 
@@ -112,8 +149,10 @@ def get(object refs, *, timeout=None):
             raise GetTimeoutError(f"get() timed out after {timeout}s waiting for {ref!r}")
         return ref._outcome()
     if type(refs) is not list:
-        raise TypeError(_not_refs_message("get", refs))
-    pending = _pending_refs("get", <list>refs)
+        return _foreign("get", refs, {"timeout": timeout})
+    pending = _pending_refs(<list>refs)
+    if pending is None:
+        return _foreign("get", refs, {"timeout": timeout})
     if pending and (seconds == 0 or not _block(ts, pending, len(pending), seconds, "get")):
         still = sum([(<ObjectRef>r).state == PENDING for r in pending])
         raise GetTimeoutError(f"get() timed out after {timeout}s: {still} of "
@@ -150,11 +189,8 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
             waitables = [(<ObjectRefGenerator>r).stream._signal()
                          if type(r) is ObjectRefGenerator else r for r in <list>refs]
             break
-    cdef list pending = _pending_refs("wait", waitables)
     cdef Py_ssize_t total = len(<list>refs)
-    if total == 0:
-        return [], []
-    if not 1 <= num_returns <= total:
+    if total and not 1 <= num_returns <= total:
         raise ValueError(f"num_returns must be between 1 and len(refs) = {total}, "
                          f"got {num_returns}")
     if len({id(r) for r in <list>refs}) != total:
@@ -162,6 +198,12 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         duplicate = next(r for r in <list>refs if id(r) in seen or seen.add(id(r)))
         raise ValueError(f"wait() needs distinct ObjectRefs; the list holds duplicates: "
                          f"{duplicate!r} more than once")
+    cdef list pending = _pending_refs(waitables)
+    if pending is None:
+        return _foreign("wait", refs, {"num_returns": num_returns, "timeout": timeout,
+                                       "fetch_local": fetch_local})
+    if total == 0:
+        return [], []
     cdef Py_ssize_t missing = num_returns - (total - len(pending))
     if missing > 0 and seconds != 0:
         _block(ts, pending, missing, seconds, "wait")
@@ -177,6 +219,8 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
 
 def put(value):
     """A ready ObjectRef holding `value` (shared, not copied: everything is in one process)."""
+    if _elsewhere is not None:
+        return _elsewhere.put(value)
     if type(value) is ObjectRef:
         raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
     cdef ObjectRef ref = ObjectRef.__new__(ObjectRef)
@@ -220,12 +264,16 @@ def cancel(object ref, *, force=False, recursive=True):
     """
     if type(ref) is ObjectRefGenerator:  # stop the generator's body
         ref = (<ObjectRefGenerator>ref).stream.call
-    if type(ref) is not ObjectRef:
-        raise TypeError(f"cancel() takes an ObjectRef or an ObjectRefGenerator, got "
-                        f"{type(ref).__name__} {ref!r}")
     if type(force) is not bool or type(recursive) is not bool:  # Python only for bad input
         _require_bool(force, "cancel(force=...)")
         _require_bool(recursive, "cancel(recursive=...)")
+    if type(ref) is not ObjectRef:
+        if _foreign_op is not None:
+            result = _foreign_op("cancel", ref, {"force": force, "recursive": recursive})
+            if result is not NotImplemented:
+                return result
+        raise TypeError(f"cancel() takes an ObjectRef or an ObjectRefGenerator, got "
+                        f"{_type_name(ref)} {ref!r}")
     cdef ObjectRef call = <ObjectRef>ref
     if call.source is not None:  # one output of a call: cancel the call (all outputs)
         call = call.source
@@ -269,12 +317,12 @@ cdef _cancel_descendants(list children):
         _cancel_one(child, False)
 
 
-cdef list _pending_refs(str what, list refs):
+cdef list _pending_refs(list refs):
+    """The pending ones of `refs`; None if any is not an ObjectRef."""
     cdef list pending = []
-    for i, ref in enumerate(refs):
+    for ref in refs:
         if type(ref) is not ObjectRef:
-            raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
-                            f"{type(ref).__name__} {ref!r}")
+            return None
         if (<ObjectRef>ref).state == PENDING:
             pending.append(ref)
     return pending
@@ -286,7 +334,7 @@ cdef str _not_refs_message(str what, object refs):
                 f"ObjectRefGenerator: iterate it (for ref in gen / async for ref in gen) and "
                 f"{what}() each ref")
     return (f"{what}() takes an ObjectRef or a list of ObjectRefs, got "
-            f"{type(refs).__name__} {refs!r}")
+            f"{_type_name(refs)} {refs!r}")
 
 
 def current_frames():

@@ -238,7 +238,7 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
     _check_method_groups(actor_class, options)
     runtime = _runtime.current()
     name = options.get("name")
-    if options.get("get_if_exists"):
+    if options.get("get_if_exists") and runtime.backend == "local":
         existing = runtime.named(name)
         if existing is not None:
             return existing
@@ -247,6 +247,8 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
             actor_class._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{cls.__name__}.remote(): {exc}") from None
+    if runtime.backend == "ray":
+        return runtime.create_actor(actor_class, options, args, kwargs)
     if options.get("process", runtime.process):
         from ._process.actors import assemble  # cloudpickle only for those who use it
     else:

@@ -7,6 +7,7 @@ from . import _runtime
 from ._busy import join_or_report, running_now
 from ._actor import ActorHandle
 from ._options import positive_int, require_bool
+from ._ray.objects import kill_on_ray, ray_handle
 from .exceptions import _actor_died_error
 
 # How long kill() waits at most for the actor's threads to end (a loop unwinding its cancelled
@@ -17,6 +18,10 @@ KILL_JOIN_TIMEOUT = 2.0
 
 def _core_of(actor, what: str):
     if not isinstance(actor, ActorHandle):
+        if ray_handle(actor) is not None:
+            raise RuntimeError(f"{what}() is pyactors-only: it needs the in-process runtime, and "
+                               f"{actor!r} is an actor on Ray (the Ray backend), whose queues "
+                               f"and limits Ray keeps to itself")
         raise TypeError(f"{what}() takes an actor handle, got {type(actor).__name__} {actor!r}")
     return actor._pyactors_core
 
@@ -25,6 +30,10 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     """Kill an actor now: its queued and running calls, and every call made after kill()
     returns, fail with ActorDiedError; its loops and threads stop. Running ``async def``
     calls are cancelled; a running plain method cannot be interrupted and finishes unseen."""
+    on_ray = ray_handle(actor)
+    if on_ray is not None:
+        kill_on_ray(on_ray, require_bool(no_restart, "kill(no_restart=...)"))
+        return
     core = _core_of(actor, "kill")
     if not require_bool(no_restart, "kill(no_restart=...)"):
         raise ValueError("kill(no_restart=False): pyactors does not restart actors")
@@ -47,6 +56,8 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     if not name:
         raise ValueError("get_actor() takes a non-empty str name, got ''")
     runtime = _runtime.current()
+    if runtime.backend == "ray":
+        return runtime.get_actor(name, namespace)
     handle = runtime.named(name)
     if handle is None:
         raise ValueError(f"there is no live actor named {name!r}; named actors: "

@@ -36,7 +36,8 @@ class RemoteFunction:
                                  f"process yet (its values would have to stream back); "
                                  f"leave out process=True")
             self._method = Generator(function, on_loop=False).method(
-                function.__qualname__, None, _Pool(self._is_async, False, generator=True),
+                function.__qualname__, None, _Pool(function, options, self._is_async, False,
+                                                   generator=True),
                 num_returns=options.get("num_returns", STREAMING),
                 backpressure=_backpressure(options, where))
         else:
@@ -46,7 +47,8 @@ class RemoteFunction:
             retry = retry_options(options, where)
             self._method = _core.RemoteMethod(
                 function if retry is None else retrying(function, *retry),
-                function.__qualname__, None, self._is_async, _Pool(self._is_async, process),
+                function.__qualname__, None, self._is_async,
+                _Pool(function, options, self._is_async, process),
                 awaits=awaits(function),
                 num_returns=num_returns(options.get("num_returns", 1), where))
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
@@ -74,24 +76,35 @@ class RemoteFunction:
 
 
 class _Pool:
-    """Which pool runs a remote function's calls: in-process threads and loop, or worker
-    processes (`process`: True, False, or None for the runtime's default)."""
+    """What runs a remote function's calls: in-process threads and loop, worker processes
+    (`process`: True, False, or None for the runtime's default), or another backend (Ray),
+    which also needs the function and its options as declared and as given to .options()."""
 
-    __slots__ = ("is_async", "process", "generator")
+    __slots__ = ("function", "declared", "call_options", "is_async", "process", "generator")
 
-    def __init__(self, is_async: bool, process: bool | None, generator: bool = False):
+    def __init__(self, function, declared: dict, is_async: bool, process: bool | None,
+                 generator: bool = False, call_options: dict | None = None):
+        self.function = function
+        self.declared = declared
+        self.call_options = call_options
         self.is_async = is_async
         self.process = process
         self.generator = generator
 
-    def __call__(self) -> _core.Group:
-        return _runtime.current().function_group(self.is_async, self.process)
+    def __call__(self):
+        """A group of this runtime, or (another backend) what runs one call."""
+        return _runtime.current().function_target(self)
 
     def with_process(self, process: bool) -> _Pool:
         if process and self.generator:
             raise ValueError("a generator function cannot run in a worker process yet (its "
                              "values would have to stream back); leave out process=True")
-        return _Pool(self.is_async, process, self.generator)
+        return _Pool(self.function, self.declared, self.is_async, process, self.generator,
+                     self.call_options)
+
+    def with_options(self, options: dict) -> _Pool:
+        return _Pool(self.function, self.declared, self.is_async, self.process, self.generator,
+                     {**(self.call_options or {}), **options})
 
 
 def _backpressure(options: dict, where: str) -> int:

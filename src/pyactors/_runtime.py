@@ -16,6 +16,7 @@ from typing import Callable
 from . import _core
 from ._busy import join_or_report, running_now
 from ._options import IGNORED_INIT_OPTIONS, positive_int, positive_seconds, require_bool
+from ._ray.objects import foreign_op
 from ._watchdog import DEFAULT_THRESHOLD as DEFAULT_BLOCKED_LOOP_WARNING
 from ._watchdog import Watchdog
 from .exceptions import ActorNameTakenError, _actor_died_error
@@ -70,7 +71,9 @@ def _raise_fd_limit() -> None:
 
 
 class Runtime:
-    """State of one init() ... shutdown() span."""
+    """State of one init() ... shutdown() span (of the in-process backend)."""
+
+    backend = "local"
 
     def __init__(self, loop: str, num_cpus: int | None, blocked_loop_warning: float | None,
                  process: bool = False):
@@ -136,6 +139,10 @@ class Runtime:
             cores = [*self._actors, self.pool]
         return [group for core in cores for group in core.all_groups()
                 if isinstance(group, _core.AsyncGroup)]
+
+    def function_target(self, pool) -> _core.Group:
+        """The group that runs a remote function's calls (pool: its _function._Pool)."""
+        return self.function_group(pool.is_async, pool.process)
 
     def function_group(self, is_async: bool, process: bool | None = None) -> _core.Group:
         if process if process is not None else self.process:
@@ -245,53 +252,120 @@ class Runtime:
             self._watchdog.stop(SHUTDOWN_JOIN_TIMEOUT)
 
 
-def init(address: str | None = None, *, loop: str = "auto", num_cpus: int | None = None,
-         ignore_reinit_error: bool = False,
+BACKENDS = ("local", "ray")
+BACKEND_ENV = "PYACTORS_BACKEND"
+RAY_ADDRESS_ENV = "PYACTORS_RAY_ADDRESS"
+
+
+def init(address: str | None = None, *, backend: str | None = None, loop: str = "auto",
+         num_cpus: int | None = None, ignore_reinit_error: bool = False,
          blocked_loop_warning: float | None = DEFAULT_BLOCKED_LOOP_WARNING,
          process: bool | None = None, **ray_options) -> None:
     """Start the runtime. Optional: the first actor or remote call starts it with defaults.
 
     Args:
-        address: only ``None`` or ``"local"``: pyactors runs in this process. Connecting to
-            a cluster is what Ray itself is for.
+        address: with the default backend, only ``None`` or ``"local"``. With
+            ``backend="ray"``, the Ray cluster to connect to (``"auto"``,
+            ``"ray://head:10001"``; default: the ``PYACTORS_RAY_ADDRESS`` environment
+            variable, else a new local Ray).
+        backend: ``"local"`` (actors in this process, or in worker processes with
+            ``process=True``) or ``"ray"`` (every actor and remote function on Ray; needs
+            ``pip install 'pyactors[ray]'``). Default: the ``PYACTORS_BACKEND`` environment
+            variable, else ``"local"``.
         loop: event loop of every async concurrency group: ``"uvloop"``, ``"asyncio"``, or
-            ``"auto"`` (uvloop when it is installed).
-        num_cpus: how many plain remote functions run at once (default: the CPU count).
+            ``"auto"`` (uvloop when it is installed). Checked, and left to Ray, on Ray.
+        num_cpus: how many plain remote functions run at once (default: the CPU count); on
+            Ray, the CPUs of the local Ray it starts.
         ignore_reinit_error: return quietly if already initialised (otherwise RuntimeError).
         blocked_loop_warning: seconds an actor's event loop may stay inside one call (a
             ``time.sleep`` in an ``async def``, say) before a warning on the ``pyactors``
             logger names the actor, the method and how long; None turns the check off.
         process: run every actor and remote function in worker processes unless it says
             otherwise (``process=False``); default: the ``PYACTORS_PROCESS`` environment
-            variable (``1`` for yes), else no.
-        **ray_options: Ray's cluster options (``address``, ``namespace``, ...) are accepted
-            and ignored, so that ``ray.init(...)`` calls run unchanged.
+            variable (``1`` for yes), else no. On Ray every actor has a process already.
+        **ray_options: the rest of ``ray.init()``'s options (``namespace``, ``runtime_env``,
+            ...): passed to Ray on Ray, accepted and ignored in one process, so that
+            ``ray.init(...)`` calls run unchanged.
     """
     global _current, _atexit_registered
     if address is not None and not isinstance(address, str):
         raise TypeError(f"init(address=...) must be None or a str, got "
                         f"{type(address).__name__} {address!r}")
-    if address not in (None, "local"):
-        raise ValueError(f"init(address={address!r}): pyactors runs actors in this process "
-                         f"and connects to no cluster; use address=None, or run the same code "
-                         f"with `import ray` to use a Ray cluster")
+    backend = _backend_choice(backend)
+    if backend == "local" and address not in (None, "local"):
+        raise ValueError(f"init(address={address!r}): the default backend runs actors on this "
+                         f"machine and connects to no cluster; to run on Ray, use "
+                         f"init(backend='ray', address={address!r}) (pip install "
+                         f"'pyactors[ray]'), or set {BACKEND_ENV}=ray in the environment")
     unknown = set(ray_options) - IGNORED_INIT_OPTIONS
     if unknown:
         raise TypeError(f"init() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"loop, num_cpus, ignore_reinit_error, blocked_loop_warning, process, "
-                        f"and Ray's "
-                        f"options "
-                        f"{sorted(IGNORED_INIT_OPTIONS)} (accepted, no effect in one process)")
+                        f"backend, loop, num_cpus, ignore_reinit_error, blocked_loop_warning, "
+                        f"process, and Ray's options {sorted(IGNORED_INIT_OPTIONS)} (passed to "
+                        f"Ray with backend='ray', no effect in one process)")
+    if backend == "ray":  # the local backend's checks, so that bad input fails alike
+        _loop_factory(loop)
+        if blocked_loop_warning is not None:
+            positive_seconds(blocked_loop_warning, "init(blocked_loop_warning=...)")
+        if num_cpus is not None:
+            positive_int(num_cpus, "num_cpus")
+        _process_default(process)
     with _lock:
         if _current is not None:
             if ignore_reinit_error:
                 return
             raise RuntimeError("pyactors.init() was already called; call shutdown() first, or "
                                "pass ignore_reinit_error=True")
-        _current = Runtime(loop, num_cpus, blocked_loop_warning, _process_default(process))
+        if backend == "ray":
+            _current = _ray_runtime(address, num_cpus, ray_options)
+        else:
+            _current = Runtime(loop, num_cpus, blocked_loop_warning, _process_default(process))
+        _set_backend_hooks(_current)
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+
+
+def _backend_choice(backend: str | None) -> str:
+    where = "init(backend=...)"
+    if backend is None:
+        backend = os.environ.get(BACKEND_ENV) or "local"
+        where = f"{BACKEND_ENV}={backend!r} in the environment:"
+    if backend not in BACKENDS:
+        raise ValueError(f"{where} choose one of {', '.join(map(repr, BACKENDS))}, got "
+                         f"{backend!r}")
+    return backend
+
+
+def _ray_runtime(address: str | None, num_cpus: int | None, ray_options: dict):
+    try:
+        from ._ray.runtime import RayRuntime  # imports Ray: only for those who choose it
+    except ImportError as exc:
+        if exc.name != "ray":
+            raise
+        raise ImportError("init(backend='ray') needs Ray: pip install 'pyactors[ray]'") from exc
+    if address is None:
+        address = os.environ.get(RAY_ADDRESS_ENV) or None
+    return RayRuntime(address, num_cpus, ray_options)
+
+
+class _RayOnFirstUse:
+    """The backend put() and remote functions' options go to when PYACTORS_BACKEND=ray and
+    nothing has started the runtime yet: the first put() starts it."""
+
+    @staticmethod
+    def put(value):
+        return current().put(value)
+
+
+def _set_backend_hooks(runtime) -> None:
+    # What get/wait/cancel do with Ray's refs (always: a Ray worker's pyactors may meet them),
+    # and where put() and remote functions' .options() go while Ray runs them.
+    if runtime is None:
+        elsewhere = _RayOnFirstUse() if os.environ.get(BACKEND_ENV) == "ray" else None
+    else:
+        elsewhere = runtime if runtime.backend == "ray" else None
+    _core.set_backend_hooks(foreign_op, elsewhere)
 
 
 def _process_default(process: bool | None) -> bool:
@@ -320,6 +394,9 @@ def shutdown() -> None:
         with _lock:
             if runtime in _stopping:  # not done already by a concurrent shutdown()
                 _stopping.remove(runtime)
+    with _lock:
+        if _current is None:
+            _set_backend_hooks(None)
 
 
 def _after_fork_in_child() -> None:
@@ -328,7 +405,8 @@ def _after_fork_in_child() -> None:
     _lock = threading.RLock()  # a parent thread may have held it when forking
     _core.forget_thread_role_after_fork()
     runtime, _current = _current, None
-    if runtime is not None:
+    _set_backend_hooks(None)
+    if runtime is not None and runtime.backend == "local":
         runtime.abandon_after_fork()
 
 
@@ -341,6 +419,15 @@ def is_initialized() -> bool:
     return _current is not None
 
 
+def on_ray() -> bool:
+    """Whether Ray runs actors and remote functions (the runtime's backend, or the one the
+    environment chooses for a runtime not started yet)."""
+    runtime = _current
+    if runtime is not None:
+        return runtime.backend == "ray"
+    return os.environ.get(BACKEND_ENV) == "ray"
+
+
 def current() -> Runtime:
     """The runtime, started with defaults on first use."""
     runtime = _current
@@ -350,3 +437,10 @@ def current() -> Runtime:
                 init()
             runtime = _current
     return runtime
+
+
+_set_backend_hooks(None)
+if "ray.exceptions" in sys.modules:  # a Ray worker, or a program that imported Ray first
+    from ._ray.errors import adopt
+
+    adopt(sys.modules["ray.exceptions"])

@@ -31,7 +31,11 @@ __all__ = [
 
 
 class PyActorsError(Exception):
-    """Base class of every error pyactors raises itself."""
+    """Base class of every error pyactors raises itself (and, on the Ray backend, of Ray's)."""
+
+    # No slots added (nor in the other classes Ray's adopt as bases): __bases__ assignment
+    # needs the same layout as theirs (see _ray/errors.py).
+    __slots__ = ()
 
 
 class TaskError(PyActorsError):
@@ -61,6 +65,8 @@ class TaskError(PyActorsError):
 
 class GetTimeoutError(PyActorsError, TimeoutError):
     """``get()`` timed out before the result was ready."""
+
+    __slots__ = ()
 
 
 class ActorDiedError(PyActorsError):
@@ -106,8 +112,10 @@ class WorkerCrashedError(PyActorsError):
     """A task's worker process died (never in one process)."""
 
 
-class ActorNameTakenError(PyActorsError, ValueError):
+class ActorNameTakenError(ValueError, PyActorsError):
     """``.options(name=...)`` named an actor that already exists."""
+
+    __slots__ = ()  # and ValueError first, as in Ray's ActorAlreadyExistsError
 
 
 class PendingCallsLimitExceededError(PyActorsError):

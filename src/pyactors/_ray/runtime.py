@@ -1,0 +1,126 @@
+"""The runtime of ``init(backend="ray")``: Ray runs every actor and remote function.
+
+pyactors' checks run first (at decoration, ``.options()`` and ``.remote()``, as on the
+in-process runtime); then the call is Ray's: the handles and refs users get are Ray's own, so
+``await ref``, passing them to other actors and tasks, and Ray's own API all work on them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+
+import ray
+
+from .. import exceptions
+from .._actor import _GROUP_ATTR, _NUM_RETURNS_ATTR, ActorClass
+from . import errors
+
+# Set in every worker Ray starts for us, so that an actor or task creating actors or calling
+# remote functions does it on Ray too (without it, a worker's pyactors would run them in-process).
+BACKEND_ENV = "PYACTORS_BACKEND"
+
+# pyactors-only options, meaningless on Ray: every actor and task is in a process of its own.
+_NOT_FOR_RAY = frozenset({"process"})
+
+
+def _for_ray(options: dict) -> dict:
+    return {key: value for key, value in options.items() if key not in _NOT_FOR_RAY}
+
+
+class RayRuntime:
+    """State of one ``init(backend="ray")`` ... ``shutdown()`` span."""
+
+    backend = "ray"
+
+    def __init__(self, address: str | None, num_cpus: int | None, ray_options: dict):
+        errors.adopt(ray.exceptions)
+        self._lock = threading.Lock()
+        self._actor_classes: dict[ActorClass, object] = {}
+        self._functions: dict[object, object] = {}
+        # Connected to a Ray already running in this process (a worker, or a driver that
+        # called ray.init() itself): not ours to shut down.
+        self.owns_ray = not ray.is_initialized()
+        if self.owns_ray:
+            options = dict(ray_options)
+            runtime_env = dict(options.pop("runtime_env", None) or {})
+            runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), BACKEND_ENV: "ray"}
+            if num_cpus is not None:
+                options["num_cpus"] = num_cpus
+            ray.init(address=address, runtime_env=runtime_env, **options)
+
+    # --- actors -----------------------------------------------------------------------------
+
+    def create_actor(self, actor_class: ActorClass, options: dict, args: tuple, kwargs: dict):
+        ray_class = self._actor_classes.get(actor_class)
+        if ray_class is None:
+            with self._lock:
+                ray_class = self._actor_classes.get(actor_class)
+                if ray_class is None:
+                    ray_class = ray.remote(_declare_methods(actor_class))
+                    self._actor_classes[actor_class] = ray_class
+        try:
+            return ray_class.options(**_for_ray(options)).remote(*args, **kwargs)
+        except exceptions.ActorNameTakenError:
+            raise
+        except ValueError as exc:  # Ray versions before ActorAlreadyExistsError
+            if "already exists" not in str(exc):
+                raise
+            raise exceptions.ActorNameTakenError(
+                f"an actor named {options.get('name')!r} already exists; choose another name, "
+                f"or use .options(name=..., get_if_exists=True) to get it") from exc
+
+    def get_actor(self, name: str, namespace: str | None):
+        try:
+            return ray.get_actor(name, namespace=namespace)
+        except ValueError as exc:
+            raise ValueError(f"there is no live actor named {name!r} (on Ray: {exc})") from None
+
+    # --- remote functions -------------------------------------------------------------------
+
+    def function_target(self, pool):
+        """What runs one call of a remote function (pool: its _Pool): Ray's ``.remote``."""
+        function = pool.function
+        ray_function = self._functions.get(function)
+        if ray_function is None:
+            with self._lock:
+                ray_function = self._functions.get(function)
+                if ray_function is None:
+                    declared = _for_ray(pool.declared)
+                    ray_function = ray.remote(**declared)(function) if declared else \
+                        ray.remote(function)
+                    self._functions[function] = ray_function
+        if pool.call_options:
+            return ray_function.options(**_for_ray(pool.call_options)).remote
+        return ray_function.remote
+
+    # --- the rest of the API ----------------------------------------------------------------
+
+    def put(self, value):
+        return ray.put(value)
+
+    def runtime_context(self):
+        return ray.get_runtime_context()
+
+    def stop(self) -> None:
+        self._actor_classes.clear()
+        self._functions.clear()
+        if self.owns_ray:
+            ray.shutdown()
+
+
+def _declare_methods(actor_class: ActorClass) -> type:
+    """The class, its methods carrying what ``@pyactors.method`` declared in the attributes
+    Ray's ``@ray.method`` sets (which Ray reads when the class becomes a Ray actor class)."""
+    cls = actor_class._cls
+    for name, spec in actor_class._methods.items():
+        attr = inspect.getattr_static(cls, name)
+        func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+        group = getattr(func, _GROUP_ATTR, None)
+        if group is not None:
+            func.__ray_concurrency_group__ = group
+        num_returns = getattr(func, _NUM_RETURNS_ATTR, None)
+        if num_returns is not None:
+            func.__ray_num_returns__ = num_returns
+    return cls
+
