@@ -1,5 +1,6 @@
 import contextlib
 import gc
+import importlib.util
 import os
 import threading
 import time
@@ -10,6 +11,10 @@ import pyactors
 from pyactors import _core
 
 LOOPS = ["uvloop", "asyncio"]
+# Where the semantic suites run: in this process, in worker processes, and on Ray when the
+# ray extra is installed (one local Ray for the whole session, like a cluster a program joins).
+PLACES = ["in-process", "process"] + (["ray"] if importlib.util.find_spec("ray") else [])
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -33,21 +38,37 @@ def loop_kind(request):
     """Every test runs once on uvloop and once on asyncio, in a fresh runtime, and must leave
     no thread, child process, file descriptor or shared memory segment behind - nor, in a
     PYACTORS_DEBUG=1 build, any core resource."""
+    place = request.getfixturevalue("place") if "place" in request.fixturenames else None
+    if place == "ray":
+        request.getfixturevalue("ray_session")
     before_threads = set(threading.enumerate())
     gc.collect()
     before = _core.debug_counters()
     before_fds = open_fds()
-    place = request.getfixturevalue("place") if "place" in request.fixturenames else None
-    pyactors.init(loop=request.param, process=place == "process")
+    before_children = set(child_processes())
+    if place == "ray":
+        before_actors = set(ray_actors_alive(wait=False))  # a failed test's, held by its report
+        pyactors.init(backend="ray")  # joins the session's Ray
+    else:
+        pyactors.init(loop=request.param, process=place == "process")
     yield request.param
     pyactors.shutdown()
-    leftover = [t for t in threading.enumerate() if t not in before_threads]
-    assert not leftover, f"threads left behind: {leftover}"
     gc.collect()  # what only garbage holds is not left behind: its finalizers free it
-    assert not child_processes(), f"child processes left behind: {child_processes()}"
+    if place == "ray":
+        # Ray's driver keeps threads and connections of its own for the session; what this
+        # test left is its actors, which must all have ended
+        left_alive = set(ray_actors_alive(ignore=before_actors)) - before_actors
+        assert not left_alive, f"Ray actors left alive: {left_alive}"
+    else:
+        leftover = [t for t in threading.enumerate() if t not in before_threads]
+        assert not leftover, f"threads left behind: {leftover}"
+        left_open = {fd: _fd_target(fd) for fd in open_fds() - before_fds}
+        assert not left_open, f"file descriptors left open: {left_open}"
+    left_children = set(child_processes()) - before_children
+    if place == "ray":  # Ray restarts its session's helpers (its log monitor) at will
+        left_children = {child for child in left_children if "/ray/" not in child}
+    assert not left_children, f"child processes left behind: {left_children}"
     assert not shm_segments(), f"shared memory left behind: {shm_segments()}"
-    left_open = {fd: _fd_target(fd) for fd in open_fds() - before_fds}
-    assert not left_open, f"file descriptors left open: {left_open}"
     after = _core.debug_counters()
     # Nothing may stay registered, posted or pending once the runtime is shut down...
     for counter in ("waiters_registered", "wakeups_pending", "calls_pending"):
@@ -63,14 +84,19 @@ def loop_kind(request):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked in_process_only share memory with their actors (a threading.Event, a
-    closure's list): they run in this process only. With place=process the semantic suites
+    closure's list): they run in this process only. On Ray (place=ray) run the modules
+    marked on_ray, but their tests marked not_on_ray (a guarantee only pyactors gives).
+    With place=process or ray the semantic suites
     run on the default loop (uvloop) only: the loop is the worker's concern, and
     test_process.py covers both."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = {} if callspec is None else callspec.params
-        if params.get("place") == "process" and (
+        if params.get("place") == "ray" and (
+                not item.get_closest_marker("on_ray") or item.get_closest_marker("not_on_ray")):
+            dropped.append(item)
+        elif params.get("place") in ("process", "ray") and (
                 item.get_closest_marker("in_process_only") or params.get("loop_kind") == "asyncio"):
             dropped.append(item)
         else:
@@ -80,12 +106,39 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
 
 
-@pytest.fixture(params=["in-process", "process"])
+@pytest.fixture(params=PLACES)
 def place(request):
     """Where actors and remote functions run: a module with
-    ``pytestmark = pytest.mark.usefixtures("place")`` runs each test in this process and
-    again with every actor and remote function in worker processes (init(process=True))."""
+    ``pytestmark = pytest.mark.usefixtures("place")`` runs each test in this process, again
+    with every actor and remote function in worker processes (init(process=True)), and on
+    Ray (init(backend="ray")) when Ray is installed."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for every test on the Ray backend: its workers run pyactors on Ray too,
+    and import test modules (which hold the actor classes) from this directory."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYACTORS_BACKEND": "ray", "PYTHONPATH": TESTS_DIR}})
+    yield
+    ray.shutdown()
+
+
+def ray_actors_alive(wait: bool = True, ignore: frozenset = frozenset()) -> list[str]:
+    """Actors that Ray still runs, but those in `ignore`; with `wait`, given up to 10 s to end
+    (Ray ends an actor shortly after its last handle goes)."""
+    from ray._private.state import actors  # the GCS's table (the state API needs a dashboard)
+
+    deadline = time.monotonic() + 10
+    while True:
+        alive = [f"{a['ActorClassName']}({actor_id})" for actor_id, a in actors().items()
+                 if a["State"] != "DEAD" and f"{a['ActorClassName']}({actor_id})" not in ignore]
+        if not alive or not wait or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -115,8 +168,16 @@ def child_processes() -> list[str]:
         except OSError:  # ended meanwhile
             continue
         if int(fields[1]) == os.getpid():
-            found.append(f"{pid} ({fields[0]})")
+            found.append(f"{pid} ({fields[0]}) {_command(pid)}")
     return found
+
+
+def _command(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        return "?"
 
 
 def open_fds() -> set[int]:

@@ -7,7 +7,7 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import TaskError
 
-pytestmark = pytest.mark.usefixtures("place")
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
 
 
 class QuotaExceeded(Exception):
@@ -46,18 +46,20 @@ def divide(a, b):
     return a / b
 
 
-def test_error_is_a_task_error_and_an_instance_of_the_original_class():
+def test_error_is_a_task_error_and_an_instance_of_the_original_class(place):
     acct = Account.remote()
     with pytest.raises(KeyError) as info:
         ray.get(acct.lookup.remote("x"))
     err = info.value
     assert isinstance(err, TaskError)
-    assert err.args == ("x",)
+    if place != "ray":  # Ray's holds the cause in its args instead
+        assert err.args == ("x",)
     assert isinstance(err.cause, KeyError) and err.cause.args == ("x",)
     with pytest.raises(TaskError):
         ray.get(acct.lookup.remote("x"))
 
 
+@pytest.mark.not_on_ray("Ray cannot rebuild an exception whose __init__ takes other arguments than its args")
 def test_error_keeps_the_original_attributes():
     acct = Account.remote()
     ray.get(acct.deposit.remote(5))
@@ -69,6 +71,7 @@ def test_error_keeps_the_original_attributes():
     assert info.value.errno == 2 and info.value.filename == "/nonexistent/pyactors-test"
 
 
+@pytest.mark.not_on_ray("the message's form, concurrency_group and task_name are pyactors'")
 def test_message_names_class_method_group_and_carries_the_remote_traceback():
     acct = Account.remote()
     with pytest.raises(QuotaExceeded) as info:
@@ -81,6 +84,7 @@ def test_message_names_class_method_group_and_carries_the_remote_traceback():
     assert info.value.concurrency_group == "io" and info.value.task_name == "Account.withdraw"
 
 
+@pytest.mark.not_on_ray("QuotaExceeded cannot be rebuilt by Ray (see above)")
 def test_the_actor_keeps_its_state_and_keeps_serving_after_an_error():
     acct = Account.remote()
     assert ray.get(acct.deposit.remote(10)) == 10
@@ -90,11 +94,13 @@ def test_the_actor_keeps_its_state_and_keeps_serving_after_an_error():
     assert ray.get(acct.deposit.remote(1)) == 7
 
 
-def test_remote_function_errors_and_await():
+def test_remote_function_errors_and_await(place):
     with pytest.raises(ZeroDivisionError) as info:
         ray.get(divide.remote(1, 0))
     assert isinstance(info.value, TaskError)
-    assert "divide()" in str(info.value) and "remote-function pool" in str(info.value)
+    assert "divide()" in str(info.value)
+    if place != "ray":
+        assert "remote-function pool" in str(info.value)
 
     async def main():
         with pytest.raises(ZeroDivisionError):
@@ -119,6 +125,7 @@ def raise_base():
     raise KeyboardInterrupt
 
 
+@pytest.mark.not_on_ray("Ray cannot rebuild Odd, and a remote KeyboardInterrupt is its worker's")
 def test_unusual_exceptions_still_surface_as_task_errors():
     with pytest.raises(Odd) as info:
         ray.get(raise_odd.remote())

@@ -9,7 +9,7 @@ import pytest
 import pyactors as ray
 from gates import Countdown, LoopGate
 
-pytestmark = pytest.mark.usefixtures("place")
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
 
 
 def where():
@@ -155,7 +155,7 @@ def meter(expected_starts, **options):
     return Meter.options(concurrency_groups=groups, **options).remote(expected_starts)
 
 
-def test_named_groups_never_exceed_their_limits_and_start_in_fifo_order():
+def test_named_groups_never_exceed_their_limits_and_start_in_fifo_order(place):
     m = meter(2 + 4 + 7)
     io = [m.io.remote(i) for i in range(30)]
     compute = [m.compute.remote(i) for i in range(30)]
@@ -170,8 +170,9 @@ def test_named_groups_never_exceed_their_limits_and_start_in_fifo_order():
     assert ray.get(default) == list(range(7))
     peak, starts = ray.get(m.report.remote())
     assert peak == {"io": 2, "compute": 4, "default": 7}
-    for group in ("io", "compute"):
-        assert [i for g, i, _, _ in starts if g == group] == list(range(30)), "FIFO starts"
+    if place != "ray":  # Ray does not promise the order in which queued calls start
+        for group in ("io", "compute"):
+            assert [i for g, i, _, _ in starts if g == group] == list(range(30)), "FIFO starts"
 
 
 def test_default_group_limit_is_1000_when_max_concurrency_is_not_given():
@@ -213,7 +214,7 @@ def test_a_saturated_group_does_not_delay_other_groups():
     # default and compute serve calls while io stays saturated
     assert ray.get([m.ping.remote() for _ in range(10)]) == [{"io": 2}] * 10
     assert ray.get(m.compute_ping.remote()) == {"io": 2}
-    assert not any(ref.done() for ref in held)
+    assert ray.wait(held, num_returns=len(held), timeout=0)[0] == []
     ray.get(m.open_io.remote())
     assert ray.get(held) == list(range(10))
 

@@ -10,7 +10,7 @@ import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError
 from gates import Countdown, LoopGate
 
-pytestmark = pytest.mark.usefixtures("place")
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
 
 
 @ray.remote(concurrency_groups={"io": 1})
@@ -128,11 +128,11 @@ def test_cancel_a_running_async_call_raises_cancelled_error_inside_it(cancel):
     assert ray.stats(w)["default"]["cancelled"] == 1
 
 
-def test_cancel_a_finished_call_keeps_its_value():
+def test_cancel_a_finished_call_keeps_its_value(place):
     w = Worker.remote()
     ref = w.echo.remote(3)
     assert ray.get(ref) == 3
-    assert ray.cancel(ref) is False
+    assert ray.cancel(ref) is (None if place == "ray" else False)  # Ray's cancel() tells nothing
     assert ray.get(ref) == 3
 
 
@@ -199,7 +199,7 @@ def test_force_kills_the_actor_of_a_running_sync_call():
     event.set()
 
 
-def test_handles_travel_as_arguments_compare_equal_and_hash_alike():
+def test_handles_travel_as_arguments_compare_equal_and_hash_alike(place):
     w = Worker.remote()
 
     @ray.remote
@@ -214,8 +214,10 @@ def test_handles_travel_as_arguments_compare_equal_and_hash_alike():
     assert ray.get(use.remote(w)) == "via function"
     value, same = ray.get(User.remote().use.remote(w))
     assert value == "via actor"
-    assert same == w and hash(same) == hash(w) and same is w
-    assert repr(w) == f"Actor(Worker, {w._pyactors_core.actor_id})"
+    assert same == w and hash(same) == hash(w)
+    if place != "ray":  # a handle that comes back from a Ray actor is a copy
+        assert same is w
+        assert repr(w) == f"Actor(Worker, {w._pyactors_core.actor_id})"
     assert w != Worker.remote()
 
 

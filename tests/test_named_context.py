@@ -10,7 +10,7 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import ActorNameTakenError
 
-pytestmark = pytest.mark.usefixtures("place")
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
 
 
 @ray.remote(concurrency_groups={"io": 1})
@@ -42,7 +42,7 @@ def test_get_actor_returns_a_handle_to_the_named_actor():
 
 
 def test_unknown_and_duplicate_names():
-    Service.options(name="one").remote("A")
+    one = Service.options(name="one").remote("A")  # kept: on Ray a named actor dies unheld
     with pytest.raises(ValueError, match=r"no live actor named 'two'.*\['one'\]"):
         ray.get_actor("two")
     with pytest.raises(ActorNameTakenError, match="'one' already exists") as info:
@@ -50,6 +50,7 @@ def test_unknown_and_duplicate_names():
     assert isinstance(info.value, ValueError)
     with pytest.raises(TypeError):
         ray.get_actor(3)
+    assert ray.get_actor("one") == one
 
 
 def test_get_if_exists_returns_the_existing_actor():
@@ -123,6 +124,7 @@ def test_concurrent_get_if_exists_creates_one_actor():
     assert len(handles) == 6 and all(h == handles[0] for h in handles)
 
 
+@pytest.mark.not_on_ray("the context's concurrency_group is pyactors'")
 def test_runtime_context_inside_an_actor():
     a = Service.remote("A")
     actor_id, group = ray.get(a.context.remote())
@@ -132,6 +134,7 @@ def test_runtime_context_inside_an_actor():
     assert ray.get(a.call_myself.remote()) == ("A", "io")
 
 
+@pytest.mark.not_on_ray("the context's concurrency_group and in_actor are pyactors'")
 def test_runtime_context_outside_an_actor_says_so():
     ctx = ray.get_runtime_context()
     assert ctx.get_actor_id() is None and ctx.concurrency_group is None

@@ -6,7 +6,7 @@ import pytest
 
 import pyactors as ray
 
-pytestmark = pytest.mark.usefixtures("place")
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
 
 
 @ray.remote(concurrency_groups={"io": 2, "compute": 3})

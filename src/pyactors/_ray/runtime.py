@@ -11,6 +11,7 @@ import inspect
 import threading
 
 import ray
+import ray.util
 
 from .. import exceptions
 from .._actor import _GROUP_ATTR, _NUM_RETURNS_ATTR, ActorClass
@@ -36,7 +37,7 @@ class RayRuntime:
     def __init__(self, address: str | None, num_cpus: int | None, ray_options: dict):
         errors.adopt(ray.exceptions)
         self._lock = threading.Lock()
-        self._actor_classes: dict[ActorClass, object] = {}
+        self._actor_classes: dict[tuple, object] = {}
         self._functions: dict[object, object] = {}
         # Connected to a Ray already running in this process (a worker, or a driver that
         # called ray.init() itself): not ours to shut down.
@@ -52,19 +53,24 @@ class RayRuntime:
     # --- actors -----------------------------------------------------------------------------
 
     def create_actor(self, actor_class: ActorClass, options: dict, args: tuple, kwargs: dict):
-        ray_class = self._actor_classes.get(actor_class)
+        options = _for_ray(options)
+        # Ray takes concurrency groups only where the class becomes an actor class (ours also
+        # in .options()): one Ray actor class per set of groups.
+        groups = options.pop("concurrency_groups", None) or {}
+        key = (actor_class, tuple(sorted(groups.items())))
+        ray_class = self._actor_classes.get(key)
         if ray_class is None:
             with self._lock:
-                ray_class = self._actor_classes.get(actor_class)
+                ray_class = self._actor_classes.get(key)
                 if ray_class is None:
-                    ray_class = ray.remote(_declare_methods(actor_class))
-                    self._actor_classes[actor_class] = ray_class
+                    cls = _declare_methods(actor_class)
+                    ray_class = ray.remote(concurrency_groups=groups)(cls) if groups else \
+                        ray.remote(cls)
+                    self._actor_classes[key] = ray_class
         try:
-            return ray_class.options(**_for_ray(options)).remote(*args, **kwargs)
-        except exceptions.ActorNameTakenError:
-            raise
-        except ValueError as exc:  # Ray versions before ActorAlreadyExistsError
-            if "already exists" not in str(exc):
+            return ray_class.options(**options).remote(*args, **kwargs)
+        except ValueError as exc:  # Ray's ActorAlreadyExistsError: said as pyactors says it
+            if not isinstance(exc, exceptions.ActorNameTakenError):
                 raise
             raise exceptions.ActorNameTakenError(
                 f"an actor named {options.get('name')!r} already exists; choose another name, "
@@ -73,8 +79,9 @@ class RayRuntime:
     def get_actor(self, name: str, namespace: str | None):
         try:
             return ray.get_actor(name, namespace=namespace)
-        except ValueError as exc:
-            raise ValueError(f"there is no live actor named {name!r} (on Ray: {exc})") from None
+        except ValueError:
+            raise ValueError(f"there is no live actor named {name!r}; named actors: "
+                             f"{sorted(ray.util.list_named_actors())}") from None
 
     # --- remote functions -------------------------------------------------------------------
 
