@@ -48,17 +48,28 @@ def fresh_rct(loop):
     return asyncio.run_coroutine_threadsafe(noop(), event_loop).result()
 
 
-def fresh_ray(loop):
-    import ray
-    from benchmarks.impl_ray import INIT_OPTIONS
-    ray.init(**INIT_OPTIONS)
+def fresh_on_ray(api, start):
+    """Ray's API module `api` (ray, or pyactors on its Ray backend), started by `start`."""
+    start()
 
-    @ray.remote
+    @api.remote
     class Fresh:
         async def noop(self):
             return None
 
-    return ray.get(Fresh.remote().noop.remote())
+    return api.get(Fresh.remote().noop.remote())
+
+
+def fresh_ray(loop):
+    import ray
+    from benchmarks.impl_ray import INIT_OPTIONS
+    return fresh_on_ray(ray, lambda: ray.init(**INIT_OPTIONS))
+
+
+def fresh_pyactors_ray(loop):
+    import pyactors
+    from benchmarks.impl_ray import INIT_OPTIONS
+    return fresh_on_ray(pyactors, lambda: pyactors.init(backend="ray", **INIT_OPTIONS))
 
 
 def fresh_pykka(loop):
@@ -72,7 +83,7 @@ def fresh_pykka(loop):
 
 
 FRESH = {"pyactors": fresh_pyactors, "floor": fresh_floor, "rct": fresh_rct,
-         "ray": fresh_ray, "pykka": fresh_pykka}
+         "ray": fresh_ray, "pyactors-ray": fresh_pyactors_ray, "pykka": fresh_pykka}
 
 
 def peak_rss_mb():
@@ -113,7 +124,7 @@ def main(argv):
     import json
     from benchmarks.workloads import IMPLEMENTATIONS, memory_mb
     result = {"w7_fresh_s": seconds, "w7_fresh_rss_mb": peak_mb}
-    if impl == "ray":
+    if IMPLEMENTATIONS[impl].one_process:  # Ray's: its processes count
         tree = memory_mb(tree=True)
         result.update(w7_fresh_rss_mb=tree["rss_mb"], w7_fresh_pss_mb=tree["pss_mb"],
                       w7_fresh_processes=tree["processes"], w7_fresh_driver_peak_rss_mb=peak_mb)

@@ -3,20 +3,20 @@
 Ray is slow enough that the workloads run smaller (SIZES, printed under the table), and it
 starts slowly, so one worker process runs all of Ray's workloads after one ray.init() (the
 compare script says so). Its actors are processes of their own: memory and threads are
-summed over the driver's process tree.
+summed over the driver's process tree. benchmarks.impl_pyactors_ray runs the same code on
+pyactors' Ray backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import ray
 from benchmarks.ray_api import definitions
 from benchmarks.workloads import Sizes
 
-NAME = "ray"
 SIZES = Sizes(w1_calls=300, w1_warmup=20, w2_calls=1_000, w2_batches=2, w3_calls=200,
               w3_gather=1_000, w3_batches=1, w4_batches=1, w6_calls=100, w7_actors=3,
               w8_actors=4)
@@ -28,9 +28,31 @@ NOTES = {
 MULTIPROCESS = True
 INIT_OPTIONS = {"num_cpus": 2, "include_dashboard": False}
 
-# The actors and calls: the same code for pyactors and Ray.
-SHARED = definitions(ray)
-globals().update(SHARED)
+
+def adapter(name: str, api, start: Callable[[], None], stop: Callable[[], None]) -> dict:
+    """An adapter's namespace for Ray's API module `api` (ray, or pyactors on Ray), started
+    and stopped by `start` and `stop`."""
+    shared = definitions(api)
+
+    @contextmanager
+    def session(loop: None) -> Iterator[None]:
+        start()
+        try:
+            yield None
+        finally:
+            stop()
+
+    def new_caller_loop(session) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+    def scale_actor(session):
+        actor = shared["Tracker"].remote()
+        api.get(actor.__ray_ready__.remote())  # Ray creates actors in the background
+        return actor
+
+    return {**shared, "NAME": name, "SIZES": SIZES, "NOT_APPLICABLE": NOT_APPLICABLE,
+            "NOTES": NOTES, "MULTIPROCESS": MULTIPROCESS, "start": start,
+            "session": session, "new_caller_loop": new_caller_loop, "scale_actor": scale_actor}
 
 
 def start() -> None:
@@ -38,20 +60,4 @@ def start() -> None:
         ray.init(**INIT_OPTIONS)
 
 
-@contextmanager
-def session(loop: None) -> Iterator[None]:
-    start()
-    try:
-        yield None
-    finally:
-        ray.shutdown()
-
-
-def new_caller_loop(session) -> asyncio.AbstractEventLoop:
-    return asyncio.new_event_loop()
-
-
-def scale_actor(session):
-    actor = SHARED["Tracker"].remote()
-    ray.get(actor.__ray_ready__.remote())  # Ray creates actors in the background
-    return actor
+globals().update(adapter("ray", ray, start, ray.shutdown))

@@ -63,6 +63,7 @@ IMPLEMENTATIONS = {
     "floor": ImplSpec("benchmarks.impl_floor", LOOP_KINDS, "uvloop"),
     "rct": ImplSpec("benchmarks.impl_rct", ("uvloop",), "uvloop"),
     "ray": ImplSpec("benchmarks.impl_ray", (None,), "ray", one_process=True),
+    "pyactors-ray": ImplSpec("benchmarks.impl_pyactors_ray", (None,), "ray", one_process=True),
     "pykka": ImplSpec("benchmarks.impl_pykka", (None,), "pykka"),
 }
 

@@ -64,9 +64,8 @@ def loop_kind(request):
         assert not leftover, f"threads left behind: {leftover}"
         left_open = {fd: _fd_target(fd) for fd in open_fds() - before_fds}
         assert not left_open, f"file descriptors left open: {left_open}"
-    left_children = set(child_processes()) - before_children
-    if place == "ray":  # Ray restarts its session's helpers (its log monitor) at will
-        left_children = {child for child in left_children if "/ray/" not in child}
+    before_pids = {child.split()[0] for child in before_children}
+    left_children = [child for child in child_processes() if child.split()[0] not in before_pids]
     assert not left_children, f"child processes left behind: {left_children}"
     assert not shm_segments(), f"shared memory left behind: {shm_segments()}"
     after = _core.debug_counters()
@@ -85,7 +84,8 @@ def loop_kind(request):
 def pytest_collection_modifyitems(config, items):
     """Tests marked in_process_only share memory with their actors (a threading.Event, a
     closure's list): they run in this process only. On Ray (place=ray) run the modules
-    marked on_ray, but their tests marked not_on_ray (a guarantee only pyactors gives).
+    marked on_ray, but their tests marked not_on_ray (a guarantee only pyactors gives), and
+    those marked ray_only (which run nowhere else).
     With place=process or ray the semantic suites
     run on the default loop (uvloop) only: the loop is the worker's concern, and
     test_process.py covers both."""
@@ -94,7 +94,10 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         params = {} if callspec is None else callspec.params
         if params.get("place") == "ray" and (
-                not item.get_closest_marker("on_ray") or item.get_closest_marker("not_on_ray")):
+                not item.get_closest_marker("on_ray") and not item.get_closest_marker("ray_only")
+                or item.get_closest_marker("not_on_ray")):
+            dropped.append(item)
+        elif item.get_closest_marker("ray_only") and params.get("place") != "ray":
             dropped.append(item)
         elif params.get("place") in ("process", "ray") and (
                 item.get_closest_marker("in_process_only") or params.get("loop_kind") == "asyncio"):
@@ -121,7 +124,7 @@ def ray_session():
     and import test modules (which hold the actor classes) from this directory."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYACTORS_BACKEND": "ray", "PYTHONPATH": TESTS_DIR}})
     yield
     ray.shutdown()

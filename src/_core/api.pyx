@@ -112,11 +112,13 @@ cdef object _foreign(str what, object refs, dict options):
         result = _foreign_op(what, refs, options)
         if result is not NotImplemented:
             return result
-    if type(refs) is list:
-        for i, ref in enumerate(<list>refs):
-            if type(ref) is not ObjectRef:
-                raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
-                                f"{_type_name(ref)} {ref!r}")
+    if type(refs) is list and <list>refs:
+        # The first item not of the first one's kind (ours, or Ray's); else the first
+        kind = type((<list>refs)[0])
+        i = next((i for i, ref in enumerate(<list>refs) if type(ref) is not kind), 0)
+        ref = (<list>refs)[i]
+        raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
+                        f"{_type_name(ref)} {ref!r}")
     raise TypeError(_not_refs_message(what, refs))
 
 

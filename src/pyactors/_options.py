@@ -132,14 +132,15 @@ def concurrency_groups(groups: Any) -> dict[str, int]:
 
 
 def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
-    """Validated actor options: known keys checked, Ray-only keys dropped."""
+    """Validated actor options: known keys checked, Ray-only keys kept as given (the Ray
+    backend passes them on; in one process nothing reads them)."""
     unknown = set(options) - allowed - IGNORED_ACTOR_OPTIONS
     if unknown:
         raise TypeError(
             f"{where} got unsupported option(s) {sorted(unknown)}; supported: "
             f"{sorted(allowed)}, and Ray's placement options {sorted(IGNORED_ACTOR_OPTIONS)} "
             f"(accepted, no effect in one process)")
-    checked = {}
+    checked = {key: value for key, value in options.items() if key in IGNORED_ACTOR_OPTIONS}
     if options.get("max_concurrency") is not None:
         checked["max_concurrency"] = positive_int(options["max_concurrency"], "max_concurrency")
     if options.get("concurrency_groups") is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _core
+from . import _core, _runtime
 from ._actor import ActorClass, ActorHandle
 from .exceptions import ActorExit
 
@@ -14,6 +14,10 @@ def exit_actor() -> None:
     that has not started fail with ActorDiedError ("exited intentionally"), calls already
     running end, ``__ray_shutdown__`` runs, and the actor is never restarted."""
     group = _core.current_group()
+    if group is None and _runtime.on_ray():  # in an actor on Ray: Ray's exit
+        import ray.actor
+
+        ray.actor.exit_actor()
     if group is None or not group.actor.is_actor:
         raise TypeError("exit_actor() is only meaningful inside an actor's method; to end an "
                         "actor from outside, use pyactors.kill(handle)")

@@ -28,6 +28,11 @@ def foreign_op(what: str, refs, options: dict):
     return getattr(ray, what)(refs, **options)
 
 
+def is_ray_ref(value) -> bool:
+    ray = _ray()
+    return ray is not None and isinstance(value, ray.ObjectRef)
+
+
 def ray_handle(actor):
     """`actor` if it is a Ray actor handle, else None."""
     ray = _ray()

@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .. import _core
 from .._actor import ActorHandle
+from .._ray.objects import is_ray_ref, ray_handle
 from ..exceptions import ActorDiedError, GetTimeoutError
 
 V = TypeVar("V")
@@ -47,7 +48,7 @@ class ActorPool:
             return
         actor = self._idle.pop()
         ref = fn(actor, value)
-        if not isinstance(ref, _core.ObjectRef):
+        if not isinstance(ref, _core.ObjectRef) and not is_ray_ref(ref):
             self._idle.append(actor)
             raise TypeError(f"ActorPool: fn(actor, value) must return the ObjectRef of a call "
                             f"on that actor (e.g. actor.method.remote(value)), got "
@@ -171,6 +172,6 @@ class ActorPool:
 
     @staticmethod
     def _check_actor(actor: Any, where: str) -> None:
-        if not isinstance(actor, ActorHandle):
+        if not isinstance(actor, ActorHandle) and ray_handle(actor) is None:
             raise TypeError(f"{where} takes actor handles (Cls.remote()), got "
                             f"{type(actor).__name__} {actor!r}")

@@ -172,7 +172,7 @@ class Queue:
         ActorDiedError."""
         if self.actor is None:
             return
-        pending = [ref for ref in self._pending if not ref.done()]
+        pending = [ref for ref in self._pending if not _done(ref)]
         if not force and pending:
             _core.wait(pending, num_returns=len(pending), timeout=grace_period_s)
         kill(self.actor)
@@ -183,9 +183,15 @@ class Queue:
         if self.actor is None:
             raise RuntimeError("this Queue was shut down: make a new one")
         ref = getattr(self.actor, method).remote(*args)
-        self._pending = {r for r in self._pending if not r.done()}
+        self._pending = {r for r in self._pending if not _done(r)}
         self._pending.add(ref)
         return ref
+
+
+def _done(ref) -> bool:
+    if type(ref) is _core.ObjectRef:
+        return ref.done()
+    return bool(_core.wait([ref], timeout=0)[0])  # Ray's (on the Ray backend)
 
 
 def _wait_for(block: Any, timeout: Any, what: str) -> float | None:
