@@ -28,7 +28,7 @@ ABSOLUTE = [("w7_fresh_s", "W7 fresh process:\nimport..first result (s)"),
             ("w8_used_mb_per_actor", "W8 MB per actor,\n3 groups called once")]
 COLORS = {"pyactors[uvloop]": "#1f77b4", "pyactors[asyncio]": "#aec7e8",
           "floor[uvloop]": "#ff7f0e", "floor[asyncio]": "#ffbb78", "rct[uvloop]": "#2ca02c",
-          "ray": "#d62728", "pykka": "#9467bd"}
+          "ray": "#d62728", "pyactors-ray": "#ff9896", "pykka": "#9467bd"}
 
 
 def _relative(result: dict, column: str, row) -> float | None:
