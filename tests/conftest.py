@@ -81,26 +81,29 @@ def loop_kind(request):
     assert not _core.debug_violations()
 
 
+DEFAULT_PLACES = ("in-process", "process")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked in_process_only share memory with their actors (a threading.Event, a
-    closure's list): they run in this process only. On Ray (place=ray) run the modules
-    marked on_ray, but their tests marked not_on_ray (a guarantee only pyactors gives), and
-    those marked ray_only (which run nowhere else).
-    With place=process or ray the semantic suites
-    run on the default loop (uvloop) only: the loop is the worker's concern, and
+    """A module using the place fixture runs in this process and in worker processes, unless
+    it says where with ``pytest.mark.places(...)`` ("ray" among them: on the Ray backend too).
+    Tests marked in_process_only share memory with their actors (a threading.Event, a
+    closure's list): they run in this process only; those marked not_on_ray rely on a
+    guarantee pyactors gives and Ray does not. Elsewhere than in this process the semantic
+    suites run on the default loop (uvloop) only: the loop is the worker's concern, and
     test_process.py covers both."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = {} if callspec is None else callspec.params
-        if params.get("place") == "ray" and (
-                not item.get_closest_marker("on_ray") and not item.get_closest_marker("ray_only")
-                or item.get_closest_marker("not_on_ray")):
-            dropped.append(item)
-        elif item.get_closest_marker("ray_only") and params.get("place") != "ray":
-            dropped.append(item)
-        elif params.get("place") in ("process", "ray") and (
-                item.get_closest_marker("in_process_only") or params.get("loop_kind") == "asyncio"):
+        place = params.get("place")
+        marker = item.get_closest_marker("places")
+        places = marker.args if marker is not None else DEFAULT_PLACES
+        if place is not None and (
+                place not in places
+                or place == "ray" and item.get_closest_marker("not_on_ray")
+                or place != "in-process" and (item.get_closest_marker("in_process_only")
+                                              or params.get("loop_kind") == "asyncio")):
             dropped.append(item)
         else:
             kept.append(item)

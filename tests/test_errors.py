@@ -7,7 +7,8 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import TaskError
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
+pytestmark = [pytest.mark.usefixtures("place"),
+              pytest.mark.places("in-process", "process", "ray")]
 
 
 class QuotaExceeded(Exception):

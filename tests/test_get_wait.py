@@ -7,7 +7,8 @@ from pyactors.exceptions import GetTimeoutError
 from measure import in_threads
 from test_objectref import Echo, Gate
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
+pytestmark = [pytest.mark.usefixtures("place"),
+              pytest.mark.places("in-process", "process", "ray")]
 
 
 def test_get_of_a_list_keeps_the_order_of_the_list():

@@ -9,7 +9,8 @@ import pytest
 import pyactors as ray
 from gates import Countdown, LoopGate
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
+pytestmark = [pytest.mark.usefixtures("place"),
+              pytest.mark.places("in-process", "process", "ray")]
 
 
 def where():

@@ -10,7 +10,8 @@ import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError
 from gates import Countdown, LoopGate
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
+pytestmark = [pytest.mark.usefixtures("place"),
+              pytest.mark.places("in-process", "process", "ray")]
 
 
 @ray.remote(concurrency_groups={"io": 1})

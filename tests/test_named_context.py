@@ -10,7 +10,8 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import ActorNameTakenError
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
+pytestmark = [pytest.mark.usefixtures("place"),
+              pytest.mark.places("in-process", "process", "ray")]
 
 
 @ray.remote(concurrency_groups={"io": 1})

@@ -1,6 +1,7 @@
 """The Ray backend: choosing it, what crosses to Ray, Ray's errors caught as pyactors', the
 pyactors-only API's answers there, programs switched by the environment, several nodes, and
-pyactors actors hosted inside a Ray actor. (The semantic suites marked on_ray run there too.)"""
+pyactors actors hosted inside a Ray actor. (The semantic suites whose places include "ray"
+run there too.)"""
 
 import asyncio
 import os
@@ -14,7 +15,7 @@ import pytest
 import pyactors
 from pyactors import exceptions
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.ray_only]
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("ray")]
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -6,7 +6,8 @@ import pytest
 
 import pyactors as ray
 
-pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.on_ray]
+pytestmark = [pytest.mark.usefixtures("place"),
+              pytest.mark.places("in-process", "process", "ray")]
 
 
 @ray.remote(concurrency_groups={"io": 2, "compute": 3})

@@ -174,7 +174,8 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         _require_bool(fetch_local, "wait(fetch_local=...)")
     if seconds != 0:
         _refuse_blocking_on_loop(ts, "wait")
-    if type(refs) is ObjectRef:
+    if type(refs) is ObjectRef or (type(refs) is not list and _foreign_op is not None
+                                   and _foreign_op("is_ref", refs, None) is True):
         raise TypeError("wait() takes a list of ObjectRefs, not a single ObjectRef: "
                         "use wait([ref])")
     if type(refs) is not list:

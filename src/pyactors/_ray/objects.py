@@ -15,13 +15,16 @@ def _is_ray_ref(ray, value) -> bool:
 
 
 def foreign_op(what: str, refs, options: dict):
-    """get/wait/cancel of Ray refs (a ref, or a list of only Ray refs) by Ray; NotImplemented
-    for anything else, which the caller reports as bad input."""
+    """get/wait of Ray refs (a ref, or a list of only Ray refs) and cancel of one by Ray, and
+    "is_ref": whether `refs` is one Ray ref; NotImplemented for anything else, which the
+    caller reports as bad input."""
     ray = _ray()
     if ray is None:
         return NotImplemented
+    if what == "is_ref":
+        return _is_ray_ref(ray, refs)
     if isinstance(refs, list):
-        if not refs or not all(_is_ray_ref(ray, ref) for ref in refs):
+        if what == "cancel" or not refs or not all(_is_ray_ref(ray, ref) for ref in refs):
             return NotImplemented
     elif not _is_ray_ref(ray, refs):
         return NotImplemented

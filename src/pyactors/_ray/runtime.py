@@ -104,6 +104,8 @@ class RayRuntime:
     # --- the rest of the API ----------------------------------------------------------------
 
     def put(self, value):
+        if isinstance(value, ray.ObjectRef):  # as the local backend says it
+            raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
         return ray.put(value)
 
     def runtime_context(self):
