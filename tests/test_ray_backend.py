@@ -254,3 +254,31 @@ def test_actor_pool_queue_and_exit_actor_work_with_ray_actors():
     leaving = Doubler.remote()
     with pytest.raises(exceptions.ActorDiedError):
         pyactors.get(leaving.leave.remote())
+
+
+def pair():
+    return 1, 2
+
+
+@pyactors.remote
+async def awaiting_double(value):
+    await asyncio.sleep(0)
+    return 2 * value
+
+
+def test_remote_functions_keep_their_own_options_whenever_they_were_given():
+    one, two = pyactors.remote(pair), pyactors.remote(num_returns=2)(pair)
+    assert pyactors.get(one.remote()) == (1, 2)
+    assert pyactors.get(list(two.remote())) == [1, 2]  # not the first wrapper's options
+    pyactors.shutdown()
+    taken_before = one.options(num_returns=2)  # a module-level .options(), before init()
+    pyactors.init(backend="ray")
+    assert pyactors.get(list(taken_before.remote())) == [1, 2]
+    # an async def, which Ray refuses as a task, runs as it does locally
+    assert pyactors.get(awaiting_double.remote(21)) == 42
+
+
+def test_joining_a_running_ray_with_options_says_they_are_ignored():
+    pyactors.shutdown()
+    with pytest.warns(RuntimeWarning, match=r"already running.*ignored: \['num_cpus'\]"):
+        pyactors.init(backend="ray", num_cpus=8)

@@ -356,25 +356,28 @@ cdef class RemoteMethod:
                 _generator_backpressure_num_objects=None, **options):
         """Options for one call: ``concurrency_group`` overrides the declared group,
         ``num_returns`` the number of refs the call returns."""
-        if self.regroup is not None and _elsewhere is not None:
-            return self._options_elsewhere(concurrency_group, num_returns,
-                                           _generator_backpressure_num_objects, options)
-        return self._options(concurrency_group, num_returns,
-                             _generator_backpressure_num_objects, options)
+        if self.regroup is None or (not options and num_returns is None
+                                    and _generator_backpressure_num_objects is None):
+            return self._options(concurrency_group, num_returns,
+                                 _generator_backpressure_num_objects, options)
+        return self._carrying_options(concurrency_group, num_returns,
+                                      _generator_backpressure_num_objects, options)
 
-    def _options_elsewhere(self, concurrency_group, num_returns, backpressure, dict options):
-        # A remote function another backend (Ray) runs: checked as here, then every option,
-        # Ray's scheduling ones included, goes with its calls.
+    def _carrying_options(self, concurrency_group, num_returns, backpressure, dict options):
+        # A remote function: checked and shaped for this process, and every option given,
+        # Ray's scheduling ones included, kept for the backend that runs its calls (Ray, even
+        # when chosen after this .options()).
         given = dict(options)
         if num_returns is not None:
             given["num_returns"] = num_returns
         if backpressure is not None:
             given["_generator_backpressure_num_objects"] = backpressure
-        self._options(concurrency_group, num_returns, backpressure, options)
-        return RemoteMethod(self.func, self.name, None, self.flags & F_ASYNC,
-                            self.regroup.with_options(given), self.flags & F_BLOCKING,
-                            not self.flags & F_NO_AWAIT, self.num_returns, self.generator,
-                            self.backpressure)
+        cdef RemoteMethod method = self._options(concurrency_group, num_returns, backpressure,
+                                                 options)
+        return RemoteMethod(method.func, method.name, method.group, method.flags & F_ASYNC,
+                            method.regroup.with_options(given), method.flags & F_BLOCKING,
+                            not method.flags & F_NO_AWAIT, method.num_returns, method.generator,
+                            method.backpressure)
 
     def _options(self, concurrency_group, num_returns, _generator_backpressure_num_objects,
                  dict options):

@@ -91,16 +91,16 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     return waiter.remaining <= 0
 
 
-# Other backends (Ray): refs and handles of theirs handed to get/wait/cancel go to them (a
-# function that answers NotImplemented for objects it does not know either), and while one
-# runs remote functions, put() goes there too. Both are consulted off the hot path only.
+# Other backends (Ray): refs of theirs handed to get/wait/cancel go to them (a function that
+# answers NotImplemented for objects it does not know either), and while one runs actors and
+# remote functions, put() goes there too. Both are consulted off the hot path only.
 cdef object _foreign_op = None
 cdef object _elsewhere = None
 
 
 def set_backend_hooks(foreign_op, elsewhere):
     """Install what get/wait/cancel do with refs that are not ours (`foreign_op(what, refs,
-    options)`), and the backend put() and remote functions' options go to (None: here)."""
+    options)`), and the backend put() goes to (None: here)."""
     global _foreign_op, _elsewhere
     _foreign_op = foreign_op
     _elsewhere = elsewhere

@@ -10,6 +10,7 @@ import os
 import queue
 import sys
 import threading
+import warnings
 import weakref
 from typing import Callable
 
@@ -292,6 +293,10 @@ def init(address: str | None = None, *, backend: str | None = None, loop: str = 
         raise TypeError(f"init(address=...) must be None or a str, got "
                         f"{type(address).__name__} {address!r}")
     backend = _backend_choice(backend)
+    if backend == "local" and os.environ.get(RAY_ADDRESS_ENV):
+        warnings.warn(f"{RAY_ADDRESS_ENV} is set but the backend is local: set "
+                      f"{BACKEND_ENV}=ray (or pass backend='ray') to run on that Ray",
+                      RuntimeWarning, stacklevel=2)
     if backend == "local" and address not in (None, "local"):
         raise ValueError(f"init(address={address!r}): the default backend runs actors on this "
                          f"machine and connects to no cluster; to run on Ray, use "
@@ -350,8 +355,8 @@ def _ray_runtime(address: str | None, num_cpus: int | None, ray_options: dict):
 
 
 class _RayOnFirstUse:
-    """The backend put() and remote functions' options go to when PYACTORS_BACKEND=ray and
-    nothing has started the runtime yet: the first put() starts it."""
+    """The backend put() goes to when PYACTORS_BACKEND=ray and nothing has started the
+    runtime yet: the first put() starts it."""
 
     @staticmethod
     def put(value):
@@ -360,7 +365,7 @@ class _RayOnFirstUse:
 
 def _set_backend_hooks(runtime) -> None:
     # What get/wait/cancel do with Ray's refs (always: a Ray worker's pyactors may meet them),
-    # and where put() and remote functions' .options() go while Ray runs them.
+    # and where put() goes while Ray runs actors and remote functions.
     if runtime is None:
         elsewhere = _RayOnFirstUse() if os.environ.get(BACKEND_ENV) == "ray" else None
     else:

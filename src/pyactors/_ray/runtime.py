@@ -7,8 +7,11 @@ in-process runtime); then the call is Ray's: the handles and refs users get are 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import threading
+import warnings
 
 import ray
 import ray.util
@@ -38,17 +41,22 @@ class RayRuntime:
         errors.adopt(ray.exceptions)
         self._lock = threading.Lock()
         self._actor_classes: dict[tuple, object] = {}
-        self._functions: dict[object, object] = {}
+        self._functions: dict[tuple, tuple] = {}
         # Connected to a Ray already running in this process (a worker, or a driver that
         # called ray.init() itself): not ours to shut down.
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
             options = dict(ray_options)
-            runtime_env = dict(options.pop("runtime_env", None) or {})
-            runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), BACKEND_ENV: "ray"}
             if num_cpus is not None:
                 options["num_cpus"] = num_cpus
-            ray.init(address=address, runtime_env=runtime_env, **options)
+            job_config = options.get("job_config")
+            if job_config is not None and "runtime_env" not in options:
+                job_config.set_runtime_env(_with_backend(job_config.runtime_env))
+            else:
+                options["runtime_env"] = _with_backend(options.get("runtime_env"))
+            ray.init(address=address, **options)
+        else:
+            _warn_if_joined_unprepared(address, num_cpus, ray_options)
 
     # --- actors -----------------------------------------------------------------------------
 
@@ -87,16 +95,20 @@ class RayRuntime:
 
     def function_target(self, pool):
         """What runs one call of a remote function (pool: its _Pool): Ray's ``.remote``."""
-        function = pool.function
-        ray_function = self._functions.get(function)
-        if ray_function is None:
+        # One Ray function per @remote: two of the same function may declare other options
+        # (the key's dict is the decoration's own, kept alive by the value)
+        key = (pool.function, id(pool.declared))
+        found = self._functions.get(key)
+        if found is None:
             with self._lock:
-                ray_function = self._functions.get(function)
-                if ray_function is None:
+                found = self._functions.get(key)
+                if found is None:
                     declared = _for_ray(pool.declared)
-                    ray_function = ray.remote(**declared)(function) if declared else \
-                        ray.remote(function)
-                    self._functions[function] = ray_function
+                    function = _runnable_by_ray(pool.function)
+                    found = (ray.remote(**declared)(function) if declared else
+                             ray.remote(function)), pool.declared
+                    self._functions[key] = found
+        ray_function = found[0]
         if pool.call_options:
             return ray_function.options(**_for_ray(pool.call_options)).remote
         return ray_function.remote
@@ -116,6 +128,44 @@ class RayRuntime:
         self._functions.clear()
         if self.owns_ray:
             ray.shutdown()
+
+
+def _with_backend(runtime_env) -> dict:
+    runtime_env = dict(runtime_env or {})
+    runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), BACKEND_ENV: "ray"}
+    return runtime_env
+
+
+def _warn_if_joined_unprepared(address, num_cpus, ray_options: dict) -> None:
+    # Ray was up before init(): started by ray.init(), or by Ray's own auto-start (a call on
+    # a handle kept from before a shutdown()). Its options stand; say what that means.
+    ignored = sorted({*ray_options, *(["address"] if address is not None else []),
+                      *(["num_cpus"] if num_cpus is not None else [])})
+    env_vars = (ray.get_runtime_context().runtime_env or {}).get("env_vars") or {}
+    unprepared = env_vars.get(BACKEND_ENV) != "ray"
+    if ignored or unprepared:
+        warnings.warn(
+            f"init(backend='ray'): Ray was already running in this process, so pyactors "
+            f"joined it as it is"
+            + (f"; ignored: {ignored}" if ignored else "")
+            + (f"; its workers will run pyactors locally (its job's runtime_env lacks "
+               f"env_vars {{{BACKEND_ENV!r}: 'ray'}}): let pyactors.init() start Ray, or "
+               f"add that to ray.init()" if unprepared else ""),
+            RuntimeWarning, stacklevel=5)
+
+
+def _runnable_by_ray(function):
+    """`function`, or for an ``async def`` (which Ray refuses as a task) a plain function
+    that runs it to completion on an event loop of its own, as a worker thread would."""
+    if not inspect.iscoroutinefunction(function):
+        return function
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        return asyncio.run(function(*args, **kwargs))
+
+    del run.__wrapped__  # else Ray would see through it to the async def
+    return run
 
 
 def _declare_methods(actor_class: ActorClass) -> type:
