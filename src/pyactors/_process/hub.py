@@ -31,7 +31,9 @@ _READ, _WRITE = "r", "w"
 
 def _child_environment() -> dict:
     env = dict(os.environ)
-    env.pop("PYACTORS_PROCESS", None)  # a worker's own actors live in it
+    # A worker's own actors live in it, whatever the parent's environment chooses
+    for name in ("PYACTORS_PROCESS", "PYACTORS_BACKEND", "PYACTORS_RAY_ADDRESS"):
+        env.pop(name, None)
     env["PYACTORS_NODE_ID"] = _context._NODE_ID
     # The worker imports what this process can: its sys.path (a script's directory, a path
     # added at run time), whatever the interpreter was started with.

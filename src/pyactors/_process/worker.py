@@ -286,7 +286,8 @@ def main() -> None:
     fd_in, fd_out, parent, loop = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \
         sys.argv[4]
     _die_with(parent)
-    _runtime.init(loop=loop)  # before it is given work: a spare is ready at once
+    # Before it is given work: a spare is ready at once
+    _runtime.init(loop=loop, backend="local")
     code = 0  # the pipe ended: the parent is gone or let it go
     try:
         Worker(fd_in, fd_out).run()
