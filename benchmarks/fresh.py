@@ -124,7 +124,7 @@ def main(argv):
     import json
     from benchmarks.workloads import IMPLEMENTATIONS, memory_mb
     result = {"w7_fresh_s": seconds, "w7_fresh_rss_mb": peak_mb}
-    if IMPLEMENTATIONS[impl].one_process:  # Ray's: its processes count
+    if impl in ("ray", "pyactors-ray"):  # Ray's processes count
         tree = memory_mb(tree=True)
         result.update(w7_fresh_rss_mb=tree["rss_mb"], w7_fresh_pss_mb=tree["pss_mb"],
                       w7_fresh_processes=tree["processes"], w7_fresh_driver_peak_rss_mb=peak_mb)

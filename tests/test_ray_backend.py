@@ -147,8 +147,10 @@ def test_bad_input_fails_as_on_the_local_backend_before_reaching_ray():
 
 def test_a_mixed_list_of_local_and_ray_refs_is_refused_by_name():
     local = pyactors._core.pending_ref()  # an in-process ref, as a hybrid program may hold
-    with pytest.raises(TypeError, match="item 1 of the list is ray.*ObjectRef"):
+    with pytest.raises(TypeError, match="mixes pyactors' refs and Ray's"):
         pyactors.get([local, pyactors.put(2)])
+    with pytest.raises(TypeError, match="item 0 of the list is int 5"):
+        pyactors.wait([5, pyactors.put(2)])
 
 
 def test_the_quickstart_runs_on_ray_with_the_same_groups_by_one_environment_variable():
@@ -266,6 +268,13 @@ async def awaiting_double(value):
     return 2 * value
 
 
+@pyactors.remote
+async def counting_up_to(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
 def test_remote_functions_keep_their_own_options_whenever_they_were_given():
     one, two = pyactors.remote(pair), pyactors.remote(num_returns=2)(pair)
     assert pyactors.get(one.remote()) == (1, 2)
@@ -274,8 +283,9 @@ def test_remote_functions_keep_their_own_options_whenever_they_were_given():
     taken_before = one.options(num_returns=2)  # a module-level .options(), before init()
     pyactors.init(backend="ray")
     assert pyactors.get(list(taken_before.remote())) == [1, 2]
-    # an async def, which Ray refuses as a task, runs as it does locally
+    # an async def or async generator, which Ray refuses as tasks, run as they do locally
     assert pyactors.get(awaiting_double.remote(21)) == 42
+    assert [pyactors.get(ref) for ref in counting_up_to.remote(3)] == [0, 1, 2]
 
 
 def test_joining_a_running_ray_with_options_says_they_are_ignored():

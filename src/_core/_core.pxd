@@ -296,7 +296,13 @@ cdef class RemoteMethod:
     cdef readonly str name            # once: "Class.method"
     cdef Group group                  # once for actor methods; functions re-resolve after shutdown
     cdef int flags                    # once
-    cdef object regroup               # once: None, or a callable giving a live group
+    cdef object regroup               # once: None, or (a remote function) a callable giving
+                                      # what runs its calls: a live group of this runtime, or
+                                      # another backend's (Ray's) submit function
+    cdef dict call_options            # once: what .options() gave a remote function, for a
+                                      # backend that reads it (Ray); None if nothing
+    cdef RemoteMethod origin          # once: the method an .options() variant came from,
+                                      # which shares the group the variant finds
     cdef Py_ssize_t num_returns       # once: refs per call (1: the call's own ref), or
                                       # NUM_RETURNS_STREAMING: an ObjectRefGenerator
     cdef Py_ssize_t backpressure      # once: a generator's most unconsumed items, or -1
@@ -304,3 +310,8 @@ cdef class RemoteMethod:
 
     cdef RemoteMethod _variant(self, func, Group group, bint is_async, bint awaits,
                                Py_ssize_t num_returns, Py_ssize_t backpressure)
+    cdef object _target(self)
+    cdef _adopt(self, Group group)
+    cdef object _options(self, concurrency_group, num_returns, backpressure, dict options)
+    cdef object _carrying_options(self, concurrency_group, num_returns, backpressure,
+                                  dict options)

@@ -327,14 +327,10 @@ cdef class RemoteMethod:
         """Submit the call; returns its ObjectRef at once."""
         cdef Group group = self.group
         if self.regroup is not None and (group is None or group.state == G_CLOSED):
-            target = self.regroup()
+            target = self._target()
             if not isinstance(target, Group):  # another backend (Ray) runs it: its ref
                 return target(*args, **kwargs)
             group = <Group>target
-            group.actor.users += 1
-            if self.group is not None:
-                self.group.actor._release()
-            self.group = group
         cdef ObjectRef ref
         cdef dict kw = kwargs or None
         if type(group) is ProcessGroup:
@@ -352,6 +348,23 @@ cdef class RemoteMethod:
         group.submit(ref)
         return split_outputs(ref, self.num_returns, group)
 
+    cdef object _target(self):
+        # What runs a remote function's calls: a group of this runtime (kept, by its origin
+        # too), or another backend's submit function (asked again each call).
+        target = self.regroup(self.call_options)
+        if isinstance(target, Group):
+            self._adopt(<Group>target)
+            if self.origin is not None and (self.origin.group is None
+                                            or self.origin.group.state == G_CLOSED):
+                self.origin._adopt(<Group>target)
+        return target
+
+    cdef _adopt(self, Group group):
+        group.actor.users += 1
+        if self.group is not None:
+            self.group.actor._release()
+        self.group = group
+
     def options(self, *, concurrency_group=None, num_returns=None,
                 _generator_backpressure_num_objects=None, **options):
         """Options for one call: ``concurrency_group`` overrides the declared group,
@@ -363,24 +376,29 @@ cdef class RemoteMethod:
         return self._carrying_options(concurrency_group, num_returns,
                                       _generator_backpressure_num_objects, options)
 
-    def _carrying_options(self, concurrency_group, num_returns, backpressure, dict options):
+    cdef object _carrying_options(self, concurrency_group, num_returns, backpressure,
+                                  dict options):
         # A remote function: checked and shaped for this process, and every option given,
         # Ray's scheduling ones included, kept for the backend that runs its calls (Ray, even
         # when chosen after this .options()).
-        given = dict(options)
+        cdef dict given = dict(self.call_options) if self.call_options else {}
+        given.update(options)
         if num_returns is not None:
             given["num_returns"] = num_returns
         if backpressure is not None:
             given["_generator_backpressure_num_objects"] = backpressure
         cdef RemoteMethod method = self._options(concurrency_group, num_returns, backpressure,
                                                  options)
-        return RemoteMethod(method.func, method.name, method.group, method.flags & F_ASYNC,
-                            method.regroup.with_options(given), method.flags & F_BLOCKING,
-                            not method.flags & F_NO_AWAIT, method.num_returns, method.generator,
-                            method.backpressure)
+        cdef RemoteMethod carrying = RemoteMethod(
+            method.func, method.name, method.group, method.flags & F_ASYNC, method.regroup,
+            method.flags & F_BLOCKING, not method.flags & F_NO_AWAIT, method.num_returns,
+            method.generator, method.backpressure)
+        carrying.call_options = given
+        carrying.origin = self.origin if self.origin is not None else self
+        return carrying
 
-    def _options(self, concurrency_group, num_returns, _generator_backpressure_num_objects,
-                 dict options):
+    cdef object _options(self, concurrency_group, num_returns,
+                         _generator_backpressure_num_objects, dict options):
         if self.generator is not None and (
                 num_returns is not None or _generator_backpressure_num_objects is not None):
             # Python for generators: the body depends on the kind of result.

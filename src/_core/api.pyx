@@ -91,19 +91,31 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     return waiter.remaining <= 0
 
 
-# Other backends (Ray): refs of theirs handed to get/wait/cancel go to them (a function that
-# answers NotImplemented for objects it does not know either), and while one runs actors and
-# remote functions, put() goes there too. Both are consulted off the hot path only.
+# Another backend's refs (Ray's) handed to get/wait/cancel go to it: `_is_foreign_ref` knows
+# them, `_foreign_op` runs the operation (NotImplemented for what it does not take). While a
+# backend other than this process runs actors and functions, put() goes to `_put_backend`
+# (NotImplemented: put here after all). All are consulted off the hot path only.
+cdef object _is_foreign_ref = None
 cdef object _foreign_op = None
-cdef object _elsewhere = None
+cdef object _put_backend = None
 
 
-def set_backend_hooks(foreign_op, elsewhere):
-    """Install what get/wait/cancel do with refs that are not ours (`foreign_op(what, refs,
-    options)`), and the backend put() goes to (None: here)."""
-    global _foreign_op, _elsewhere
+def set_foreign_refs(is_foreign_ref, foreign_op):
+    """Install what recognises another backend's refs, and runs get/wait/cancel on them
+    (`foreign_op(what, refs, options)`)."""
+    global _is_foreign_ref, _foreign_op
+    _is_foreign_ref = is_foreign_ref
     _foreign_op = foreign_op
-    _elsewhere = elsewhere
+
+
+def set_put_backend(backend):
+    """Install where put() puts (`backend.put(value)`), or None: in this process."""
+    global _put_backend
+    _put_backend = backend
+
+
+cdef bint _foreign_ref(object value) except -1:
+    return _is_foreign_ref is not None and _is_foreign_ref(value)
 
 
 cdef object _foreign(str what, object refs, dict options):
@@ -113,12 +125,12 @@ cdef object _foreign(str what, object refs, dict options):
         if result is not NotImplemented:
             return result
     if type(refs) is list and <list>refs:
-        # The first item not of the first one's kind (ours, or Ray's); else the first
-        kind = type((<list>refs)[0])
-        i = next((i for i, ref in enumerate(<list>refs) if type(ref) is not kind), 0)
-        ref = (<list>refs)[i]
-        raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
-                        f"{_type_name(ref)} {ref!r}")
+        for i, ref in enumerate(<list>refs):
+            if type(ref) is not ObjectRef and not _foreign_ref(ref):
+                raise TypeError(f"{what}() takes ObjectRefs, but item {i} of the list is "
+                                f"{_type_name(ref)} {ref!r}")
+        raise TypeError(f"{what}() got a list that mixes pyactors' refs and Ray's (of two "
+                        f"backends): {what}() each kind in a call of its own")
     raise TypeError(_not_refs_message(what, refs))
 
 
@@ -174,8 +186,7 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
         _require_bool(fetch_local, "wait(fetch_local=...)")
     if seconds != 0:
         _refuse_blocking_on_loop(ts, "wait")
-    if type(refs) is ObjectRef or (type(refs) is not list and _foreign_op is not None
-                                   and _foreign_op("is_ref", refs, None) is True):
+    if type(refs) is ObjectRef or (type(refs) is not list and _foreign_ref(refs)):
         raise TypeError("wait() takes a list of ObjectRefs, not a single ObjectRef: "
                         "use wait([ref])")
     if type(refs) is not list:
@@ -222,8 +233,10 @@ def wait(object refs, *, num_returns=1, timeout=None, fetch_local=True):
 
 def put(value):
     """A ready ObjectRef holding `value` (shared, not copied: everything is in one process)."""
-    if _elsewhere is not None:
-        return _elsewhere.put(value)
+    if _put_backend is not None:
+        elsewhere = _put_backend.put(value)
+        if elsewhere is not NotImplemented:
+            return elsewhere
     if type(value) is ObjectRef:
         raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
     cdef ObjectRef ref = ObjectRef.__new__(ObjectRef)

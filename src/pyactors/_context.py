@@ -103,6 +103,6 @@ class RuntimeContext:
 
 def get_runtime_context() -> RuntimeContext:
     group = _core.current_group()
-    if group is None and _runtime.on_ray():  # Ray's context: of a Ray actor or task, or the driver
+    if group is None and _runtime.ray_running_here():  # of a Ray actor or task, or the driver
         return _runtime.current().runtime_context()
     return RuntimeContext(group, _core.current_call())

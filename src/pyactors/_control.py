@@ -21,7 +21,8 @@ def _core_of(actor, what: str):
         if ray_handle(actor) is not None:
             raise RuntimeError(f"{what}() is pyactors-only: it needs the in-process runtime, and "
                                f"{actor!r} is an actor on Ray (the Ray backend), whose queues "
-                               f"and limits Ray keeps to itself")
+                               f"and limits Ray keeps to itself; see Ray's dashboard or "
+                               f"ray.util.state for its tasks, or run it with backend='local'")
         raise TypeError(f"{what}() takes an actor handle, got {type(actor).__name__} {actor!r}")
     return actor._pyactors_core
 
@@ -60,9 +61,12 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
         return runtime.get_actor(name, namespace)
     handle = runtime.named(name)
     if handle is None:
-        raise ValueError(f"there is no live actor named {name!r}; named actors: "
-                         f"{runtime.names()}")
+        raise no_actor_named(name, runtime.names())
     return handle
+
+
+def no_actor_named(name: str, names: list[str]) -> ValueError:
+    return ValueError(f"there is no live actor named {name!r}; named actors: {names}")
 
 
 def set_concurrency(actor: ActorHandle, group: str, limit: int) -> None:

@@ -78,33 +78,28 @@ class RemoteFunction:
 class _Pool:
     """What runs a remote function's calls: in-process threads and loop, worker processes
     (`process`: True, False, or None for the runtime's default), or another backend (Ray),
-    which also needs the function and its options as declared and as given to .options()."""
+    which also needs the function and its options as declared."""
 
-    __slots__ = ("function", "declared", "call_options", "is_async", "process", "generator")
+    __slots__ = ("function", "declared", "is_async", "process", "generator")
 
     def __init__(self, function, declared: dict, is_async: bool, process: bool | None,
-                 generator: bool = False, call_options: dict | None = None):
+                 generator: bool = False):
         self.function = function
         self.declared = declared
-        self.call_options = call_options
         self.is_async = is_async
         self.process = process
         self.generator = generator
 
-    def __call__(self):
-        """A group of this runtime, or (another backend) what runs one call."""
-        return _runtime.current().function_target(self)
+    def __call__(self, call_options: dict | None):
+        """A group of this runtime, or (another backend, given the options of .options())
+        what submits one call."""
+        return _runtime.current().function_target(self, call_options)
 
     def with_process(self, process: bool) -> _Pool:
         if process and self.generator:
             raise ValueError("a generator function cannot run in a worker process yet (its "
                              "values would have to stream back); leave out process=True")
-        return _Pool(self.function, self.declared, self.is_async, process, self.generator,
-                     self.call_options)
-
-    def with_options(self, options: dict) -> _Pool:
-        return _Pool(self.function, self.declared, self.is_async, self.process, self.generator,
-                     {**(self.call_options or {}), **options})
+        return _Pool(self.function, self.declared, self.is_async, process, self.generator)
 
 
 def _backpressure(options: dict, where: str) -> int:

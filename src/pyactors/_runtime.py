@@ -17,7 +17,7 @@ from typing import Callable
 from . import _core
 from ._busy import join_or_report, running_now
 from ._options import IGNORED_INIT_OPTIONS, positive_int, positive_seconds, require_bool
-from ._ray.objects import foreign_op
+from ._ray.objects import foreign_op, is_ray_ref
 from ._watchdog import DEFAULT_THRESHOLD as DEFAULT_BLOCKED_LOOP_WARNING
 from ._watchdog import Watchdog
 from .exceptions import ActorNameTakenError, _actor_died_error
@@ -30,6 +30,7 @@ SHUTDOWN_JOIN_TIMEOUT = 10.0
 _lock = threading.RLock()
 _current: Runtime | None = None
 _stopping: list[Runtime] = []  # runtimes shutdown() is stopping (or was, if interrupted)
+_forked_from_ray = False  # this process is a fork of one whose actors ran on Ray
 _atexit_registered = False
 
 
@@ -141,8 +142,9 @@ class Runtime:
         return [group for core in cores for group in core.all_groups()
                 if isinstance(group, _core.AsyncGroup)]
 
-    def function_target(self, pool) -> _core.Group:
-        """The group that runs a remote function's calls (pool: its _function._Pool)."""
+    def function_target(self, pool, call_options: dict | None) -> _core.Group:
+        """The group that runs a remote function's calls (pool: its _function._Pool; the
+        options its .options() gave are Ray's, none of this runtime's concern)."""
         return self.function_group(pool.is_async, pool.process)
 
     def function_group(self, is_async: bool, process: bool | None = None) -> _core.Group:
@@ -318,14 +320,22 @@ def init(address: str | None = None, *, backend: str | None = None, loop: str = 
     with _lock:
         if _current is not None:
             if ignore_reinit_error:
+                if _current.backend != backend:
+                    warnings.warn(f"init(backend={backend!r}, ignore_reinit_error=True): the "
+                                  f"{_current.backend!r} backend is running and stays; call "
+                                  f"shutdown() first to change it", RuntimeWarning, stacklevel=2)
                 return
             raise RuntimeError("pyactors.init() was already called; call shutdown() first, or "
                                "pass ignore_reinit_error=True")
         if backend == "ray":
+            if _forked_from_ray:
+                raise RuntimeError("this process is an os.fork() of one whose actors ran on "
+                                   "Ray, and Ray does not survive a fork: start processes with "
+                                   "multiprocessing's 'spawn', or init(backend='local') here")
             _current = _ray_runtime(address, num_cpus, ray_options)
         else:
             _current = Runtime(loop, num_cpus, blocked_loop_warning, _process_default(process))
-        _set_backend_hooks(_current)
+        _set_put_backend(_current)
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
@@ -354,23 +364,22 @@ def _ray_runtime(address: str | None, num_cpus: int | None, ray_options: dict):
     return RayRuntime(address, num_cpus, ray_options)
 
 
-class _RayOnFirstUse:
-    """The backend put() goes to when PYACTORS_BACKEND=ray and nothing has started the
-    runtime yet: the first put() starts it."""
+class _BackendOnFirstUse:
+    """Where put() puts while no runtime runs: where the runtime that put() would start puts
+    (Ray with PYACTORS_BACKEND=ray, read now), else here, without starting one."""
 
     @staticmethod
     def put(value):
+        if os.environ.get(BACKEND_ENV) != "ray":
+            return NotImplemented
         return current().put(value)
 
 
-def _set_backend_hooks(runtime) -> None:
-    # What get/wait/cancel do with Ray's refs (always: a Ray worker's pyactors may meet them),
-    # and where put() goes while Ray runs actors and remote functions.
+def _set_put_backend(runtime) -> None:
     if runtime is None:
-        elsewhere = _RayOnFirstUse() if os.environ.get(BACKEND_ENV) == "ray" else None
+        _core.set_put_backend(_BackendOnFirstUse)
     else:
-        elsewhere = runtime if runtime.backend == "ray" else None
-    _core.set_backend_hooks(foreign_op, elsewhere)
+        _core.set_put_backend(runtime if runtime.backend == "ray" else None)
 
 
 def _process_default(process: bool | None) -> bool:
@@ -392,6 +401,7 @@ def shutdown() -> None:
         if _current is not None:
             _stopping.append(_current)
             _current = None
+            _set_put_backend(None)  # at once: nothing may reach the runtime that stops
         runtimes = list(_stopping)
     # One a KeyboardInterrupt cut short is finished by the next shutdown().
     for runtime in runtimes:
@@ -399,19 +409,18 @@ def shutdown() -> None:
         with _lock:
             if runtime in _stopping:  # not done already by a concurrent shutdown()
                 _stopping.remove(runtime)
-    with _lock:
-        if _current is None:
-            _set_backend_hooks(None)
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _current, _stopping
+    global _lock, _current, _stopping, _forked_from_ray
     _stopping = []
     _lock = threading.RLock()  # a parent thread may have held it when forking
     _core.forget_thread_role_after_fork()
     runtime, _current = _current, None
-    _set_backend_hooks(None)
-    if runtime is not None and runtime.backend == "local":
+    _set_put_backend(None)
+    if runtime is not None and runtime.backend == "ray":
+        _forked_from_ray = True
+    elif runtime is not None:
         runtime.abandon_after_fork()
 
 
@@ -424,13 +433,14 @@ def is_initialized() -> bool:
     return _current is not None
 
 
-def on_ray() -> bool:
-    """Whether Ray runs actors and remote functions (the runtime's backend, or the one the
-    environment chooses for a runtime not started yet)."""
+def ray_running_here() -> bool:
+    """Whether this process's actors and functions are Ray's and Ray is up: the runtime's
+    backend is Ray, or (none started yet) PYACTORS_BACKEND=ray and Ray runs (a Ray worker)."""
     runtime = _current
     if runtime is not None:
         return runtime.backend == "ray"
-    return os.environ.get(BACKEND_ENV) == "ray"
+    ray = sys.modules.get("ray")
+    return os.environ.get(BACKEND_ENV) == "ray" and ray is not None and ray.is_initialized()
 
 
 def current() -> Runtime:
@@ -444,8 +454,17 @@ def current() -> Runtime:
     return runtime
 
 
-_set_backend_hooks(None)
-if "ray.exceptions" in sys.modules:  # a Ray worker, or a program that imported Ray first
-    from ._ray.errors import adopt
+_core.set_foreign_refs(is_ray_ref, foreign_op)
+_set_put_backend(None)
 
-    adopt(sys.modules["ray.exceptions"])
+
+def _adopt_rays_errors_if_ray_runs() -> None:
+    # In a Ray worker (or a driver connected to Ray already), Ray's errors are pyactors' too
+    ray = sys.modules.get("ray")
+    if ray is not None and "ray.exceptions" in sys.modules and ray.is_initialized():
+        from ._ray.errors import adopt
+
+        adopt(ray.exceptions)
+
+
+_adopt_rays_errors_if_ray_runs()

@@ -14,7 +14,7 @@ def exit_actor() -> None:
     that has not started fail with ActorDiedError ("exited intentionally"), calls already
     running end, ``__ray_shutdown__`` runs, and the actor is never restarted."""
     group = _core.current_group()
-    if group is None and _runtime.on_ray():  # in an actor on Ray: Ray's exit
+    if group is None and _runtime.ray_running_here():  # in an actor on Ray: Ray's exit
         import ray.actor
 
         ray.actor.exit_actor()

@@ -33,8 +33,9 @@ __all__ = [
 class PyActorsError(Exception):
     """Base class of every error pyactors raises itself (and, on the Ray backend, of Ray's)."""
 
-    # No slots added (nor in the other classes Ray's adopt as bases): __bases__ assignment
-    # needs the same layout as theirs (see _ray/errors.py).
+    # No slots of its own, as Ray's RayError has none beyond Exception's: __bases__
+    # assignment needs the same layout (see _ray/errors.py; so for GetTimeoutError and
+    # ActorNameTakenError, whose Ray classes have a second base).
     __slots__ = ()
 
 

@@ -10,30 +10,24 @@ def _ray():
     return sys.modules.get("ray")
 
 
-def _is_ray_ref(ray, value) -> bool:
-    return isinstance(value, (ray.ObjectRef, ray.ObjectRefGenerator))
+def is_ray_ref(value) -> bool:
+    """A Ray ObjectRef or ObjectRefGenerator (what get/wait/cancel hand to Ray)."""
+    ray = _ray()
+    return ray is not None and isinstance(value, (ray.ObjectRef, ray.ObjectRefGenerator))
 
 
 def foreign_op(what: str, refs, options: dict):
-    """get/wait of Ray refs (a ref, or a list of only Ray refs) and cancel of one by Ray, and
-    "is_ref": whether `refs` is one Ray ref; NotImplemented for anything else, which the
-    caller reports as bad input."""
+    """get/wait of Ray refs (a ref, or a list of only Ray refs) and cancel of one, by Ray;
+    NotImplemented for anything else, which the caller reports as bad input."""
     ray = _ray()
     if ray is None:
         return NotImplemented
-    if what == "is_ref":
-        return _is_ray_ref(ray, refs)
     if isinstance(refs, list):
-        if what == "cancel" or not refs or not all(_is_ray_ref(ray, ref) for ref in refs):
+        if what == "cancel" or not refs or not all(is_ray_ref(ref) for ref in refs):
             return NotImplemented
-    elif not _is_ray_ref(ray, refs):
+    elif not is_ray_ref(refs):
         return NotImplemented
     return getattr(ray, what)(refs, **options)
-
-
-def is_ray_ref(value) -> bool:
-    ray = _ray()
-    return ray is not None and isinstance(value, ray.ObjectRef)
 
 
 def ray_handle(actor):

@@ -18,11 +18,10 @@ import ray.util
 
 from .. import exceptions
 from .._actor import _GROUP_ATTR, _NUM_RETURNS_ATTR, ActorClass
+from .._control import no_actor_named
+from .._runtime import BACKEND_ENV
 from . import errors
 
-# Set in every worker Ray starts for us, so that an actor or task creating actors or calling
-# remote functions does it on Ray too (without it, a worker's pyactors would run them in-process).
-BACKEND_ENV = "PYACTORS_BACKEND"
 
 # pyactors-only options, meaningless on Ray: every actor and task is in a process of its own.
 _NOT_FOR_RAY = frozenset({"process"})
@@ -88,13 +87,18 @@ class RayRuntime:
         try:
             return ray.get_actor(name, namespace=namespace)
         except ValueError:
-            raise ValueError(f"there is no live actor named {name!r}; named actors: "
-                             f"{sorted(ray.util.list_named_actors())}") from None
+            if namespace is None:
+                names = ray.util.list_named_actors()
+            else:
+                names = [actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
+                         if actor["namespace"] == namespace]
+            raise no_actor_named(name, sorted(names)) from None
 
     # --- remote functions -------------------------------------------------------------------
 
-    def function_target(self, pool):
-        """What runs one call of a remote function (pool: its _Pool): Ray's ``.remote``."""
+    def function_target(self, pool, call_options: dict | None):
+        """What submits one call of a remote function (pool: its _Pool; call_options: what
+        its .options() gave): Ray's ``.remote``."""
         # One Ray function per @remote: two of the same function may declare other options
         # (the key's dict is the decoration's own, kept alive by the value)
         key = (pool.function, id(pool.declared))
@@ -109,8 +113,8 @@ class RayRuntime:
                              ray.remote(function)), pool.declared
                     self._functions[key] = found
         ray_function = found[0]
-        if pool.call_options:
-            return ray_function.options(**_for_ray(pool.call_options)).remote
+        if call_options:
+            return ray_function.options(**_for_ray(call_options)).remote
         return ray_function.remote
 
     # --- the rest of the API ----------------------------------------------------------------
@@ -131,6 +135,9 @@ class RayRuntime:
 
 
 def _with_backend(runtime_env) -> dict:
+    # Set in every worker Ray starts for us, so that an actor or task that creates actors or
+    # calls remote functions does it on Ray too (else the worker's pyactors would run them
+    # in-process).
     runtime_env = dict(runtime_env or {})
     runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), BACKEND_ENV: "ray"}
     return runtime_env
@@ -155,16 +162,28 @@ def _warn_if_joined_unprepared(address, num_cpus, ray_options: dict) -> None:
 
 
 def _runnable_by_ray(function):
-    """`function`, or for an ``async def`` (which Ray refuses as a task) a plain function
-    that runs it to completion on an event loop of its own, as a worker thread would."""
-    if not inspect.iscoroutinefunction(function):
+    """`function`, or for an ``async def`` or an async generator (which Ray refuses as tasks)
+    a plain function or generator that runs it on an event loop of its own."""
+    if inspect.iscoroutinefunction(function):
+        def run(*args, **kwargs):
+            return asyncio.run(function(*args, **kwargs))
+    elif inspect.isasyncgenfunction(function):
+        def run(*args, **kwargs):
+            loop = asyncio.new_event_loop()  # (asyncio.Runner is 3.11+)
+            values = function(*args, **kwargs)
+            try:
+                while True:
+                    try:
+                        yield loop.run_until_complete(values.__anext__())
+                    except StopAsyncIteration:
+                        return
+            finally:
+                loop.run_until_complete(values.aclose())
+                loop.close()
+    else:
         return function
-
-    @functools.wraps(function)
-    def run(*args, **kwargs):
-        return asyncio.run(function(*args, **kwargs))
-
-    del run.__wrapped__  # else Ray would see through it to the async def
+    functools.update_wrapper(run, function)
+    del run.__wrapped__  # else Ray would see through it to the async function
     return run
 
 

@@ -8,6 +8,7 @@ import queue as _stdlib_queue
 from typing import Any, Iterable
 
 from .. import _core
+from .._actor import ActorHandle
 from .._control import kill
 from .._options import is_real
 from .._remote import remote
@@ -95,6 +96,8 @@ class Queue:
         self.maxsize = maxsize
         self.actor = _QueueActorClass.options(**(actor_options or {})).remote(maxsize)
         self._pending: set[_core.ObjectRef] = set()  # operations shutdown() lets finish
+        # Its refs are the backend's that holds the actor: ours, or Ray's
+        self._done = _core.ObjectRef.done if isinstance(self.actor, ActorHandle) else _ray_done
 
     def __len__(self) -> int:
         return self.size()
@@ -172,7 +175,7 @@ class Queue:
         ActorDiedError."""
         if self.actor is None:
             return
-        pending = [ref for ref in self._pending if not _done(ref)]
+        pending = [ref for ref in self._pending if not self._done(ref)]
         if not force and pending:
             _core.wait(pending, num_returns=len(pending), timeout=grace_period_s)
         kill(self.actor)
@@ -183,15 +186,13 @@ class Queue:
         if self.actor is None:
             raise RuntimeError("this Queue was shut down: make a new one")
         ref = getattr(self.actor, method).remote(*args)
-        self._pending = {r for r in self._pending if not _done(r)}
+        self._pending = {r for r in self._pending if not self._done(r)}
         self._pending.add(ref)
         return ref
 
 
-def _done(ref) -> bool:
-    if type(ref) is _core.ObjectRef:
-        return ref.done()
-    return bool(_core.wait([ref], timeout=0)[0])  # Ray's (on the Ray backend)
+def _ray_done(ref) -> bool:
+    return bool(_core.wait([ref], timeout=0)[0])
 
 
 def _wait_for(block: Any, timeout: Any, what: str) -> float | None:
