@@ -349,13 +349,14 @@ cdef class RemoteMethod:
         return split_outputs(ref, self.num_returns, group)
 
     cdef object _target(self):
-        # What runs a remote function's calls: a group of this runtime (kept, by its origin
-        # too), or another backend's submit function (asked again each call).
+        # What runs a remote function's calls: a group of this runtime (kept, and by its
+        # origin too when that one goes to the same pool), or another backend's submit
+        # function (asked again each call).
         target = self.regroup(self.call_options)
         if isinstance(target, Group):
             self._adopt(<Group>target)
-            if self.origin is not None and (self.origin.group is None
-                                            or self.origin.group.state == G_CLOSED):
+            if self.origin is not None and self.origin.regroup is self.regroup and (
+                    self.origin.group is None or self.origin.group.state == G_CLOSED):
                 self.origin._adopt(<Group>target)
         return target
 
