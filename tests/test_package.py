@@ -72,6 +72,13 @@ def test_the_core_is_a_submodule_of_pyactors_and_nothing_is_installed_as_top_lev
         assert importlib.util.find_spec("_core") is None
 
 
+def test_the_version_is_written_once_and_the_license_ships():
+    assert importlib.metadata.version("pyactors") == pyactors.__version__
+    if INSTALLED:
+        files = {f.name for f in importlib.metadata.files("pyactors") or []}
+        assert "LICENSE" in files, "the wheel carries the license text"
+
+
 def test_the_package_is_typed_and_exports_what_it_lists():
     assert (PACKAGE_DIR / "py.typed").is_file()
     for name in pyactors.__all__:
