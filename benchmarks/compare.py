@@ -559,15 +559,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workload", choices=list(WORKLOADS), help=argparse.SUPPRESS)
     parser.add_argument("--describe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    args.impls = [i.strip() for i in args.impls.split(",") if i.strip()]
-    for w in args.only:
-        if w not in WORKLOADS:
-            parser.error(f"--only: unknown workload {w!r}; choose among {', '.join(WORKLOADS)}")
-    for i in args.impls:
-        if i not in IMPLEMENTATIONS:
-            parser.error(f"--impls: unknown {i!r}; choose among {', '.join(IMPLEMENTATIONS)}")
+    args.only = chosen(parser, "--only", "workload", args.only.upper(), WORKLOADS)
+    args.impls = chosen(parser, "--impls", "", args.impls, IMPLEMENTATIONS)
     return args
+
+
+def chosen(parser: argparse.ArgumentParser, option: str, kind: str, value: str,
+           choices) -> list[str]:
+    """The comma-separated names of `value`, each one of `choices` (else a usage error)."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    for name in names:
+        if name not in choices:
+            parser.error(f"{option}: unknown {kind + ' ' if kind else ''}{name!r}; choose "
+                         f"among {', '.join(choices)}")
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks.compare import (
+    chosen,
     finite,
     format_targets,
     has_package,
@@ -528,10 +529,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "starts, instead of a copy taken at the start of the run")
     parser.add_argument("--worker", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.only = [p.strip().upper() for p in args.only.split(",") if p.strip()]
-    for part in args.only:
-        if part not in PARTS:
-            parser.error(f"--only: unknown row {part!r}; choose among {', '.join(PARTS)}")
+    args.only = chosen(parser, "--only", "row", args.only.upper(), PARTS)
     return args
 
 
