@@ -100,9 +100,14 @@ def test_rays_errors_are_caught_as_pyactors_errors_from_get_and_await():
         pyactors.get(box.fail.remote(KeyError("k")))
     assert isinstance(info.value, KeyError)  # Ray's dual type, kept
     assert "ray::Box.fail()" in str(info.value)  # Ray's own message, not overridden
+    sleeping = box.sleep.remote(60)
     with pytest.raises(exceptions.GetTimeoutError):
-        pyactors.get(box.sleep.remote(5), timeout=0.05)
+        pyactors.get(sleeping, timeout=0.05)
+    # Ray's kill lands asynchronously: a call made right after it may still run on the live
+    # actor. The sleeping call fails only once the actor is dead; calls after that must too.
     pyactors.kill(box)
+    with pytest.raises(exceptions.ActorDiedError):
+        pyactors.get(sleeping, timeout=50)
     with pytest.raises(exceptions.ActorDiedError):
         pyactors.get(box.get.remote())
 
