@@ -14,8 +14,12 @@ import argparse
 
 from benchmarks.workloads import LOOP_KINDS, load_adapter
 
-WORKLOADS = {"W1": "roundtrips", "W2": "pipelined", "W3": "async_roundtrips",
-             "W3gather": "async_gather"}
+WORKLOADS = {
+    "W1": "roundtrips",
+    "W2": "pipelined",
+    "W3": "async_roundtrips",
+    "W3gather": "async_gather",
+}
 
 
 def main() -> None:

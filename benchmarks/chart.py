@@ -13,22 +13,36 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 BASELINE = "floor[uvloop]"
-RELATIVE = [("w1_us", "W1 sync\nround trip"), ("w3_seq_us", "W3 async\nsequential"),
-            ("w2_calls_per_s", "W2\npipelined"), ("w3_gather_calls_per_s", "W3 async\ngather"),
-            ("w4_calls_per_s", "W4\ngroups"), ("w6_calls_per_s", "W6\nfan-in"),
-            ("w5_overhead_ms", "W5 overhead\nover 1.0 s"),
-            ("w7_us_per_actor", "W7 create\n+call+kill")]
-ABSOLUTE = [("w7_fresh_s", "W7 fresh process:\nimport..first result (s)"),
-            ("w7_fresh_rss_mb", "W7 fresh process:\nRSS (MB)"),
-            ("w8_idle_mb_per_actor", "W8 MB per actor,\nnever called"),
-            ("w8_used_mb_per_actor", "W8 MB per actor,\n3 groups called once")]
-COLORS = {"pyactors[uvloop]": "#1f77b4", "pyactors[asyncio]": "#aec7e8",
-          "floor[uvloop]": "#ff7f0e", "floor[asyncio]": "#ffbb78", "rct[uvloop]": "#2ca02c",
-          "ray": "#d62728", "pyactors-ray": "#ff9896", "pykka": "#9467bd"}
+RELATIVE = [
+    ("w1_us", "W1 sync\nround trip"),
+    ("w3_seq_us", "W3 async\nsequential"),
+    ("w2_calls_per_s", "W2\npipelined"),
+    ("w3_gather_calls_per_s", "W3 async\ngather"),
+    ("w4_calls_per_s", "W4\ngroups"),
+    ("w6_calls_per_s", "W6\nfan-in"),
+    ("w5_overhead_ms", "W5 overhead\nover 1.0 s"),
+    ("w7_us_per_actor", "W7 create\n+call+kill"),
+]
+ABSOLUTE = [
+    ("w7_fresh_s", "W7 fresh process:\nimport..first result (s)"),
+    ("w7_fresh_rss_mb", "W7 fresh process:\nRSS (MB)"),
+    ("w8_idle_mb_per_actor", "W8 MB per actor,\nnever called"),
+    ("w8_used_mb_per_actor", "W8 MB per actor,\n3 groups called once"),
+]
+COLORS = {
+    "pyactors[uvloop]": "#1f77b4",
+    "pyactors[asyncio]": "#aec7e8",
+    "floor[uvloop]": "#ff7f0e",
+    "floor[asyncio]": "#ffbb78",
+    "rct[uvloop]": "#2ca02c",
+    "ray": "#d62728",
+    "pyactors-ray": "#ff9896",
+    "pykka": "#9467bd",
+}
 
 
 def _relative(result: dict, column: str, row) -> float | None:
@@ -51,8 +65,7 @@ def _bars(ax, groups: list[str], columns: list[str], values, annotate: bool = Fa
         bars = ax.bar(xs, ys, width, label=column, color=COLORS.get(column))
         shown += ys
         if annotate:
-            ax.bar_label(bars, labels=[f"{y:.3g}" for y in ys], fontsize=6, rotation=90,
-                         padding=2)
+            ax.bar_label(bars, labels=[f"{y:.3g}" for y in ys], fontsize=6, rotation=90, padding=2)
     ax.set_xticks(range(len(groups)))
     if shown and max(shown) / min(shown) > 20:
         ax.set_yscale("log")
@@ -62,15 +75,25 @@ def _bars(ax, groups: list[str], columns: list[str], values, annotate: bool = Fa
 
 def draw(result: dict, columns: list[str], rows: list, path: Path, title: str = "") -> None:
     by_metric = {row.metric: row for row in rows}
-    relative = [(by_metric[m], label) for m, label in RELATIVE
-                if any(result.get(c, {}).get(m) is not None for c in columns)]
-    absolute = [(m, label) for m, label in ABSOLUTE
-                if any(result.get(c, {}).get(m) is not None for c in columns)]
+    relative = [
+        (by_metric[m], label)
+        for m, label in RELATIVE
+        if any(result.get(c, {}).get(m) is not None for c in columns)
+    ]
+    absolute = [
+        (m, label)
+        for m, label in ABSOLUTE
+        if any(result.get(c, {}).get(m) is not None for c in columns)
+    ]
     fig = plt.figure(figsize=(12, 8.5), dpi=80)
     grid = fig.add_gridspec(2, max(len(absolute), 1), height_ratios=[1.5, 1], hspace=0.45)
     top = fig.add_subplot(grid[0, :])
-    _bars(top, [label for _, label in relative], columns,
-          lambda c, g: _relative(result, c, relative[g][0]))
+    _bars(
+        top,
+        [label for _, label in relative],
+        columns,
+        lambda c, g: _relative(result, c, relative[g][0]),
+    )
     top.set_yscale("log")
     top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     top.set_xticklabels([label for _, label in relative], fontsize=8)
@@ -80,8 +103,7 @@ def draw(result: dict, columns: list[str], rows: list, path: Path, title: str = 
     top.grid(axis="y", which="major", alpha=0.3)
     for i, (metric, label) in enumerate(absolute):
         ax = fig.add_subplot(grid[1, i])
-        _bars(ax, [label], columns, lambda c, g, m=metric: result.get(c, {}).get(m),
-              annotate=True)
+        _bars(ax, [label], columns, lambda c, g, m=metric: result.get(c, {}).get(m), annotate=True)
         ax.margins(y=0.25)
         ax.set_xticklabels([label], fontsize=8)
         ax.grid(axis="y", which="major", alpha=0.3)
@@ -98,17 +120,26 @@ def main() -> None:
     import json
 
     from benchmarks.compare import PINGPONG, ROWS
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chart", description=main.__doc__)
     parser.add_argument("json", type=Path)
     parser.add_argument("png", type=Path)
     parser.add_argument("--title", default="")
     args = parser.parse_args()
     data = json.loads(args.json.read_text())
-    medians = {column: {k: math.inf if v is None and k.endswith("teardown_s") else v
-                        for k, v in values.items()}
-               for column, values in data["medians"].items()}
-    draw(medians, [c for c in medians if c != PINGPONG], ROWS, args.png,
-         title=args.title or data.get("title", ""))
+    medians = {
+        column: {
+            k: math.inf if v is None and k.endswith("teardown_s") else v for k, v in values.items()
+        }
+        for column, values in data["medians"].items()
+    }
+    draw(
+        medians,
+        [c for c in medians if c != PINGPONG],
+        ROWS,
+        args.png,
+        title=args.title or data.get("title", ""),
+    )
 
 
 if __name__ == "__main__":

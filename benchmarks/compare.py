@@ -50,11 +50,17 @@ PARTS = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", FRESH, "W8"]
 TEARDOWN_BUDGET = 5.0  # seconds a worker waits for its runtime to stop before giving up
 WORKER_TIMEOUT = 600.0
 OURS, FLOOR, RAY, OURS_ASYNCIO, FLOOR_ASYNCIO = (
-    "pyactors[uvloop]", "floor[uvloop]", "ray", "pyactors[asyncio]", "floor[asyncio]")
+    "pyactors[uvloop]",
+    "floor[uvloop]",
+    "ray",
+    "pyactors[asyncio]",
+    "floor[asyncio]",
+)
 DEFAULT_SIZES = Sizes()
 
 
 # -- worker side: runs in the measured process ----------------------------------------------
+
 
 def _bounded(fn, budget: float) -> float | None:
     """Seconds ``fn()`` takes, or None if it is still running after ``budget`` seconds."""
@@ -95,8 +101,7 @@ def run_workloads(impl_name: str, loop: str | None, keys: list[str]) -> dict:
     except BaseException:
         manager.__exit__(*sys.exc_info())
         raise
-    results["teardown_s"] = _bounded(lambda: manager.__exit__(None, None, None),
-                                     TEARDOWN_BUDGET)
+    results["teardown_s"] = _bounded(lambda: manager.__exit__(None, None, None), TEARDOWN_BUDGET)
     return results
 
 
@@ -125,8 +130,11 @@ def measure_lock_pingpong(roundtrips: int = PINGPONG_ROUNDTRIPS) -> dict:
 
 def describe(impl_name: str) -> dict:
     impl = load_adapter(impl_name)
-    return {"not_applicable": impl.NOT_APPLICABLE, "notes": impl.NOTES,
-            "sizes": impl.SIZES.__dict__}
+    return {
+        "not_applicable": impl.NOT_APPLICABLE,
+        "notes": impl.NOTES,
+        "sizes": impl.SIZES.__dict__,
+    }
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -141,6 +149,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
 
 # -- driver side ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Column:
@@ -168,17 +177,23 @@ class Row:
 
 ROWS = [
     Row("w1_us", "W1 sync round trip (µs/call)", True, "{:,.1f}"),
-    Row("w2_calls_per_s", f"W2 pipelined {DEFAULT_SIZES.w2_calls:,} (calls/s)", False,
-        "{:,.0f}"),
+    Row("w2_calls_per_s", f"W2 pipelined {DEFAULT_SIZES.w2_calls:,} (calls/s)", False, "{:,.0f}"),
     Row("w3_seq_us", "W3 async sequential await (µs/call)", True, "{:,.1f}"),
-    Row("w3_gather_calls_per_s", f"W3 async gather {DEFAULT_SIZES.w3_gather:,} (calls/s)",
-        False, "{:,.0f}"),
-    Row("w4_calls_per_s", f"W4 groups, {DEFAULT_SIZES.w4_calls} calls (calls/s)", False,
-        "{:,.0f}"),
+    Row(
+        "w3_gather_calls_per_s",
+        f"W3 async gather {DEFAULT_SIZES.w3_gather:,} (calls/s)",
+        False,
+        "{:,.0f}",
+    ),
+    Row("w4_calls_per_s", f"W4 groups, {DEFAULT_SIZES.w4_calls} calls (calls/s)", False, "{:,.0f}"),
     Row("w4_max_in_flight", "W4 max in flight io/compute/default", None, ""),
     Row("w5_overhead_ms", "W5 limit wall, over ideal 1.0 s (ms)", True, "{:,.1f}"),
-    Row("w6_calls_per_s", f"W6 fan-in {DEFAULT_SIZES.w6_threads} threads (calls/s)", False,
-        "{:,.0f}"),
+    Row(
+        "w6_calls_per_s",
+        f"W6 fan-in {DEFAULT_SIZES.w6_threads} threads (calls/s)",
+        False,
+        "{:,.0f}",
+    ),
     Row("w7_us_per_actor", "W7 create+call+kill (µs/actor)", True, "{:,.0f}"),
     Row("w7_fresh_s", "W7 fresh: import..first result (s)", True, "{:.3f}"),
     Row("w7_fresh_wall_s", "W7 fresh: spawn..exit (s)", True, "{:.3f}"),
@@ -189,8 +204,11 @@ ROWS = [
     Row("w8_used_threads_per_actor", "W8 threads/actor, 3 groups used", True, "{:.2f}"),
     Row("W8_teardown_s", "W8 teardown: stop everything (s)", True, "{:.2f}"),
 ]
-RATIOS = [(OURS, FLOOR, "vs floor[uv]"), (OURS, RAY, "vs ray"),
-          (OURS_ASYNCIO, FLOOR_ASYNCIO, "aio vs floor[aio]")]
+RATIOS = [
+    (OURS, FLOOR, "vs floor[uv]"),
+    (OURS, RAY, "vs ray"),
+    (OURS_ASYNCIO, FLOOR_ASYNCIO, "aio vs floor[aio]"),
+]
 
 
 def worker_env(snapshot: Path | None = None) -> dict:
@@ -208,6 +226,7 @@ def snapshot_pyactors(into: Path) -> Path | None:
     ``into``, so that every worker of the run imports the same build even if someone rebuilds
     the core meanwhile. None when this interpreter has no pyactors."""
     from importlib.util import find_spec
+
     spec = find_spec("pyactors")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -218,27 +237,53 @@ def snapshot_pyactors(into: Path) -> Path | None:
 
 def has_package(python: str, package: str) -> bool:
     check = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({package!r}) is None)"
-    return subprocess.run([python, "-c", check], cwd=REPO_ROOT, env=worker_env(),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    return (
+        subprocess.run(
+            [python, "-c", check],
+            cwd=REPO_ROOT,
+            env=worker_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ).returncode
+        == 0
+    )
 
 
 def choose_interpreters(impls: list[str], alt_pythons: list[str]) -> dict[str, str | None]:
     candidates = [sys.executable, *alt_pythons]
-    return {impl: next((python for python in candidates
-                        if has_package(python, IMPLEMENTATIONS[impl].requires)), None)
-            for impl in impls}
+    return {
+        impl: next(
+            (
+                python
+                for python in candidates
+                if has_package(python, IMPLEMENTATIONS[impl].requires)
+            ),
+            None,
+        )
+        for impl in impls
+    }
 
 
-def run_json(command: list[str], pin: str | None, timeout: float = WORKER_TIMEOUT,
-             snapshot: Path | None = None) -> tuple[dict | None, float, str]:
+def run_json(
+    command: list[str],
+    pin: str | None,
+    timeout: float = WORKER_TIMEOUT,
+    snapshot: Path | None = None,
+) -> tuple[dict | None, float, str]:
     """Run a worker; (its JSON result or None, wall seconds, error text)."""
     if pin is not None:
         command = ["taskset", "-c", pin, *command]
     start = time.perf_counter()
     try:
-        out = subprocess.run(command, cwd=REPO_ROOT, env=worker_env(snapshot),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=worker_env(snapshot),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return None, time.perf_counter() - start, f"timed out after {timeout:.0f} s"
     wall = time.perf_counter() - start
@@ -259,12 +304,21 @@ def job_command(job: Job, python: str, parts: list[str]) -> list[str]:
         return [python, "-m", "benchmarks.fresh", column.impl, *loop]
     if column.impl == PINGPONG:
         return [python, "-m", "benchmarks.compare", "--worker", PINGPONG]
-    return [python, "-m", "benchmarks.compare", "--worker", column.impl, *loop,
-            "--workload", job.part]
+    return [
+        python,
+        "-m",
+        "benchmarks.compare",
+        "--worker",
+        column.impl,
+        *loop,
+        "--workload",
+        job.part,
+    ]
 
 
-def plan(columns: list[Column], parts: list[str], meta: dict, repeats: int,
-         one_process_repeats: int) -> list[list[Job]]:
+def plan(
+    columns: list[Column], parts: list[str], meta: dict, repeats: int, one_process_repeats: int
+) -> list[list[Job]]:
     """Rounds of jobs: each round holds one repeat of everything, workload by workload."""
     rounds = []
     for repeat in range(repeats):
@@ -279,14 +333,22 @@ def plan(columns: list[Column], parts: list[str], meta: dict, repeats: int,
                 elif part not in meta[column.impl]["not_applicable"]:
                     jobs.append(Job(column, part))
         if repeat < one_process_repeats:
-            jobs += [Job(c, "all") for c in columns
-                     if c.impl in IMPLEMENTATIONS and IMPLEMENTATIONS[c.impl].one_process]
+            jobs += [
+                Job(c, "all")
+                for c in columns
+                if c.impl in IMPLEMENTATIONS and IMPLEMENTATIONS[c.impl].one_process
+            ]
         rounds.append(jobs)
     return rounds
 
 
-def collect(rounds: list[list[Job]], interpreters: dict, parts: list[str], pin: str | None,
-            snapshot: Path | None) -> tuple[dict[str, list[dict]], list[str]]:
+def collect(
+    rounds: list[list[Job]],
+    interpreters: dict,
+    parts: list[str],
+    pin: str | None,
+    snapshot: Path | None,
+) -> tuple[dict[str, list[dict]], list[str]]:
     samples: dict[str, list[dict]] = {}
     errors = []
     total = sum(map(len, rounds))
@@ -295,11 +357,13 @@ def collect(rounds: list[list[Job]], interpreters: dict, parts: list[str], pin: 
         for job in jobs:
             done += 1
             python = interpreters.get(job.column.impl, sys.executable)
-            result, wall, error = run_json(job_command(job, python, parts), pin,
-                                           snapshot=snapshot)
-            print(f"[{done}/{total}] {job.column.name} {job.part}: "
-                  f"{'failed: ' + error if error else f'{wall:.1f} s'}",
-                  file=sys.stderr, flush=True)
+            result, wall, error = run_json(job_command(job, python, parts), pin, snapshot=snapshot)
+            print(
+                f"[{done}/{total}] {job.column.name} {job.part}: "
+                f"{'failed: ' + error if error else f'{wall:.1f} s'}",
+                file=sys.stderr,
+                flush=True,
+            )
             if result is None:
                 errors.append(f"{job.column.name} {job.part}: {error}")
                 continue
@@ -390,22 +454,28 @@ def format_table(result: dict, columns: list[Column], meta: dict, parts: list[st
             cells.append(ratio_cell(result, ours, other, row))
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
+    lines = [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
     if PINGPONG in result:
-        lines.append(f"W1 true limit: {result[PINGPONG]['w1_limit_us']:.1f} µs per round trip "
-                     f"(two threads handing two _thread locks back and forth, no event loop)")
+        lines.append(
+            f"W1 true limit: {result[PINGPONG]['w1_limit_us']:.1f} µs per round trip "
+            f"(two threads handing two _thread locks back and forth, no event loop)"
+        )
     return "\n".join(lines)
 
 
 def format_notes(meta: dict, skipped: dict, errors: list[str], one_process: list[str]) -> str:
-    lines = ["W4: exact = io and compute reached their limits (2 and 4) in every batch and no "
-             "group ran more than its limit; under = within the limits but not saturated; "
-             "OVER = a limit was exceeded.",
-             "ratio > 1 means pyactors is better: for times, other / pyactors; for rates, "
-             "pyactors / other. 'vs floor[uv]' and 'vs ray' are pyactors[uvloop]'s; "
-             "'aio vs floor[aio]' is pyactors[asyncio] against floor[asyncio].",
-             "rct = asyncio.run_coroutine_threadsafe onto one uvloop thread. '-' = not run."]
+    lines = [
+        "W4: exact = io and compute reached their limits (2 and 4) in every batch and no "
+        "group ran more than its limit; under = within the limits but not saturated; "
+        "OVER = a limit was exceeded.",
+        "ratio > 1 means pyactors is better: for times, other / pyactors; for rates, "
+        "pyactors / other. 'vs floor[uv]' and 'vs ray' are pyactors[uvloop]'s; "
+        "'aio vs floor[aio]' is pyactors[asyncio] against floor[asyncio].",
+        "rct = asyncio.run_coroutine_threadsafe onto one uvloop thread. '-' = not run.",
+    ]
     for impl, why in skipped.items():
         lines.append(f"{impl}: skipped, {why}")
     for impl, info in meta.items():
@@ -415,13 +485,17 @@ def format_notes(meta: dict, skipped: dict, errors: list[str], one_process: list
             lines.append(note)
         scaled = {k: v for k, v in info["sizes"].items() if v != DEFAULT_SIZES.__dict__[k]}
         if scaled:
-            lines.append(f"{impl}: scaled down (others use the defaults in brackets): " + ", ".join(
-                f"{k}={v:,} [{DEFAULT_SIZES.__dict__[k]:,}]" for k, v in scaled.items()))
+            lines.append(
+                f"{impl}: scaled down (others use the defaults in brackets): "
+                + ", ".join(f"{k}={v:,} [{DEFAULT_SIZES.__dict__[k]:,}]" for k, v in scaled.items())
+            )
     for impl in one_process:
-        lines.append(f"{impl}: one process per repeat ran every workload after a single start; "
-                     f"its W7 fresh figures are that process's own import..first result, RSS "
-                     f"summed over all of its processes at that point; its W8 teardown is the "
-                     f"shutdown after all of its workloads")
+        lines.append(
+            f"{impl}: one process per repeat ran every workload after a single start; "
+            f"its W7 fresh figures are that process's own import..first result, RSS "
+            f"summed over all of its processes at that point; its W8 teardown is the "
+            f"shutdown after all of its workloads"
+        )
     lines += [f"error: {e}" for e in errors]
     return "\n".join(lines)
 
@@ -437,27 +511,34 @@ def targets(result: dict) -> list[tuple[str, str, bool | None]]:
             out.append((label, "not measured", None))
             return
         r = (b / a) if lower else (a / b)
-        text = (f"{a:,.1f} vs {b:,.1f}: {r:.2f}x" if lower
-                else f"{a:,.0f} vs {b:,.0f}/s: {r:.2f}x")
+        text = f"{a:,.1f} vs {b:,.1f}: {r:.2f}x" if lower else f"{a:,.0f} vs {b:,.0f}/s: {r:.2f}x"
         out.append((label, text, r >= need))
 
     versus("w1_us", FLOOR, "W1 latency <= 1.0x floor[uvloop]", 1.0, True)
     versus("w3_seq_us", FLOOR, "W3 sequential latency <= 1.0x floor[uvloop]", 1.0, True)
     versus("w2_calls_per_s", FLOOR, "W2 throughput >= 2x floor[uvloop]", 2.0, False)
-    versus("w3_gather_calls_per_s", FLOOR, "W3 gather throughput >= 2x floor[uvloop]", 2.0,
-           False)
+    versus("w3_gather_calls_per_s", FLOOR, "W3 gather throughput >= 2x floor[uvloop]", 2.0, False)
     versus("w4_calls_per_s", FLOOR, "W4 throughput >= 1.5x floor[uvloop]", 1.5, False)
     versus("w6_calls_per_s", FLOOR, "W6 throughput >= 1.5x floor[uvloop]", 1.5, False)
     if "w4_max_in_flight" in ours:
         m = ours["w4_max_in_flight"]
-        out.append((f"W4 maxima exact (io={GROUP_LIMITS['io']}, "
-                    f"compute={GROUP_LIMITS['compute']}, default <= its calls)",
-                    f"{m['io']}/{m['compute']}/{m['default']} of "
-                    f"{ours.get('w4_default_calls', 0):.0f} default calls",
-                    ours["w4_exact"] and ours["w4_within_limits"]))
+        out.append(
+            (
+                f"W4 maxima exact (io={GROUP_LIMITS['io']}, "
+                f"compute={GROUP_LIMITS['compute']}, default <= its calls)",
+                f"{m['io']}/{m['compute']}/{m['default']} of "
+                f"{ours.get('w4_default_calls', 0):.0f} default calls",
+                ours["w4_exact"] and ours["w4_within_limits"],
+            )
+        )
     if "w5_overhead_ms" in ours:
-        out.append(("W5 overhead <= 10 ms", f"{ours['w5_overhead_ms']:.1f} ms",
-                    ours["w5_overhead_ms"] <= 10))
+        out.append(
+            (
+                "W5 overhead <= 10 ms",
+                f"{ours['w5_overhead_ms']:.1f} ms",
+                ours["w5_overhead_ms"] <= 10,
+            )
+        )
     for row in ROWS:
         if row.lower_is_better is None or row.metric.startswith(("w7_fresh", "w8", "W8")):
             continue
@@ -467,24 +548,48 @@ def targets(result: dict) -> list[tuple[str, str, bool | None]]:
         if row.metric == "w5_overhead_ms":
             # W5's wall is bounded below by its waves of sleeps: 50x Ray's calls/s is
             # impossible by construction; the overhead ratio is what can be compared.
-            walls = [1e3 * result[c]["w5_ideal_s"] + result[c]["w5_overhead_ms"]
-                     for c in (OURS, RAY)]
-            out.append(("W5 >= 50x Ray's throughput (bounded by the sleeps)",
-                        f"{walls[1] / walls[0]:.2f}x calls/s; overhead {r:,.0f}x smaller",
-                        False))
+            walls = [
+                1e3 * result[c]["w5_ideal_s"] + result[c]["w5_overhead_ms"] for c in (OURS, RAY)
+            ]
+            out.append(
+                (
+                    "W5 >= 50x Ray's throughput (bounded by the sleeps)",
+                    f"{walls[1] / walls[0]:.2f}x calls/s; overhead {r:,.0f}x smaller",
+                    False,
+                )
+            )
             continue
         out.append((f"{row.label} >= 50x Ray", f"{r:,.0f}x", r >= 50))
     if "w7_fresh_s" in ours:
-        out.append(("W7 fresh process <= 0.15 s", f"{ours['w7_fresh_s']:.3f} s",
-                    ours["w7_fresh_s"] <= 0.15))
-        out.append(("W7 fresh process <= 35 MB RSS", f"{ours['w7_fresh_rss_mb']:.1f} MB",
-                    ours["w7_fresh_rss_mb"] <= 35))
+        out.append(
+            (
+                "W7 fresh process <= 0.15 s",
+                f"{ours['w7_fresh_s']:.3f} s",
+                ours["w7_fresh_s"] <= 0.15,
+            )
+        )
+        out.append(
+            (
+                "W7 fresh process <= 35 MB RSS",
+                f"{ours['w7_fresh_rss_mb']:.1f} MB",
+                ours["w7_fresh_rss_mb"] <= 35,
+            )
+        )
     if "w8_idle_mb_per_actor" in ours:
-        out.append(("W8 <= 0.1 MB per idle actor whose groups were never used",
-                    f"{ours['w8_idle_mb_per_actor']:.3f} MB", ours["w8_idle_mb_per_actor"] <= 0.1))
-        out.append(("W8 idle groups cost no thread (never-called actors)",
-                    f"{ours['w8_idle_threads_per_actor']:.2f} threads/actor",
-                    ours["w8_idle_threads_per_actor"] == 0))
+        out.append(
+            (
+                "W8 <= 0.1 MB per idle actor whose groups were never used",
+                f"{ours['w8_idle_mb_per_actor']:.3f} MB",
+                ours["w8_idle_mb_per_actor"] <= 0.1,
+            )
+        )
+        out.append(
+            (
+                "W8 idle groups cost no thread (never-called actors)",
+                f"{ours['w8_idle_threads_per_actor']:.2f} threads/actor",
+                ours["w8_idle_threads_per_actor"] == 0,
+            )
+        )
     return out
 
 
@@ -498,6 +603,7 @@ def pyactors_build(package: Path | None = None) -> str:
     """Which pyactors the workers import (``package``, or the installed one): git HEAD (and
     whether src/ has changes) and a hash of the compiled core."""
     from importlib.util import find_spec
+
     if package is None:
         spec = find_spec("pyactors")
         if spec is None or not spec.submodule_search_locations:
@@ -508,15 +614,25 @@ def pyactors_build(package: Path | None = None) -> str:
 
 def core_digest(package: Path) -> str:
     import hashlib
+
     cores = sorted(package.glob("_core*.so")) + sorted(package.glob("_core*.pyd"))
     return hashlib.sha256(cores[0].read_bytes()).hexdigest()[:12] if cores else "no core"
 
 
 def git_state() -> str:
-    git = subprocess.run(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src"],
-                           capture_output=True, text=True).stdout.strip()
+    git = (
+        subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        or "?"
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return f"{git}{' + uncommitted src changes' if dirty else ''}"
 
 
@@ -532,28 +648,56 @@ def finite(value):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="processes per implementation and workload (default 3)")
-    parser.add_argument("--ray-repeats", type=int, default=2,
-                        help="at most this many repeats of one-process implementations "
-                             "(Ray; default 2)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="processes per implementation and workload (default 3)",
+    )
+    parser.add_argument(
+        "--ray-repeats",
+        type=int,
+        default=2,
+        help="at most this many repeats of one-process implementations (Ray; default 2)",
+    )
     parser.add_argument("--pin", metavar="CPU", help="run every worker under taskset -c CPU")
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write results here")
-    parser.add_argument("--png", metavar="PATH", type=Path,
-                        help="also draw a bar chart here (needs matplotlib: the bench extra)")
-    parser.add_argument("--only", metavar="W1,W2,...", default=",".join(WORKLOADS),
-                        help="workloads to run (W7 includes the fresh-process figures)")
-    parser.add_argument("--impls", metavar="NAME,...", default=",".join(IMPLEMENTATIONS),
-                        help=f"implementations among {', '.join(IMPLEMENTATIONS)}")
-    parser.add_argument("--alt-python", metavar="PATH", action="append",
-                        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "")
-                                 .split(os.pathsep) if p],
-                        help="another interpreter for implementations this one lacks")
-    parser.add_argument("--no-snapshot", action="store_true",
-                        help="let workers import the installed pyactors as it is when each "
-                             "starts, instead of a copy taken at the start of the run")
+    parser.add_argument(
+        "--png",
+        metavar="PATH",
+        type=Path,
+        help="also draw a bar chart here (needs matplotlib: the bench extra)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="W1,W2,...",
+        default=",".join(WORKLOADS),
+        help="workloads to run (W7 includes the fresh-process figures)",
+    )
+    parser.add_argument(
+        "--impls",
+        metavar="NAME,...",
+        default=",".join(IMPLEMENTATIONS),
+        help=f"implementations among {', '.join(IMPLEMENTATIONS)}",
+    )
+    parser.add_argument(
+        "--alt-python",
+        metavar="PATH",
+        action="append",
+        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "").split(os.pathsep) if p],
+        help="another interpreter for implementations this one lacks",
+    )
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="let workers import the installed pyactors as it is when each "
+        "starts, instead of a copy taken at the start of the run",
+    )
     parser.add_argument("--worker", choices=[*IMPLEMENTATIONS, PINGPONG], help=argparse.SUPPRESS)
     parser.add_argument("--loop", help=argparse.SUPPRESS)
     parser.add_argument("--workload", choices=list(WORKLOADS), help=argparse.SUPPRESS)
@@ -564,14 +708,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def chosen(parser: argparse.ArgumentParser, option: str, kind: str, value: str,
-           choices) -> list[str]:
+def chosen(
+    parser: argparse.ArgumentParser, option: str, kind: str, value: str, choices
+) -> list[str]:
     """The comma-separated names of `value`, each one of `choices` (else a usage error)."""
     names = [name.strip() for name in value.split(",") if name.strip()]
     for name in names:
         if name not in choices:
-            parser.error(f"{option}: unknown {kind + ' ' if kind else ''}{name!r}; choose "
-                         f"among {', '.join(choices)}")
+            parser.error(
+                f"{option}: unknown {kind + ' ' if kind else ''}{name!r}; choose "
+                f"among {', '.join(choices)}"
+            )
     return names
 
 
@@ -582,24 +729,33 @@ def main(argv: list[str] | None = None) -> None:
         return
     parts = [p for p in PARTS if p in args.only or (p == FRESH and "W7" in args.only)]
     interpreters = choose_interpreters(args.impls, args.alt_python)
-    skipped = {impl: "its package is not importable by this interpreter or any --alt-python"
-               for impl, python in interpreters.items() if python is None}
+    skipped = {
+        impl: "its package is not importable by this interpreter or any --alt-python"
+        for impl, python in interpreters.items()
+        if python is None
+    }
     meta = {}
     for impl, python in interpreters.items():
         if python is None:
             continue
-        info, _, error = run_json([python, "-m", "benchmarks.compare", "--worker", impl,
-                                   "--describe"], None)
+        info, _, error = run_json(
+            [python, "-m", "benchmarks.compare", "--worker", impl, "--describe"], None
+        )
         if info is None:
             skipped[impl] = f"its adapter failed to load: {error}"
         else:
             meta[impl] = info
-    columns = [Column(impl, loop) for impl in args.impls if impl in meta
-               for loop in IMPLEMENTATIONS[impl].loops]
+    columns = [
+        Column(impl, loop)
+        for impl in args.impls
+        if impl in meta
+        for loop in IMPLEMENTATIONS[impl].loops
+    ]
     if "W1" in parts:
         columns.append(Column(PINGPONG, None))
-    one_process = [c.impl for c in columns
-                   if c.impl in IMPLEMENTATIONS and IMPLEMENTATIONS[c.impl].one_process]
+    one_process = [
+        c.impl for c in columns if c.impl in IMPLEMENTATIONS and IMPLEMENTATIONS[c.impl].one_process
+    ]
     rounds = plan(columns, parts, meta, args.repeats, min(args.ray_repeats, args.repeats))
     started = time.time()
     load_before = os.getloadavg()
@@ -619,8 +775,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; "
         f"{(time.time() - started) / 60:.1f} min",
         (f"pyactors: {build_before}" + (", copied at the start" if snapshot else ""))
-        if build_before.split("core ")[-1] == build_after.split("core ")[-1] else
-        f"WARNING: pyactors was rebuilt during the run ({build_before} -> {build_after}): "
+        if build_before.split("core ")[-1] == build_after.split("core ")[-1]
+        else f"WARNING: pyactors was rebuilt during the run ({build_before} -> {build_after}): "
         f"the figures mix builds",
     ]
     table = format_table(result, columns, meta, parts)
@@ -632,26 +788,38 @@ def main(argv: list[str] | None = None) -> None:
     print("\ntargets (pyactors[uvloop]):")
     print(format_targets(target_rows))
     if args.json is not None:
-        args.json.write_text(json.dumps(finite({
-            "title": header[0],
-            "python": sys.version.split()[0],
-            "pyactors_build": [build_before, build_after],
-            "pin": args.pin,
-            "repeats": args.repeats,
-            "ray_repeats": min(args.ray_repeats, args.repeats),
-            "interpreters": interpreters,
-            "default_sizes": DEFAULT_SIZES.__dict__,
-            "implementations": meta,
-            "skipped": skipped,
-            "errors": errors,
-            "medians": result,
-            "targets": [{"target": t, "measured": m, "met": met} for t, m, met in target_rows],
-            "samples": samples,
-        }), indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                finite(
+                    {
+                        "title": header[0],
+                        "python": sys.version.split()[0],
+                        "pyactors_build": [build_before, build_after],
+                        "pin": args.pin,
+                        "repeats": args.repeats,
+                        "ray_repeats": min(args.ray_repeats, args.repeats),
+                        "interpreters": interpreters,
+                        "default_sizes": DEFAULT_SIZES.__dict__,
+                        "implementations": meta,
+                        "skipped": skipped,
+                        "errors": errors,
+                        "medians": result,
+                        "targets": [
+                            {"target": t, "measured": m, "met": met} for t, m, met in target_rows
+                        ],
+                        "samples": samples,
+                    }
+                ),
+                indent=2,
+            )
+            + "\n"
+        )
     if args.png is not None:
         from benchmarks.chart import draw
-        draw(result, [c.name for c in columns if c.impl != PINGPONG], ROWS, args.png,
-             title=header[0])
+
+        draw(
+            result, [c.name for c in columns if c.impl != PINGPONG], ROWS, args.png, title=header[0]
+        )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import deque
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Awaitable, Callable
 
 DEFAULT_LIMIT = 1000  # pyactors' default max_concurrency for async actors
 
@@ -26,6 +26,7 @@ DEFAULT_LIMIT = 1000  # pyactors' default max_concurrency for async actors
 def new_event_loop(loop_kind: str) -> asyncio.AbstractEventLoop:
     if loop_kind == "uvloop":
         import uvloop
+
         return uvloop.new_event_loop()
     if loop_kind == "asyncio":
         return asyncio.new_event_loop()
@@ -91,8 +92,12 @@ class FloorGroup:
         with self._start_lock:
             if self._loop is None:
                 loop = new_event_loop(self._loop_kind)
-                self._thread = threading.Thread(target=self._run, args=(loop,), daemon=True,
-                                                name=f"floor:{self._loop_kind}:{self._name}")
+                self._thread = threading.Thread(
+                    target=self._run,
+                    args=(loop,),
+                    daemon=True,
+                    name=f"floor:{self._loop_kind}:{self._name}",
+                )
                 self._thread.start()
                 self._loop = loop
             return self._loop
@@ -132,8 +137,12 @@ class FloorActor:
     ``concurrency_groups`` maps group names to limits; ``"default"`` gets ``max_concurrency``.
     """
 
-    def __init__(self, loop_kind: str = "uvloop", max_concurrency: int = DEFAULT_LIMIT,
-                 concurrency_groups: dict[str, int] | None = None):
+    def __init__(
+        self,
+        loop_kind: str = "uvloop",
+        max_concurrency: int = DEFAULT_LIMIT,
+        concurrency_groups: dict[str, int] | None = None,
+    ):
         self._groups = {"default": FloorGroup(loop_kind, max_concurrency, "default")}
         for name, limit in (concurrency_groups or {}).items():
             if name == "default":
@@ -141,15 +150,17 @@ class FloorActor:
             self._groups[name] = FloorGroup(loop_kind, limit, name)
         self._default = self._groups["default"]
 
-    def call(self, fn: Callable[..., Awaitable], *args, group: str = "default"
-             ) -> concurrent.futures.Future:
+    def call(
+        self, fn: Callable[..., Awaitable], *args, group: str = "default"
+    ) -> concurrent.futures.Future:
         """From a plain thread: run ``fn(*args)`` in ``group``; a future of its result."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self._groups[group].submit(fn, args, fut)
         return fut
 
-    def call_async(self, fn: Callable[..., Awaitable], *args, group: str = "default"
-                   ) -> asyncio.Future:
+    def call_async(
+        self, fn: Callable[..., Awaitable], *args, group: str = "default"
+    ) -> asyncio.Future:
         """From a coroutine: the same, with a future of the caller's running loop."""
         fut = asyncio.get_running_loop().create_future()
         self._groups[group].submit(fn, args, fut)

@@ -20,6 +20,7 @@ import time
 
 def fresh_pyactors(loop):
     import pyactors as ray
+
     ray.init(loop=loop)
 
     @ray.remote
@@ -32,12 +33,14 @@ def fresh_pyactors(loop):
 
 def fresh_floor(loop):
     from benchmarks.floor import FloorActor
+
     return FloorActor(loop).call_noop().result()
 
 
 def fresh_rct(loop):
     import asyncio
     import threading
+
     from benchmarks.floor import new_event_loop
 
     async def noop():
@@ -62,13 +65,16 @@ def fresh_on_ray(api, start):
 
 def fresh_ray(loop):
     import ray
+
     from benchmarks.impl_ray import INIT_OPTIONS
+
     return fresh_on_ray(ray, lambda: ray.init(**INIT_OPTIONS))
 
 
 def fresh_pyactors_ray(loop):
     import pyactors
     from benchmarks.impl_ray import INIT_OPTIONS
+
     return fresh_on_ray(pyactors, lambda: pyactors.init(backend="ray", **INIT_OPTIONS))
 
 
@@ -82,8 +88,14 @@ def fresh_pykka(loop):
     return Fresh.start().proxy().noop().get()
 
 
-FRESH = {"pyactors": fresh_pyactors, "floor": fresh_floor, "rct": fresh_rct,
-         "ray": fresh_ray, "pyactors-ray": fresh_pyactors_ray, "pykka": fresh_pykka}
+FRESH = {
+    "pyactors": fresh_pyactors,
+    "floor": fresh_floor,
+    "rct": fresh_rct,
+    "ray": fresh_ray,
+    "pyactors-ray": fresh_pyactors_ray,
+    "pykka": fresh_pykka,
+}
 
 
 def peak_rss_mb():
@@ -107,8 +119,10 @@ def parse(argv):
         elif arg == "--then":
             then = [w for w in next(rest).split(",") if w]
         else:
-            raise SystemExit(f"usage: python -m benchmarks.fresh IMPL [--loop L] [--then W1,..]; "
-                             f"unexpected {arg!r}")
+            raise SystemExit(
+                f"usage: python -m benchmarks.fresh IMPL [--loop L] [--then W1,..]; "
+                f"unexpected {arg!r}"
+            )
     if impl not in FRESH:
         raise SystemExit(f"IMPL must be one of {', '.join(FRESH)}")
     return impl, loop, then
@@ -122,17 +136,25 @@ def main(argv):
     peak_mb = peak_rss_mb()  # before importing anything more
 
     import json
+
     from benchmarks.workloads import IMPLEMENTATIONS, memory_mb
+
     result = {"w7_fresh_s": seconds, "w7_fresh_rss_mb": peak_mb}
     if impl in ("ray", "pyactors-ray"):  # Ray's processes count
         tree = memory_mb(tree=True)
-        result.update(w7_fresh_rss_mb=tree["rss_mb"], w7_fresh_pss_mb=tree["pss_mb"],
-                      w7_fresh_processes=tree["processes"], w7_fresh_driver_peak_rss_mb=peak_mb)
+        result.update(
+            w7_fresh_rss_mb=tree["rss_mb"],
+            w7_fresh_pss_mb=tree["pss_mb"],
+            w7_fresh_processes=tree["processes"],
+            w7_fresh_driver_peak_rss_mb=peak_mb,
+        )
     if then:
         from benchmarks.compare import run_workloads
+
         result.update(run_workloads(impl, loop, then))
     elif IMPLEMENTATIONS[impl].one_process:
         from benchmarks.compare import run_workloads
+
         result.update(run_workloads(impl, loop, []))  # the same teardown as with --then
     print(json.dumps(result), flush=True)
     os._exit(0)  # the runtime was stopped above, or was given up on (see run_workloads)

@@ -7,13 +7,18 @@ methods it runs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from benchmarks.floor import FloorActor, new_event_loop
-from benchmarks.workloads import DEFAULT_MAX_CONCURRENCY, GROUP_LIMITS, GROUP_NAMES, \
-    InFlightTracker, Sizes
+from benchmarks.workloads import (
+    DEFAULT_MAX_CONCURRENCY,
+    GROUP_LIMITS,
+    GROUP_NAMES,
+    InFlightTracker,
+    Sizes,
+)
 
 NAME = "floor"
 SIZES = Sizes()
@@ -83,8 +88,10 @@ async def async_gather(actor: FloorActor, calls: int) -> list:
 
 
 def tracker_actor(session: Session, max_concurrency: int) -> Tracked:
-    return Tracked(session.new_actor(max_concurrency=max_concurrency,
-                                     concurrency_groups=GROUP_LIMITS), InFlightTracker())
+    return Tracked(
+        session.new_actor(max_concurrency=max_concurrency, concurrency_groups=GROUP_LIMITS),
+        InFlightTracker(),
+    )
 
 
 def tracked_calls(actor: Tracked, plan) -> list:

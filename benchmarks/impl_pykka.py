@@ -4,10 +4,11 @@ benchmarks.workloads. Calls go through the actor's proxy, pykka's method-call AP
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pykka
+
 from benchmarks.workloads import NotApplicable, Sizes
 
 NAME = "pykka"
@@ -54,6 +55,7 @@ def pipelined(proxy, calls: int) -> list:
 def _not_applicable(workload: str):
     def unsupported(*args, **kwargs):
         raise NotApplicable(NOT_APPLICABLE[workload])
+
     return unsupported
 
 

@@ -10,20 +10,31 @@ pyactors' Ray backend.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import ray
+
 from benchmarks.ray_api import definitions
 from benchmarks.workloads import Sizes
 
-SIZES = Sizes(w1_calls=300, w1_warmup=20, w2_calls=1_000, w2_batches=2, w3_calls=200,
-              w3_gather=1_000, w3_batches=1, w4_batches=1, w6_calls=100, w7_actors=3,
-              w8_actors=4)
+SIZES = Sizes(
+    w1_calls=300,
+    w1_warmup=20,
+    w2_calls=1_000,
+    w2_batches=2,
+    w3_calls=200,
+    w3_gather=1_000,
+    w3_batches=1,
+    w4_batches=1,
+    w6_calls=100,
+    w7_actors=3,
+    w8_actors=4,
+)
 NOT_APPLICABLE: dict[str, str] = {}
 NOTES = {
     "W8": "ray: each actor is a worker process; created actors are waited for with "
-          "__ray_ready__ before the never-called figure",
+    "__ray_ready__ before the never-called figure",
 }
 MULTIPROCESS = True
 INIT_OPTIONS = {"num_cpus": 2, "include_dashboard": False}
@@ -50,9 +61,18 @@ def adapter(name: str, api, start: Callable[[], None], stop: Callable[[], None])
         api.get(actor.__ray_ready__.remote())  # Ray creates actors in the background
         return actor
 
-    return {**shared, "NAME": name, "SIZES": SIZES, "NOT_APPLICABLE": NOT_APPLICABLE,
-            "NOTES": NOTES, "MULTIPROCESS": MULTIPROCESS, "start": start,
-            "session": session, "new_caller_loop": new_caller_loop, "scale_actor": scale_actor}
+    return {
+        **shared,
+        "NAME": name,
+        "SIZES": SIZES,
+        "NOT_APPLICABLE": NOT_APPLICABLE,
+        "NOTES": NOTES,
+        "MULTIPROCESS": MULTIPROCESS,
+        "start": start,
+        "session": session,
+        "new_caller_loop": new_caller_loop,
+        "scale_actor": scale_actor,
+    }
 
 
 def start() -> None:

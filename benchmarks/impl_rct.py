@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from benchmarks.floor import new_event_loop
-from benchmarks.workloads import DEFAULT_MAX_CONCURRENCY, GROUP_LIMITS, GROUP_NAMES, \
-    InFlightTracker, Sizes
+from benchmarks.workloads import (
+    DEFAULT_MAX_CONCURRENCY,
+    GROUP_LIMITS,
+    GROUP_NAMES,
+    InFlightTracker,
+    Sizes,
+)
 
 NAME = "rct"
 SIZES = Sizes()
@@ -25,7 +30,7 @@ NOT_APPLICABLE: dict[str, str] = {}
 NOTES = {
     "W4": "rct: groups are asyncio.Semaphores on its one loop thread",
     "W7": "rct: an actor is an object served by the one shared loop thread: no thread to "
-          "start or stop",
+    "start or stop",
     "W8": "rct: every actor shares the one loop thread",
 }
 MULTIPROCESS = False
@@ -91,20 +96,30 @@ async def async_roundtrips(loop: asyncio.AbstractEventLoop, calls: int) -> None:
 
 
 async def async_gather(loop: asyncio.AbstractEventLoop, calls: int) -> list:
-    return await asyncio.gather(*[asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-        _noop(), loop)) for _ in range(calls)])
+    return await asyncio.gather(
+        *[
+            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_noop(), loop))
+            for _ in range(calls)
+        ]
+    )
 
 
 def tracker_actor(session: Session, max_concurrency: int) -> Tracked:
     limits = {"default": max_concurrency, **GROUP_LIMITS}
-    return Tracked(session.loop, InFlightTracker(),
-                   {group: asyncio.Semaphore(limit) for group, limit in limits.items()})
+    return Tracked(
+        session.loop,
+        InFlightTracker(),
+        {group: asyncio.Semaphore(limit) for group, limit in limits.items()},
+    )
 
 
 def tracked_calls(actor: Tracked, plan) -> list:
-    futures = [asyncio.run_coroutine_threadsafe(
-        _limited(actor.limits[group], actor.state.track(group, delay)), actor.loop)
-        for group, delay in plan]
+    futures = [
+        asyncio.run_coroutine_threadsafe(
+            _limited(actor.limits[group], actor.state.track(group, delay)), actor.loop
+        )
+        for group, delay in plan
+    ]
     return [fut.result() for fut in futures]
 
 

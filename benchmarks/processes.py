@@ -26,10 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from benchmarks.compare import (
     chosen,
@@ -43,18 +43,18 @@ from benchmarks.compare import (
 )
 from benchmarks.workloads import _proc_field, process_tree, timed
 
-WORKERS = 2              # pyactors' num_cpus, and the process pools' workers (2 cores)
-WARMUP = 200             # calls (tasks) before any timing starts
-ROUNDTRIPS = 2_000       # P1
-BATCH = 20_000           # P2 calls, P3 tasks
-P2_BATCHES = 3           # P2: median of this many batches per process
-BUFFER = 64 << 20        # P5: 64 MiB
-ECHOES = 5               # P5: median of this many round trips per process
-CREATIONS = 5            # P6 warm: median of this many creations per process
-AT_REST = 0.5            # P6 warm: seconds of quiet before each creation
-IDLE_ACTORS = 10         # P7
-SETTLE = 5.0             # seconds a worker waits for its children to end before reporting them
-WORKER_TIMEOUT = 120.0   # seconds a measurement may take (a few, normally)
+WORKERS = 2  # pyactors' num_cpus, and the process pools' workers (2 cores)
+WARMUP = 200  # calls (tasks) before any timing starts
+ROUNDTRIPS = 2_000  # P1
+BATCH = 20_000  # P2 calls, P3 tasks
+P2_BATCHES = 3  # P2: median of this many batches per process
+BUFFER = 64 << 20  # P5: 64 MiB
+ECHOES = 5  # P5: median of this many round trips per process
+CREATIONS = 5  # P6 warm: median of this many creations per process
+AT_REST = 0.5  # P6 warm: seconds of quiet before each creation
+IDLE_ACTORS = 10  # P7
+SETTLE = 5.0  # seconds a worker waits for its children to end before reporting them
+WORKER_TIMEOUT = 120.0  # seconds a measurement may take (a few, normally)
 # P1's message: about what a call carries (operation, call id, method, arguments).
 MESSAGE = ("call", "0123456789abcdef", "noop", ((), None))
 FORK = multiprocessing.get_context("fork")  # the baselines' children inherit their pipes
@@ -63,10 +63,12 @@ FORK = multiprocessing.get_context("fork")  # the baselines' children inherit th
 # -- shared with test_processes.py ----------------------------------------------------------
 # pyactors is imported where it is used: the driver and Ray's interpreter do without it.
 
+
 @contextmanager
 def pyactors_runtime():
     """pyactors as the benchmarks run it; every worker process has ended when this exits."""
     import pyactors
+
     pyactors.init(num_cpus=WORKERS)
     try:
         yield pyactors
@@ -78,6 +80,7 @@ def probe(process: bool):
     """A Probe actor, up (called once): in a worker process of its own, or in this one."""
     import pyactors
     from benchmarks.process_actors import Probe
+
     actor = Probe.options(process=process).remote()
     pyactors.get(actor.noop.remote())
     return actor
@@ -118,8 +121,10 @@ class PipeEcho:
 
 # -- the measurements: each runs in a process of its own and returns {"value": ..., ...} -------
 
+
 def p1_actor(process: bool) -> dict:
     from benchmarks.impl_pyactors import roundtrips  # W1's, as the noop is the same
+
     with pyactors_runtime():
         actor = probe(process)
         roundtrips(actor, WARMUP)
@@ -134,6 +139,7 @@ def p1_pipe() -> dict:
 
 def p2_pipelined(process: bool) -> dict:
     from benchmarks.impl_pyactors import pipelined  # W2's
+
     with pyactors_runtime():
         actor = probe(process)
         pipelined(actor, WARMUP)
@@ -176,6 +182,7 @@ def p3_executor() -> dict:
 
 def p3_pool_map() -> dict:
     from benchmarks.process_actors import identity
+
     pool = multiprocessing.Pool(WORKERS)
     try:
         pool.map(identity, range(WARMUP), chunksize=1)
@@ -192,32 +199,36 @@ def p3_pool_map() -> dict:
 def p4_scaling(process: bool) -> dict:
     """One actor running 4 calls of the CPU loop, against two actors running 2 each."""
     import pyactors
-
     from benchmarks.process_actors import SPIN
+
     with pyactors_runtime():
         first, second = probe(process), probe(process)
         one = timed(lambda: pyactors.get([first.spin.remote(SPIN) for _ in range(4)]))
-        two = timed(lambda: pyactors.get([a.spin.remote(SPIN) for a in (first, second)
-                                          for _ in range(2)]))
+        two = timed(
+            lambda: pyactors.get([a.spin.remote(SPIN) for a in (first, second) for _ in range(2)])
+        )
     return {"value": one / two, "one_actor_s": one, "two_actors_s": two}
 
 
 def p5_actor() -> dict:
     import numpy
+
     import pyactors
+
     array = numpy.full(BUFFER, 7, numpy.uint8)
     with pyactors_runtime():
         actor = probe(True)
         assert numpy.array_equal(pyactors.get(actor.echo.remote(array)), array)
-        seconds = statistics.median(timed(lambda: pyactors.get(actor.echo.remote(array)))
-                                    for _ in range(ECHOES))
+        seconds = statistics.median(
+            timed(lambda: pyactors.get(actor.echo.remote(array))) for _ in range(ECHOES)
+        )
     return {"value": 2 * BUFFER / seconds / 1e9}
 
 
 def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(reader, size: int) -> bytearray:
@@ -248,6 +259,7 @@ def p5_pipe() -> dict:
     os.close(up_out)
     data = b"\x07" * BUFFER
     with open(up_in, "rb", buffering=0) as reader:
+
         def roundtrip():
             _write_all(down_out, data)
             return _read_exactly(reader, BUFFER)
@@ -284,6 +296,7 @@ def p6_warm(process: bool) -> dict:
     """Create an actor and get its first result, in a runtime that runs one already and is at
     rest (what it starts ahead of need, such as a spare worker, has had time to start); ms."""
     import pyactors
+
     with pyactors_runtime():
         probe(process)
         samples = []
@@ -301,12 +314,14 @@ def p6_warm(process: bool) -> dict:
 def p6_bare_interpreter() -> dict:
     """The least a fresh worker process costs: spawn..exit of `python -c pass`; ms."""
     command = [sys.executable, "-c", "pass"]
-    return {"value": statistics.median(timed(subprocess.run, command)
-                                       for _ in range(CREATIONS)) * 1e3}
+    return {
+        "value": statistics.median(timed(subprocess.run, command) for _ in range(CREATIONS)) * 1e3
+    }
 
 
 def p7_pyactors() -> dict:
     import pyactors
+
     with pyactors_runtime():
         actors = [probe(True) for _ in range(IDLE_ACTORS)]
         pids = pyactors.get([actor.pid.remote() for actor in actors])
@@ -318,8 +333,10 @@ def p7_ray() -> dict:
     import ray
 
     from benchmarks.impl_ray import INIT_OPTIONS
+
     ray.init(**INIT_OPTIONS)
     try:
+
         @ray.remote
         class Idle:
             def pid(self):
@@ -384,6 +401,7 @@ def run_worker(name: str) -> None:
 
 # -- driver side ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Target:
     text: str
@@ -395,37 +413,112 @@ class Target:
 class Row:
     part: str
     label: str
-    ours: str                 # measurements, by name
+    ours: str  # measurements, by name
     baseline: str | None
     baseline_name: str
-    reference: str | None     # an in-process pyactors actor doing the same
+    reference: str | None  # an in-process pyactors actor doing the same
     lower_is_better: bool
     fmt: str
     target: Target | None = None
 
 
 ROWS = [
-    Row("P1", "P1 sync round trip (µs/call)", "p1_process", "p1_pipe",
-        "multiprocessing.Pipe + pickle", "p1_inprocess", True, "{:,.1f}",
-        Target("P1 round trip <= 1.5x the raw pipe's", 1.5, True)),
-    Row("P2", f"P2 pipelined {BATCH:,} (calls/s)", "p2_process", None, "", "p2_inprocess",
-        False, "{:,.0f}", Target("P2 pipelined >= 100,000 calls/s", 100_000, False)),
-    Row("P3", f"P3 tiny tasks {BATCH:,} (tasks/s)", "p3_pyactors", "p3_executor",
-        "ProcessPoolExecutor", None, False, "{:,.0f}",
-        Target("P3 tiny tasks >= 3x ProcessPoolExecutor", 3, True)),
-    Row("P3", f"P3 tiny tasks {BATCH:,} (tasks/s)", "p3_pyactors", "p3_pool_map",
-        "Pool.map, chunksize=1", None, False, "{:,.0f}",
-        Target("P3 tiny tasks >= 1x Pool.map(chunksize=1)", 1, True)),
-    Row("P4", "P4 CPU scaling: 2 actors vs 1 (speedup)", "p4_process", None, "",
-        "p4_inprocess", False, "{:.2f}", Target("P4 speedup >= 1.8 on 2 cores", 1.8, False)),
-    Row("P5", "P5 64 MiB echo (GB/s)", "p5_process", "p5_pipe", "os.pipe, raw bytes", None,
-        False, "{:.2f}", Target("P5 64 MiB echo >= 5x the raw pipe", 5, True)),
-    Row("P6", "P6 cold: import..first result (s)", "p6_cold_process", None, "",
-        "p6_cold_inprocess", True, "{:.3f}"),
-    Row("P6", "P6 warm: create..first result (ms)", "p6_warm_process", "p6_bare_interpreter",
-        "python -c pass, spawn..exit", "p6_warm_inprocess", True, "{:,.2f}"),
-    Row("P7", f"P7 PSS per idle process actor (MB, {IDLE_ACTORS} actors)", "p7_process",
-        "p7_ray", "Ray actor", None, True, "{:.1f}"),
+    Row(
+        "P1",
+        "P1 sync round trip (µs/call)",
+        "p1_process",
+        "p1_pipe",
+        "multiprocessing.Pipe + pickle",
+        "p1_inprocess",
+        True,
+        "{:,.1f}",
+        Target("P1 round trip <= 1.5x the raw pipe's", 1.5, True),
+    ),
+    Row(
+        "P2",
+        f"P2 pipelined {BATCH:,} (calls/s)",
+        "p2_process",
+        None,
+        "",
+        "p2_inprocess",
+        False,
+        "{:,.0f}",
+        Target("P2 pipelined >= 100,000 calls/s", 100_000, False),
+    ),
+    Row(
+        "P3",
+        f"P3 tiny tasks {BATCH:,} (tasks/s)",
+        "p3_pyactors",
+        "p3_executor",
+        "ProcessPoolExecutor",
+        None,
+        False,
+        "{:,.0f}",
+        Target("P3 tiny tasks >= 3x ProcessPoolExecutor", 3, True),
+    ),
+    Row(
+        "P3",
+        f"P3 tiny tasks {BATCH:,} (tasks/s)",
+        "p3_pyactors",
+        "p3_pool_map",
+        "Pool.map, chunksize=1",
+        None,
+        False,
+        "{:,.0f}",
+        Target("P3 tiny tasks >= 1x Pool.map(chunksize=1)", 1, True),
+    ),
+    Row(
+        "P4",
+        "P4 CPU scaling: 2 actors vs 1 (speedup)",
+        "p4_process",
+        None,
+        "",
+        "p4_inprocess",
+        False,
+        "{:.2f}",
+        Target("P4 speedup >= 1.8 on 2 cores", 1.8, False),
+    ),
+    Row(
+        "P5",
+        "P5 64 MiB echo (GB/s)",
+        "p5_process",
+        "p5_pipe",
+        "os.pipe, raw bytes",
+        None,
+        False,
+        "{:.2f}",
+        Target("P5 64 MiB echo >= 5x the raw pipe", 5, True),
+    ),
+    Row(
+        "P6",
+        "P6 cold: import..first result (s)",
+        "p6_cold_process",
+        None,
+        "",
+        "p6_cold_inprocess",
+        True,
+        "{:.3f}",
+    ),
+    Row(
+        "P6",
+        "P6 warm: create..first result (ms)",
+        "p6_warm_process",
+        "p6_bare_interpreter",
+        "python -c pass, spawn..exit",
+        "p6_warm_inprocess",
+        True,
+        "{:,.2f}",
+    ),
+    Row(
+        "P7",
+        f"P7 PSS per idle process actor (MB, {IDLE_ACTORS} actors)",
+        "p7_process",
+        "p7_ray",
+        "Ray actor",
+        None,
+        True,
+        "{:.1f}",
+    ),
 ]
 PARTS = sorted({row.part for row in ROWS})
 
@@ -449,13 +542,23 @@ def format_table(result: dict, rows: list[Row], unavailable: dict[str, str]) -> 
     lines = [["measurement", "pyactors", "baseline", "", "ratio", "in-process pyactors"]]
     for row in rows:
         r = ratio(row, *(result.get(n or "", {}).get("value") for n in (row.ours, row.baseline)))
-        lines.append([row.label, cell(row.ours, row), row.baseline_name,
-                      cell(row.baseline, row), "" if r is None else f"{r:,.2f}",
-                      cell(row.reference, row)])
+        lines.append(
+            [
+                row.label,
+                cell(row.ours, row),
+                row.baseline_name,
+                cell(row.baseline, row),
+                "" if r is None else f"{r:,.2f}",
+                cell(row.reference, row),
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(line, widths))).rstrip()
-                     for line in lines)
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))
+        ).rstrip()
+        for line in lines
+    )
 
 
 def targets(result: dict, rows: list[Row], unavailable: dict[str, str]) -> list[tuple]:
@@ -473,8 +576,13 @@ def targets(result: dict, rows: list[Row], unavailable: dict[str, str]) -> list[
         elif target.of_baseline:
             times = ours / baseline
             met = times <= target.need if row.lower_is_better else times >= target.need
-            out.append((target.text, f"{row.fmt.format(ours)} vs {row.fmt.format(baseline)}: "
-                                     f"{times:.2f}x", met))
+            out.append(
+                (
+                    target.text,
+                    f"{row.fmt.format(ours)} vs {row.fmt.format(baseline)}: {times:.2f}x",
+                    met,
+                )
+            )
         else:
             out.append((target.text, row.fmt.format(ours), ours >= target.need))
     return out
@@ -487,8 +595,9 @@ def job_command(name: str, python: str) -> list[str]:
     return [python, "-m", "benchmarks.processes", "--worker", name]
 
 
-def collect(names: list[str], pythons: dict[str, str], repeats: int, pin: str | None,
-            snapshot: Path | None) -> tuple[dict[str, list[dict]], list[str]]:
+def collect(
+    names: list[str], pythons: dict[str, str], repeats: int, pin: str | None, snapshot: Path | None
+) -> tuple[dict[str, list[dict]], list[str]]:
     samples: dict[str, list[dict]] = {}
     errors = []
     total, done = repeats * len(names), 0
@@ -496,37 +605,53 @@ def collect(names: list[str], pythons: dict[str, str], repeats: int, pin: str | 
         for name in names:
             done += 1
             pinned = pin if MEASUREMENTS[name].pinnable else None
-            result, wall, error = run_json(job_command(name, pythons[name]), pinned,
-                                           timeout=WORKER_TIMEOUT, snapshot=snapshot)
-            print(f"[{done}/{total}] {name}: {'failed: ' + error if error else f'{wall:.1f} s'}",
-                  file=sys.stderr, flush=True)
+            result, wall, error = run_json(
+                job_command(name, pythons[name]), pinned, timeout=WORKER_TIMEOUT, snapshot=snapshot
+            )
+            print(
+                f"[{done}/{total}] {name}: {'failed: ' + error if error else f'{wall:.1f} s'}",
+                file=sys.stderr,
+                flush=True,
+            )
             if result is None:
                 errors.append(f"{name}: {error}")
                 continue
             if result.get("leftover_processes"):
-                errors.append(f"{name}: {result['leftover_processes']} child processes were "
-                              f"still running after it ended")
+                errors.append(
+                    f"{name}: {result['leftover_processes']} child processes were "
+                    f"still running after it ended"
+                )
             samples.setdefault(name, []).append(result)
     return samples, errors
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.processes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="processes per measurement (default 3)")
-    parser.add_argument("--pin", metavar="CPU",
-                        help="run every measurement but P4 under taskset -c CPU")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.processes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="processes per measurement (default 3)"
+    )
+    parser.add_argument(
+        "--pin", metavar="CPU", help="run every measurement but P4 under taskset -c CPU"
+    )
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write results here")
-    parser.add_argument("--only", metavar="P1,P2,...", default=",".join(PARTS),
-                        help="rows to run")
-    parser.add_argument("--alt-python", metavar="PATH", action="append",
-                        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "")
-                                 .split(os.pathsep) if p],
-                        help="another interpreter, for Ray (P7)")
-    parser.add_argument("--no-snapshot", action="store_true",
-                        help="let workers import the installed pyactors as it is when each "
-                             "starts, instead of a copy taken at the start of the run")
+    parser.add_argument("--only", metavar="P1,P2,...", default=",".join(PARTS), help="rows to run")
+    parser.add_argument(
+        "--alt-python",
+        metavar="PATH",
+        action="append",
+        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "").split(os.pathsep) if p],
+        help="another interpreter, for Ray (P7)",
+    )
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="let workers import the installed pyactors as it is when each "
+        "starts, instead of a copy taken at the start of the run",
+    )
     parser.add_argument("--worker", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.only = chosen(parser, "--only", "row", args.only.upper(), PARTS)
@@ -539,8 +664,11 @@ def main(argv: list[str] | None = None) -> None:
         run_worker(args.worker)
         return
     rows = [row for row in ROWS if row.part in args.only]
-    names = list(dict.fromkeys(name for row in rows
-                               for name in (row.ours, row.baseline, row.reference) if name))
+    names = list(
+        dict.fromkeys(
+            name for row in rows for name in (row.ours, row.baseline, row.reference) if name
+        )
+    )
     candidates = [sys.executable, *args.alt_python]
     pythons, unavailable = {}, {}
     for name in names:
@@ -551,16 +679,18 @@ def main(argv: list[str] | None = None) -> None:
         requires = measurement.requires
         python = next((p for p in candidates if not requires or has_package(p, requires)), None)
         if python is None:
-            unavailable[name] = f"{requires} is not importable by this interpreter or any " \
-                                f"--alt-python"
+            unavailable[name] = (
+                f"{requires} is not importable by this interpreter or any --alt-python"
+            )
         else:
             pythons[name] = python
     started, load_before = time.time(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="pyactors-bench-") as tmp:
         snapshot = None if args.no_snapshot else snapshot_pyactors(Path(tmp))
         build = pyactors_build(snapshot / "pyactors" if snapshot else None)
-        samples, errors = collect([n for n in names if n in pythons], pythons, args.repeats,
-                                  args.pin, snapshot)
+        samples, errors = collect(
+            [n for n in names if n in pythons], pythons, args.repeats, args.pin, snapshot
+        )
     result = medians(samples)
     load_after = os.getloadavg()
     header = [
@@ -572,8 +702,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{WORKERS}); process pools: {WORKERS} workers, start method "
         f"{multiprocessing.get_start_method()}",
     ]
-    notes = ["ratio > 1 means pyactors is better: for times, baseline / pyactors; for rates, "
-             "pyactors / baseline. '-' = not run (see errors)."]
+    notes = [
+        "ratio > 1 means pyactors is better: for times, baseline / pyactors; for rates, "
+        "pyactors / baseline. '-' = not run (see errors)."
+    ]
     notes += [f"{name}: n/a, {why}" for name, why in unavailable.items()]
     notes += [f"error: {error}" for error in errors]
     target_rows = targets(result, rows, unavailable)
@@ -583,12 +715,28 @@ def main(argv: list[str] | None = None) -> None:
     print("\ntargets:")
     print(format_targets(target_rows))
     if args.json is not None:
-        args.json.write_text(json.dumps(finite({
-            "title": header[0], "build": header[1], "pin": args.pin, "repeats": args.repeats,
-            "interpreters": pythons, "unavailable": unavailable, "errors": errors,
-            "medians": result, "samples": samples,
-            "targets": [{"target": t, "measured": m, "met": met} for t, m, met in target_rows],
-        }), indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                finite(
+                    {
+                        "title": header[0],
+                        "build": header[1],
+                        "pin": args.pin,
+                        "repeats": args.repeats,
+                        "interpreters": pythons,
+                        "unavailable": unavailable,
+                        "errors": errors,
+                        "medians": result,
+                        "samples": samples,
+                        "targets": [
+                            {"target": t, "measured": m, "met": met} for t, m, met in target_rows
+                        ],
+                    }
+                ),
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from benchmarks.workloads import DEFAULT_MAX_CONCURRENCY, GROUP_LIMITS, GROUP_NAMES, \
-    InFlightTracker
+from benchmarks.workloads import DEFAULT_MAX_CONCURRENCY, GROUP_LIMITS, GROUP_NAMES, InFlightTracker
 
 
 def definitions(ray) -> dict:

@@ -43,15 +43,17 @@ def caller_loop(impl, session):
 def test_w3_async_sequential(benchmark, impl, noop_actor, caller_loop, group_of):
     benchmark.group = group_of(f"W3 async sequential x{W3_SEQUENTIAL}")
     benchmark.extra_info["calls_per_round"] = W3_SEQUENTIAL
-    benchmark(lambda: caller_loop.run_until_complete(impl.async_roundtrips(noop_actor,
-                                                                           W3_SEQUENTIAL)))
+    benchmark(
+        lambda: caller_loop.run_until_complete(impl.async_roundtrips(noop_actor, W3_SEQUENTIAL))
+    )
 
 
 def test_w3_async_gather(benchmark, impl, noop_actor, caller_loop, group_of):
     benchmark.group = group_of(f"W3 async gather x{W3_GATHER}")
     benchmark.extra_info["calls_per_round"] = W3_GATHER
-    results = benchmark(lambda: caller_loop.run_until_complete(impl.async_gather(noop_actor,
-                                                                                 W3_GATHER)))
+    results = benchmark(
+        lambda: caller_loop.run_until_complete(impl.async_gather(noop_actor, W3_GATHER))
+    )
     assert list(results) == [None] * W3_GATHER
 
 
@@ -85,8 +87,10 @@ def test_w6_fan_in(benchmark, impl, noop_actor, group_of):
     benchmark.extra_info["calls_per_round"] = W6_THREADS * W6_CALLS
 
     def fan_in():
-        threads = [threading.Thread(target=impl.roundtrips, args=(noop_actor, W6_CALLS))
-                   for _ in range(W6_THREADS)]
+        threads = [
+            threading.Thread(target=impl.roundtrips, args=(noop_actor, W6_CALLS))
+            for _ in range(W6_THREADS)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -109,8 +113,9 @@ def test_w7_lifecycle(benchmark, impl, session, group_of):
 def test_w7_fresh_process(benchmark, impl, loop_kind, group_of):
     benchmark.group = group_of("W7 fresh process, spawn to exit")
     command = [sys.executable, "-m", "benchmarks.fresh", impl.NAME, "--loop", loop_kind]
-    out = benchmark(subprocess.run, command, cwd=REPO_ROOT, check=True, capture_output=True,
-                    text=True)
+    out = benchmark(
+        subprocess.run, command, cwd=REPO_ROOT, check=True, capture_output=True, text=True
+    )
     benchmark.extra_info["last_process"] = out.stdout.strip()
 
 

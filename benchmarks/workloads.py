@@ -36,10 +36,10 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
-from typing import Callable
 
 LOOP_KINDS = ("uvloop", "asyncio")
 GROUP_LIMITS = {"io": 2, "compute": 4}  # W4 and W8: plus "default", limited by max_concurrency
@@ -48,13 +48,12 @@ DEFAULT_MAX_CONCURRENCY = 1000  # Ray's and pyactors' default for async actors
 SETTLE_TIMEOUT = 10.0
 
 
-
 @dataclass(frozen=True)
 class ImplSpec:
-    module: str                  # the adapter
-    loops: tuple                 # event-loop kinds it runs on; (None,) when it has no choice
-    requires: str                # the package an interpreter needs to run it
-    one_process: bool = False    # all workloads in one process per repeat (slow to start)
+    module: str  # the adapter
+    loops: tuple  # event-loop kinds it runs on; (None,) when it has no choice
+    requires: str  # the package an interpreter needs to run it
+    one_process: bool = False  # all workloads in one process per repeat (slow to start)
 
 
 # The order is the table's column order.
@@ -98,6 +97,7 @@ def load_adapter(name: str) -> ModuleType:
 
 # -- what the methods run -----------------------------------------------------------------------
 
+
 class InFlightTracker:
     """Base of W4/W5/W8 actors: counts calls in flight per group, inside the method bodies.
 
@@ -125,6 +125,7 @@ def group_plan(calls: int, delay: float, groups=GROUP_NAMES) -> list[tuple[str, 
 
 
 # -- measuring ------------------------------------------------------------------------------
+
 
 def timed(fn: Callable, *args) -> float:
     start = time.perf_counter()
@@ -200,6 +201,7 @@ def wait_for_threads(at_most: int, timeout: float = SETTLE_TIMEOUT) -> None:
 
 # -- the workloads --------------------------------------------------------------------------
 
+
 def w1_sync_roundtrip(impl: ModuleType, session, sizes: Sizes) -> dict:
     """A plain thread: get(a.noop.remote()), again and again. µs per call."""
     actor = impl.noop_actor(session)
@@ -213,8 +215,9 @@ def w2_pipelined(impl: ModuleType, session, sizes: Sizes) -> dict:
     w2_batches batches (one batch spans only a few GIL switch intervals)."""
     actor = impl.noop_actor(session)
     impl.pipelined(actor, min(sizes.w2_calls, 1000))
-    seconds = statistics.median(timed(impl.pipelined, actor, sizes.w2_calls)
-                                for _ in range(sizes.w2_batches))
+    seconds = statistics.median(
+        timed(impl.pipelined, actor, sizes.w2_calls) for _ in range(sizes.w2_batches)
+    )
     return {"w2_calls_per_s": sizes.w2_calls / seconds}
 
 
@@ -226,12 +229,16 @@ def w3_async_caller(impl: ModuleType, session, sizes: Sizes) -> dict:
     try:
         run_in_loop(loop, impl.async_roundtrips, actor, min(sizes.w3_calls, 500))
         sequential = run_in_loop(loop, impl.async_roundtrips, actor, sizes.w3_calls)
-        gather = statistics.median(run_in_loop(loop, impl.async_gather, actor, sizes.w3_gather)
-                                   for _ in range(sizes.w3_batches))
+        gather = statistics.median(
+            run_in_loop(loop, impl.async_gather, actor, sizes.w3_gather)
+            for _ in range(sizes.w3_batches)
+        )
     finally:
         loop.close()
-    return {"w3_seq_us": sequential / sizes.w3_calls * 1e6,
-            "w3_gather_calls_per_s": sizes.w3_gather / gather}
+    return {
+        "w3_seq_us": sequential / sizes.w3_calls * 1e6,
+        "w3_gather_calls_per_s": sizes.w3_gather / gather,
+    }
 
 
 def w4_groups(impl: ModuleType, session, sizes: Sizes) -> dict:
@@ -266,8 +273,11 @@ def w5_limit_wall(impl: ModuleType, session, sizes: Sizes) -> dict:
     impl.tracked_calls(actor, [("default", 0.0)])  # start the group
     ideal = math.ceil(sizes.w5_calls / sizes.w5_limit) * sizes.w5_sleep
     seconds = timed(impl.tracked_calls, actor, [("default", sizes.w5_sleep)] * sizes.w5_calls)
-    return {"w5_overhead_ms": (seconds - ideal) * 1e3, "w5_ideal_s": ideal,
-            "w5_max_in_flight": impl.max_in_flight(actor)["default"]}
+    return {
+        "w5_overhead_ms": (seconds - ideal) * 1e3,
+        "w5_ideal_s": ideal,
+        "w5_max_in_flight": impl.max_in_flight(actor)["default"],
+    }
 
 
 def w6_fan_in(impl: ModuleType, session, sizes: Sizes) -> dict:
@@ -303,8 +313,10 @@ def w7_lifecycle(impl: ModuleType, session, sizes: Sizes) -> dict:
     returned = time.perf_counter() - start
     wait_for_threads(threads_before)
     seconds = time.perf_counter() - start
-    return {"w7_us_per_actor": seconds / sizes.w7_actors * 1e6,
-            "w7_us_per_actor_until_kill_returns": returned / sizes.w7_actors * 1e6}
+    return {
+        "w7_us_per_actor": seconds / sizes.w7_actors * 1e6,
+        "w7_us_per_actor_until_kill_returns": returned / sizes.w7_actors * 1e6,
+    }
 
 
 def w8_scale(impl: ModuleType, session, sizes: Sizes) -> dict:
@@ -344,13 +356,16 @@ class Workload:
     run: Callable[[ModuleType, object, Sizes], dict]
 
 
-WORKLOADS = {w.key: w for w in (
-    Workload("W1", "sync round trip", w1_sync_roundtrip),
-    Workload("W2", "pipelined", w2_pipelined),
-    Workload("W3", "async caller", w3_async_caller),
-    Workload("W4", "concurrency groups", w4_groups),
-    Workload("W5", "limit wall", w5_limit_wall),
-    Workload("W6", "fan-in", w6_fan_in),
-    Workload("W7", "actor lifecycle", w7_lifecycle),  # + the fresh process: benchmarks.fresh
-    Workload("W8", "scale", w8_scale),
-)}
+WORKLOADS = {
+    w.key: w
+    for w in (
+        Workload("W1", "sync round trip", w1_sync_roundtrip),
+        Workload("W2", "pipelined", w2_pipelined),
+        Workload("W3", "async caller", w3_async_caller),
+        Workload("W4", "concurrency groups", w4_groups),
+        Workload("W5", "limit wall", w5_limit_wall),
+        Workload("W6", "fan-in", w6_fan_in),
+        Workload("W7", "actor lifecycle", w7_lifecycle),  # + the fresh process: benchmarks.fresh
+        Workload("W8", "scale", w8_scale),
+    )
+}

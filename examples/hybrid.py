@@ -43,7 +43,7 @@ class Shard:
         refs = [cell.add.remote(1) for _ in range(rounds) for cell in self.cells]
         results = pyactors.get(refs)
         per_call = (time.perf_counter() - start) / len(refs)
-        totals = sorted({value for value, _, _ in results[-len(self.cells):]})
+        totals = sorted({value for value, _, _ in results[-len(self.cells) :]})
         pids = {pid for _, pid, _ in results}
         threads = {name.split(":")[0] for _, _, name in results}
         return totals, pids, threads, os.getpid(), per_call
@@ -54,9 +54,12 @@ def main():
     shards = [Shard.remote(100) for _ in range(2)]
     start = time.perf_counter()
     for totals, pids, threads, shard_pid, per_call in ray.get(
-            [shard.bump.remote(50) for shard in shards]):
-        print(f"shard pid {shard_pid}: cells at {totals} after 50 rounds, run in pids {pids} "
-              f"on {sorted(threads)} threads, {per_call * 1e6:.1f} us per in-process call")
+        [shard.bump.remote(50) for shard in shards]
+    ):
+        print(
+            f"shard pid {shard_pid}: cells at {totals} after 50 rounds, run in pids {pids} "
+            f"on {sorted(threads)} threads, {per_call * 1e6:.1f} us per in-process call"
+        )
     print(f"10,000 cell calls in {time.perf_counter() - start:.2f} s through 2 Ray calls")
     ray.shutdown()
 

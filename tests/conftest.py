@@ -100,10 +100,16 @@ def pytest_collection_modifyitems(config, items):
         marker = item.get_closest_marker("places")
         places = marker.args if marker is not None else DEFAULT_PLACES
         if place is not None and (
-                place not in places
-                or place == "ray" and item.get_closest_marker("not_on_ray")
-                or place != "in-process" and (item.get_closest_marker("in_process_only")
-                                              or params.get("loop_kind") == "asyncio")):
+            place not in places
+            or (place == "ray" and item.get_closest_marker("not_on_ray"))
+            or (
+                place != "in-process"
+                and (
+                    item.get_closest_marker("in_process_only")
+                    or params.get("loop_kind") == "asyncio"
+                )
+            )
+        ):
             dropped.append(item)
         else:
             kept.append(item)
@@ -127,8 +133,13 @@ def ray_session():
     and import test modules (which hold the actor classes) from this directory."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYACTORS_BACKEND": "ray", "PYTHONPATH": TESTS_DIR}})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYACTORS_BACKEND": "ray", "PYTHONPATH": TESTS_DIR}},
+    )
     yield
     ray.shutdown()
 
@@ -140,8 +151,11 @@ def ray_actors_alive(wait: bool = True, ignore: frozenset = frozenset()) -> list
 
     deadline = time.monotonic() + 10
     while True:
-        alive = [f"{a['ActorClassName']}({actor_id})" for actor_id, a in actors().items()
-                 if a["State"] != "DEAD" and f"{a['ActorClassName']}({actor_id})" not in ignore]
+        alive = [
+            f"{a['ActorClassName']}({actor_id})"
+            for actor_id, a in actors().items()
+            if a["State"] != "DEAD" and f"{a['ActorClassName']}({actor_id})" not in ignore
+        ]
         if not alive or not wait or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
@@ -187,8 +201,7 @@ def _command(pid: str) -> str:
 
 
 def open_fds() -> set[int]:
-    return {int(fd) for fd in os.listdir("/proc/self/fd")
-            if os.path.exists(f"/proc/self/fd/{fd}")}
+    return {int(fd) for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")}
 
 
 def _fd_target(fd: int) -> str:
@@ -200,5 +213,8 @@ def _fd_target(fd: int) -> str:
 
 def shm_segments() -> list[str]:
     prefix = f"pyactors-{os.getpid()}-"
-    return [name for name in os.listdir("/dev/shm") if name.startswith(prefix)] \
-        if os.path.isdir("/dev/shm") else []
+    return (
+        [name for name in os.listdir("/dev/shm") if name.startswith(prefix)]
+        if os.path.isdir("/dev/shm")
+        else []
+    )

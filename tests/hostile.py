@@ -16,16 +16,21 @@ def run_python(code, *args, timeout=50.0, env=None):
     The child gets faulthandler on, so a crash prints every thread's stack into stderr.
     """
     child_env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [SRC_ROOT, child_env.get("PYTHONPATH")]))
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_ROOT, child_env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True, text=True, timeout=timeout, env=child_env)
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env,
+    )
 
 
 def describe(result):
-    return (f"exit code {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}"
-            f"\n--- stderr ---\n{result.stderr[-8000:]}")
+    return (
+        f"exit code {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}"
+        f"\n--- stderr ---\n{result.stderr[-8000:]}"
+    )
 
 
 def assert_clean_exit(result):

@@ -4,10 +4,10 @@ import asyncio
 import threading
 
 import pytest
+from gates import Countdown
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError
-from gates import Countdown
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -29,7 +29,9 @@ class SlowInit:
         return threading.get_ident()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_calls_of_every_group_wait_for_init_which_runs_once_on_the_default_thread():
     release, log = threading.Event(), []
     a = SlowInit.remote(release, log)
@@ -61,7 +63,9 @@ class BadInit:
         return "never"
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_failing_init_fails_every_call_with_actor_died_error_caused_by_it():
     gate = threading.Event()
     a = BadInit.remote(gate)
@@ -118,7 +122,9 @@ class Counter:
         return self.peak
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_sync_actor_default_limit_is_one():
     a = Counter.remote()
     release = threading.Event()
@@ -176,7 +182,9 @@ class Holder:
         return "pong"
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_shutdown_fails_running_and_queued_calls_and_stops_every_thread():
     baseline = set(threading.enumerate())
     started = Countdown(2)
@@ -222,7 +230,9 @@ class Initialised(ThreeGroups._cls):
         return self.init_thread
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_groups_start_a_thread_on_their_first_call_only():
     before = threading.active_count()
     actors = [ThreeGroups.remote() for _ in range(20)]
@@ -235,7 +245,9 @@ def test_groups_start_a_thread_on_their_first_call_only():
     assert threading.active_count() == before + 60
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_init_costs_the_default_groups_thread_only_which_later_calls_use():
     before = threading.active_count()
     actors = [Initialised.remote() for _ in range(10)]

@@ -4,11 +4,11 @@ import asyncio
 import threading
 
 import pytest
+from test_objectref import Gate
+from test_threaded import gate as threaded_gate
 
 import pyactors as ray
 from pyactors.exceptions import TaskCancelledError, TaskError
-from test_objectref import Gate
-from test_threaded import gate as threaded_gate
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -49,8 +49,7 @@ def test_top_level_refs_are_replaced_by_their_values_positional_and_keyword():
 def test_refs_nested_in_containers_stay_refs_and_can_be_awaited():
     c = Calc.remote()
     one = ray.put(1)
-    assert ray.get(c.kinds.remote(one, [one, 2], key=one)) == ("int", ["ObjectRef", "int"],
-                                                                 "int")
+    assert ray.get(c.kinds.remote(one, [one, 2], key=one)) == ("int", ["ObjectRef", "int"], "int")
     assert ray.get(c.await_nested.remote([square.remote(2), c.add.remote(1, 2)])) == [4, 3]
 
 
@@ -122,8 +121,9 @@ def test_arguments_from_many_threads_and_loops_resolve_once_each():
         t.start()
 
     async def from_loop():
-        return await asyncio.gather(*[c.add.remote(ray.put(i), b=square.remote(2))
-                                      for i in range(20)])
+        return await asyncio.gather(
+            *[c.add.remote(ray.put(i), b=square.remote(2)) for i in range(20)]
+        )
 
     assert asyncio.run(from_loop()) == [i + 4 for i in range(20)]
     for t in threads:

@@ -9,38 +9,44 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
-import pyactors as ray
 from gates import Gated
 from test_objectref import Echo
+
+import pyactors as ray
 
 # The same errors on the Ray backend: pyactors checks before anything reaches Ray.
 pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "ray")]
 
 
-@pytest.mark.parametrize("groups, error, match", [
-    ({"default": 2}, ValueError, "'default' is a reserved group name"),
-    ({"": 2}, ValueError, "non-empty"),
-    ({3: 2}, TypeError, "name must be a str, got int 3"),
-    ({"io": 0}, ValueError, r"concurrency_groups\['io'\] must be a positive int.*0"),
-    ({"io": -1}, ValueError, "-1"),
-    ({"io": 1.5}, TypeError, "float 1.5"),
-    ({"io": True}, TypeError, "bool True"),
-    ({"io": "2"}, TypeError, "str '2'"),
-    (["io"], TypeError, "must be a dict"),
-])
+@pytest.mark.parametrize(
+    "groups, error, match",
+    [
+        ({"default": 2}, ValueError, "'default' is a reserved group name"),
+        ({"": 2}, ValueError, "non-empty"),
+        ({3: 2}, TypeError, "name must be a str, got int 3"),
+        ({"io": 0}, ValueError, r"concurrency_groups\['io'\] must be a positive int.*0"),
+        ({"io": -1}, ValueError, "-1"),
+        ({"io": 1.5}, TypeError, "float 1.5"),
+        ({"io": True}, TypeError, "bool True"),
+        ({"io": "2"}, TypeError, "str '2'"),
+        (["io"], TypeError, "must be a dict"),
+    ],
+)
 def test_bad_concurrency_groups_fail_at_decoration_and_in_options(groups, error, match):
     with pytest.raises(error, match=match):
+
         @ray.remote(concurrency_groups=groups)
         class A:
             async def f(self):
                 pass
+
     with pytest.raises(error, match=match):
         Echo.options(concurrency_groups=groups)
 
 
-@pytest.mark.parametrize("value, error", [(0, ValueError), (-5, ValueError),
-                                          (2.0, TypeError), ("10", TypeError)])
+@pytest.mark.parametrize(
+    "value, error", [(0, ValueError), (-5, ValueError), (2.0, TypeError), ("10", TypeError)]
+)
 def test_bad_max_concurrency(value, error):
     with pytest.raises(error, match=f"max_concurrency must be a positive int.*{value!r}"):
         Echo.options(max_concurrency=value)
@@ -89,8 +95,11 @@ def test_an_unknown_call_time_group_fails_in_the_caller_and_loses_nothing():
 @pytest.mark.not_on_ray("a call through a Ray handle is Ray's to check")
 def test_calling_a_method_directly_says_to_use_remote():
     e = Echo.remote()
-    with pytest.raises(TypeError, match=r"Echo.echo\(\) cannot be called directly: use "
-                                        r"Echo.echo.remote\(...\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"Echo.echo\(\) cannot be called directly: use "
+        r"Echo.echo.remote\(...\)",
+    ):
         e.echo(1)
     with pytest.raises(AttributeError, match=r"Echo has no method 'nope'.*'echo'"):
         e.nope.remote()
@@ -133,13 +142,16 @@ def test_wait_on_a_single_ref_says_to_pass_a_list():
         ray.wait(ray.put(1))
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"num_returns": 0}, ValueError, "between 1 and len"),
-    ({"num_returns": 3}, ValueError, "between 1 and len"),
-    ({"num_returns": 1.0}, TypeError, "num_returns must be an int"),
-    ({"timeout": -1}, ValueError, "timeout must be >= 0"),
-    ({"timeout": "1"}, TypeError, "timeout must be None or a number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"num_returns": 0}, ValueError, "between 1 and len"),
+        ({"num_returns": 3}, ValueError, "between 1 and len"),
+        ({"num_returns": 1.0}, TypeError, "num_returns must be an int"),
+        ({"timeout": -1}, ValueError, "timeout must be >= 0"),
+        ({"timeout": "1"}, TypeError, "timeout must be None or a number"),
+    ],
+)
 def test_bad_wait_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         ray.wait([ray.put(1), ray.put(2)], **kwargs)
@@ -189,10 +201,13 @@ def test_blocking_get_on_a_group_loop_thread_raises_instead_of_deadlocking():
     assert ray.get(a.still_serving.remote()) == "ok"
 
 
-@pytest.mark.parametrize("options, error, match", [
-    ({"bogus": 1}, TypeError, r"unsupported option\(s\) \['bogus'\]"),
-    ({"num_returns": -1}, ValueError, "num_returns must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"bogus": 1}, TypeError, r"unsupported option\(s\) \['bogus'\]"),
+        ({"num_returns": -1}, ValueError, "num_returns must be >= 0"),
+    ],
+)
 @pytest.mark.not_on_ray("a call through a Ray handle is Ray's to check")
 def test_bad_call_options(options, error, match):
     e = Echo.remote()
@@ -215,8 +230,11 @@ def test_ray_scheduling_options_are_accepted():
         return 2
 
     assert ray.get(g.options(num_cpus=1).remote()) == 2
-    with pytest.raises(TypeError, match=r"unsupported option\(s\) \['max_concurrency'\]; "
-                                        r"supported: num_returns,"):
+    with pytest.raises(
+        TypeError,
+        match=r"unsupported option\(s\) \['max_concurrency'\]; "
+        r"supported: num_returns,",
+    ):
         g.options(max_concurrency=2)
     with pytest.raises(TypeError, match="max_concurrency and concurrency_groups apply to actor"):
         ray.remote(max_concurrency=2)(lambda: 1)
@@ -239,17 +257,40 @@ def test_bad_init_arguments():
 # Ray 2.60's init() parameters and hidden options, besides address, num_cpus and
 # ignore_reinit_error: code written for Ray passes them, and they mean nothing in one process.
 RAY_INIT_OPTIONS = {
-    "num_gpus": 1, "resources": {"x": 1}, "labels": {"a": "b"}, "object_store_memory": 10**8,
-    "local_mode": False, "include_dashboard": False, "dashboard_host": "127.0.0.1",
-    "dashboard_port": 8265, "job_config": None, "configure_logging": True,
-    "logging_level": "INFO", "logging_format": None, "logging_config": None,
-    "log_to_driver": True, "namespace": "ns", "runtime_env": {}, "enable_resource_isolation":
-    False, "cgroup_path": None, "system_reserved_cpu": None, "system_reserved_memory": None,
-    "proxy_server_url": None, "_system_config": {}, "_temp_dir": "/tmp",
-    "_metrics_export_port": None, "_plasma_directory": None, "_object_spilling_directory":
-    None, "_node_ip_address": None, "_node_name": None, "_driver_object_store_memory": None,
-    "_memory": None, "_redis_username": None, "_redis_password": None,
-    "_enable_object_reconstruction": False, "_tracing_startup_hook": None,
+    "num_gpus": 1,
+    "resources": {"x": 1},
+    "labels": {"a": "b"},
+    "object_store_memory": 10**8,
+    "local_mode": False,
+    "include_dashboard": False,
+    "dashboard_host": "127.0.0.1",
+    "dashboard_port": 8265,
+    "job_config": None,
+    "configure_logging": True,
+    "logging_level": "INFO",
+    "logging_format": None,
+    "logging_config": None,
+    "log_to_driver": True,
+    "namespace": "ns",
+    "runtime_env": {},
+    "enable_resource_isolation": False,
+    "cgroup_path": None,
+    "system_reserved_cpu": None,
+    "system_reserved_memory": None,
+    "proxy_server_url": None,
+    "_system_config": {},
+    "_temp_dir": "/tmp",
+    "_metrics_export_port": None,
+    "_plasma_directory": None,
+    "_object_spilling_directory": None,
+    "_node_ip_address": None,
+    "_node_name": None,
+    "_driver_object_store_memory": None,
+    "_memory": None,
+    "_redis_username": None,
+    "_redis_password": None,
+    "_enable_object_reconstruction": False,
+    "_tracing_startup_hook": None,
     "_skip_env_hook": False,
 }
 
@@ -327,12 +368,12 @@ class Env:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    call: str              # README "Call" (markdown)
-    bad: str               # README "Bad input" (markdown)
+    call: str  # README "Call" (markdown)
+    bad: str  # README "Bad input" (markdown)
     error: type
-    says: str              # what is wrong, as the message puts it
-    names: str             # the offending value or option, as the message names it
-    runs: tuple            # each: env -> makes the bad call (every one must raise the same)
+    says: str  # what is wrong, as the message puts it
+    names: str  # the offending value or option, as the message names it
+    runs: tuple  # each: env -> makes the bad call (every one must raise the same)
     shuts_down: bool = False  # the call restarts the runtime
 
     @property
@@ -344,8 +385,7 @@ class Case:
 
     def row(self) -> str:
         error = f"`{self.error.__name__}`"
-        says, names = (s.replace(REF_PLACEHOLDER, "ObjectRef(…)")
-                       for s in (self.says, self.names))
+        says, names = (s.replace(REF_PLACEHOLDER, "ObjectRef(…)") for s in (self.says, self.names))
         return f"| {self.call} | {self.bad} | {error} | `{says}` … `{names}` |"
 
 
@@ -357,26 +397,35 @@ def decorated_class(**options):
     class A:
         async def f(self):
             pass
+
     return ray.remote(**options)(A)
 
 
 def decorated_function(**options):
     def f():
         return 1
+
     return ray.remote(**options)(f)
 
 
 def actor_option(bad, error, says, names, **options):
     """A row for an option that @remote on a class and Cls.options() validate alike."""
-    return case("`@remote(...)` class, `Cls.options(...)`", bad, error, says, names,
-                lambda env: decorated_class(**options),
-                lambda env: Target.options(**options))
+    return case(
+        "`@remote(...)` class, `Cls.options(...)`",
+        bad,
+        error,
+        says,
+        names,
+        lambda env: decorated_class(**options),
+        lambda env: Target.options(**options),
+    )
 
 
 def reinit(**kwargs):
     def run(env):
         ray.shutdown()
         ray.init(**kwargs)
+
     return run
 
 
@@ -386,345 +435,1075 @@ NAN = float("nan")
 
 CASES = [
     # -- remote(...) on a class, and ActorClass.options(...) ---------------------------------
-    actor_option("`max_concurrency=0`", ValueError, f"max_concurrency {POSITIVE_INT}", "got 0",
-                 max_concurrency=0),
-    actor_option("`max_concurrency=2.0`", TypeError, f"max_concurrency {POSITIVE_INT}",
-                 "got float 2.0", max_concurrency=2.0),
-    actor_option("`max_concurrency=\"10\"`", TypeError, f"max_concurrency {POSITIVE_INT}",
-                 "got str '10'", max_concurrency="10"),
-    actor_option("`max_concurrency=True`", TypeError, f"max_concurrency {POSITIVE_INT}",
-                 "got bool True", max_concurrency=True),
-    actor_option("`max_concurrency=2**63`", ValueError, "max_concurrency must be at most",
-                 "got 9223372036854775808", max_concurrency=2**63),
-    actor_option("`max_pending_calls=0`", ValueError, f"max_pending_calls (or -1) {POSITIVE_INT}",
-                 "got 0", max_pending_calls=0),
-    actor_option("`max_pending_calls=-2`", ValueError,
-                 f"max_pending_calls (or -1) {POSITIVE_INT}", "got -2", max_pending_calls=-2),
-    actor_option("`max_pending_calls=1.5`", TypeError,
-                 f"max_pending_calls (or -1) {POSITIVE_INT}", "got float 1.5",
-                 max_pending_calls=1.5),
-    actor_option("`max_pending_calls=\"3\"`", TypeError,
-                 f"max_pending_calls (or -1) {POSITIVE_INT}", "got str '3'",
-                 max_pending_calls="3"),
-    actor_option("`concurrency_groups=[\"io\"]`", TypeError, "concurrency_groups must be a dict",
-                 "got list ['io']", concurrency_groups=["io"]),
-    actor_option("`concurrency_groups=\"io\"`", TypeError, "concurrency_groups must be a dict",
-                 "got str 'io'", concurrency_groups="io"),
-    actor_option("`concurrency_groups={\"default\": 2}`", ValueError, "is a reserved group name",
-                 "'default'", concurrency_groups={"default": 2}),
-    actor_option("`concurrency_groups={\"\": 2}`", ValueError,
-                 "a concurrency group name must be a non-empty str", "got ''",
-                 concurrency_groups={"": 2}),
-    actor_option("`concurrency_groups={3: 2}`", TypeError,
-                 "a concurrency group name must be a str", "got int 3",
-                 concurrency_groups={3: 2}),
-    actor_option("`concurrency_groups={\"io\": 0}`", ValueError,
-                 f"concurrency_groups['io'] {POSITIVE_INT}", "got 0",
-                 concurrency_groups={"io": 0}),
-    actor_option("`concurrency_groups={\"io\": -1}`", ValueError,
-                 f"concurrency_groups['io'] {POSITIVE_INT}", "got -1",
-                 concurrency_groups={"io": -1}),
-    actor_option("`concurrency_groups={\"io\": 1.5}`", TypeError,
-                 f"concurrency_groups['io'] {POSITIVE_INT}", "got float 1.5",
-                 concurrency_groups={"io": 1.5}),
-    actor_option("`concurrency_groups={\"io\": True}`", TypeError,
-                 f"concurrency_groups['io'] {POSITIVE_INT}", "got bool True",
-                 concurrency_groups={"io": True}),
-    actor_option("`concurrency_groups={\"io\": \"2\"}`", TypeError,
-                 f"concurrency_groups['io'] {POSITIVE_INT}", "got str '2'",
-                 concurrency_groups={"io": "2"}),
-    actor_option("`concurrency_groups={\"io\": None}`", TypeError,
-                 f"concurrency_groups['io'] {POSITIVE_INT}", "got NoneType None",
-                 concurrency_groups={"io": None}),
-    actor_option("`concurrency_groups={\"io\": 2**63}`", ValueError,
-                 "concurrency_groups['io'] must be at most", "got 9223372036854775808",
-                 concurrency_groups={"io": 2**63}),
-    actor_option("`max_restarts=-2`", ValueError, "max_restarts must be an int >= 0 (or -1",
-                 "got -2", max_restarts=-2),
-    actor_option("`max_task_retries=\"1\"`", TypeError,
-                 "max_task_retries must be an int >= 0 (or -1", "got str '1'",
-                 max_task_retries="1"),
-    actor_option("`max_pending_calls=2**63`", ValueError,
-                 "max_pending_calls (or -1) must be at most", "got 9223372036854775808",
-                 max_pending_calls=2**63),
-    actor_option("`bogus=1` (unknown option)", TypeError, "got unsupported option(s)",
-                 "['bogus']", bogus=1),
-    case("`@remote(...)` class", "`name=\"svc\"` (a creation option)", TypeError,
-         "got unsupported option(s)", "['name']",
-         lambda env: decorated_class(name="svc")),
-    case("`Cls.options(...)`", "`name=\"\"`", ValueError, "name must be a non-empty str",
-         "got ''",
-         lambda env: Target.options(name="")),
-    case("`Cls.options(...)`", "`name=7`", TypeError, "name must be a non-empty str",
-         "got int 7", lambda env: Target.options(name=7)),
-    case("`Cls.options(...)`", "`get_if_exists=True` without `name=`", ValueError,
-         "needs a name=", "get_if_exists=True", lambda env: Target.options(get_if_exists=True)),
-    case("`Cls.options(...)`", "`name=\"svc\", get_if_exists=\"yes\"`", TypeError,
-         "get_if_exists", "got str 'yes'",
-         lambda env: Target.options(name="svc", get_if_exists="yes")),
-    case("`Cls.options(...)`", "`num_returns=2` (a call option)", TypeError,
-         "got unsupported option(s)", "['num_returns']",
-         lambda env: Target.options(num_returns=2)),
-    case("`Cls.options(name=...).remote()`", "a name a live actor has",
-         ray.exceptions.ActorNameTakenError, "already exists", "an actor named 'svc'",
-         lambda env: (Target.options(name="svc").remote(), Target.options(name="svc").remote())),
-    case("`Cls.remote(...)`", "a `@method(concurrency_group=...)` the actor does not define",
-         ValueError, "but the actor defines the groups", "concurrency_group='compute'",
-         lambda env: Declares.remote()),
-    case("`Cls.remote(...)`", "too many arguments for `__init__`", TypeError,
-         "too many positional arguments", "Target.remote()",
-         lambda env: Target.remote(1, 2)),
-    case("`Cls.remote(...)`", "an unknown keyword argument", TypeError,
-         "got an unexpected keyword argument", "'bogus'", lambda env: Target.remote(bogus=1)),
-    case("`Cls.remote(...)`", "a missing argument", TypeError, "missing a required argument",
-         "'x'", lambda env: NeedsArg.remote()),
-    case("`Cls(...)`", "instantiating an actor class", TypeError,
-         "cannot be instantiated directly", "Target.remote(...)", lambda env: Target()),
-
+    actor_option(
+        "`max_concurrency=0`",
+        ValueError,
+        f"max_concurrency {POSITIVE_INT}",
+        "got 0",
+        max_concurrency=0,
+    ),
+    actor_option(
+        "`max_concurrency=2.0`",
+        TypeError,
+        f"max_concurrency {POSITIVE_INT}",
+        "got float 2.0",
+        max_concurrency=2.0,
+    ),
+    actor_option(
+        '`max_concurrency="10"`',
+        TypeError,
+        f"max_concurrency {POSITIVE_INT}",
+        "got str '10'",
+        max_concurrency="10",
+    ),
+    actor_option(
+        "`max_concurrency=True`",
+        TypeError,
+        f"max_concurrency {POSITIVE_INT}",
+        "got bool True",
+        max_concurrency=True,
+    ),
+    actor_option(
+        "`max_concurrency=2**63`",
+        ValueError,
+        "max_concurrency must be at most",
+        "got 9223372036854775808",
+        max_concurrency=2**63,
+    ),
+    actor_option(
+        "`max_pending_calls=0`",
+        ValueError,
+        f"max_pending_calls (or -1) {POSITIVE_INT}",
+        "got 0",
+        max_pending_calls=0,
+    ),
+    actor_option(
+        "`max_pending_calls=-2`",
+        ValueError,
+        f"max_pending_calls (or -1) {POSITIVE_INT}",
+        "got -2",
+        max_pending_calls=-2,
+    ),
+    actor_option(
+        "`max_pending_calls=1.5`",
+        TypeError,
+        f"max_pending_calls (or -1) {POSITIVE_INT}",
+        "got float 1.5",
+        max_pending_calls=1.5,
+    ),
+    actor_option(
+        '`max_pending_calls="3"`',
+        TypeError,
+        f"max_pending_calls (or -1) {POSITIVE_INT}",
+        "got str '3'",
+        max_pending_calls="3",
+    ),
+    actor_option(
+        '`concurrency_groups=["io"]`',
+        TypeError,
+        "concurrency_groups must be a dict",
+        "got list ['io']",
+        concurrency_groups=["io"],
+    ),
+    actor_option(
+        '`concurrency_groups="io"`',
+        TypeError,
+        "concurrency_groups must be a dict",
+        "got str 'io'",
+        concurrency_groups="io",
+    ),
+    actor_option(
+        '`concurrency_groups={"default": 2}`',
+        ValueError,
+        "is a reserved group name",
+        "'default'",
+        concurrency_groups={"default": 2},
+    ),
+    actor_option(
+        '`concurrency_groups={"": 2}`',
+        ValueError,
+        "a concurrency group name must be a non-empty str",
+        "got ''",
+        concurrency_groups={"": 2},
+    ),
+    actor_option(
+        "`concurrency_groups={3: 2}`",
+        TypeError,
+        "a concurrency group name must be a str",
+        "got int 3",
+        concurrency_groups={3: 2},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": 0}`',
+        ValueError,
+        f"concurrency_groups['io'] {POSITIVE_INT}",
+        "got 0",
+        concurrency_groups={"io": 0},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": -1}`',
+        ValueError,
+        f"concurrency_groups['io'] {POSITIVE_INT}",
+        "got -1",
+        concurrency_groups={"io": -1},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": 1.5}`',
+        TypeError,
+        f"concurrency_groups['io'] {POSITIVE_INT}",
+        "got float 1.5",
+        concurrency_groups={"io": 1.5},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": True}`',
+        TypeError,
+        f"concurrency_groups['io'] {POSITIVE_INT}",
+        "got bool True",
+        concurrency_groups={"io": True},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": "2"}`',
+        TypeError,
+        f"concurrency_groups['io'] {POSITIVE_INT}",
+        "got str '2'",
+        concurrency_groups={"io": "2"},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": None}`',
+        TypeError,
+        f"concurrency_groups['io'] {POSITIVE_INT}",
+        "got NoneType None",
+        concurrency_groups={"io": None},
+    ),
+    actor_option(
+        '`concurrency_groups={"io": 2**63}`',
+        ValueError,
+        "concurrency_groups['io'] must be at most",
+        "got 9223372036854775808",
+        concurrency_groups={"io": 2**63},
+    ),
+    actor_option(
+        "`max_restarts=-2`",
+        ValueError,
+        "max_restarts must be an int >= 0 (or -1",
+        "got -2",
+        max_restarts=-2,
+    ),
+    actor_option(
+        '`max_task_retries="1"`',
+        TypeError,
+        "max_task_retries must be an int >= 0 (or -1",
+        "got str '1'",
+        max_task_retries="1",
+    ),
+    actor_option(
+        "`max_pending_calls=2**63`",
+        ValueError,
+        "max_pending_calls (or -1) must be at most",
+        "got 9223372036854775808",
+        max_pending_calls=2**63,
+    ),
+    actor_option(
+        "`bogus=1` (unknown option)", TypeError, "got unsupported option(s)", "['bogus']", bogus=1
+    ),
+    case(
+        "`@remote(...)` class",
+        '`name="svc"` (a creation option)',
+        TypeError,
+        "got unsupported option(s)",
+        "['name']",
+        lambda env: decorated_class(name="svc"),
+    ),
+    case(
+        "`Cls.options(...)`",
+        '`name=""`',
+        ValueError,
+        "name must be a non-empty str",
+        "got ''",
+        lambda env: Target.options(name=""),
+    ),
+    case(
+        "`Cls.options(...)`",
+        "`name=7`",
+        TypeError,
+        "name must be a non-empty str",
+        "got int 7",
+        lambda env: Target.options(name=7),
+    ),
+    case(
+        "`Cls.options(...)`",
+        "`get_if_exists=True` without `name=`",
+        ValueError,
+        "needs a name=",
+        "get_if_exists=True",
+        lambda env: Target.options(get_if_exists=True),
+    ),
+    case(
+        "`Cls.options(...)`",
+        '`name="svc", get_if_exists="yes"`',
+        TypeError,
+        "get_if_exists",
+        "got str 'yes'",
+        lambda env: Target.options(name="svc", get_if_exists="yes"),
+    ),
+    case(
+        "`Cls.options(...)`",
+        "`num_returns=2` (a call option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['num_returns']",
+        lambda env: Target.options(num_returns=2),
+    ),
+    case(
+        "`Cls.options(name=...).remote()`",
+        "a name a live actor has",
+        ray.exceptions.ActorNameTakenError,
+        "already exists",
+        "an actor named 'svc'",
+        lambda env: (Target.options(name="svc").remote(), Target.options(name="svc").remote()),
+    ),
+    case(
+        "`Cls.remote(...)`",
+        "a `@method(concurrency_group=...)` the actor does not define",
+        ValueError,
+        "but the actor defines the groups",
+        "concurrency_group='compute'",
+        lambda env: Declares.remote(),
+    ),
+    case(
+        "`Cls.remote(...)`",
+        "too many arguments for `__init__`",
+        TypeError,
+        "too many positional arguments",
+        "Target.remote()",
+        lambda env: Target.remote(1, 2),
+    ),
+    case(
+        "`Cls.remote(...)`",
+        "an unknown keyword argument",
+        TypeError,
+        "got an unexpected keyword argument",
+        "'bogus'",
+        lambda env: Target.remote(bogus=1),
+    ),
+    case(
+        "`Cls.remote(...)`",
+        "a missing argument",
+        TypeError,
+        "missing a required argument",
+        "'x'",
+        lambda env: NeedsArg.remote(),
+    ),
+    case(
+        "`Cls(...)`",
+        "instantiating an actor class",
+        TypeError,
+        "cannot be instantiated directly",
+        "Target.remote(...)",
+        lambda env: Target(),
+    ),
     # -- remote(...) itself, and on a function ----------------------------------------------
-    case("`remote(...)`", "`remote(1, 2)`", TypeError, "remote() takes a class or function",
-         "(1, 2)", lambda env: ray.remote(1, 2)),
-    case("`remote(...)`", "`remote(1)`", TypeError, "remote() takes a class or function",
-         "got int 1", lambda env: ray.remote(1)),
-    case("`remote(...)`", "decorating neither a class nor a function", TypeError,
-         "@remote decorates a class or a function", "got int 1",
-         lambda env: ray.remote()(1)),
-    case("`@remote(...)` def", "`max_concurrency=2`", TypeError, "apply to actor classes",
-         "['max_concurrency']", lambda env: decorated_function(max_concurrency=2)),
-    case("`@remote(...)` def", "`concurrency_groups={\"io\": 1}`", TypeError,
-         "apply to actor classes", "['concurrency_groups']",
-         lambda env: decorated_function(concurrency_groups={"io": 1})),
-    case("`@remote(...)` def", "`max_pending_calls=3`", TypeError, "got unsupported option(s)",
-         "['max_pending_calls']", lambda env: decorated_function(max_pending_calls=3)),
-    case("`@remote(...)` def", "`bogus=1` (unknown option)", TypeError,
-         "got unsupported option(s)", "['bogus']", lambda env: decorated_function(bogus=1)),
-    case("`f(...)`", "calling a remote function directly", TypeError,
-         "cannot be called directly", "plus_one.remote(...)", lambda env: plus_one(1)),
-    case("`f.options(...)`", "`concurrency_group=\"io\"`", ValueError,
-         "concurrency groups belong to actors", "concurrency_group='io'",
-         lambda env: plus_one.options(concurrency_group="io")),
-    case("`f.options(...)`", "`num_returns=-1`", ValueError, "num_returns must be >= 0",
-         "num_returns=-1", lambda env: plus_one.options(num_returns=-1)),
-    case("`@remote(...)` def", "`num_returns=\"2\"`", TypeError,
-         "num_returns must be an int >= 0", "got str '2'",
-         lambda env: decorated_function(num_returns="2")),
-    case("`f.options(...)`", "`bogus=1` (unknown option)", TypeError,
-         "got unsupported option(s)", "['bogus']", lambda env: plus_one.options(bogus=1)),
-
+    case(
+        "`remote(...)`",
+        "`remote(1, 2)`",
+        TypeError,
+        "remote() takes a class or function",
+        "(1, 2)",
+        lambda env: ray.remote(1, 2),
+    ),
+    case(
+        "`remote(...)`",
+        "`remote(1)`",
+        TypeError,
+        "remote() takes a class or function",
+        "got int 1",
+        lambda env: ray.remote(1),
+    ),
+    case(
+        "`remote(...)`",
+        "decorating neither a class nor a function",
+        TypeError,
+        "@remote decorates a class or a function",
+        "got int 1",
+        lambda env: ray.remote()(1),
+    ),
+    case(
+        "`@remote(...)` def",
+        "`max_concurrency=2`",
+        TypeError,
+        "apply to actor classes",
+        "['max_concurrency']",
+        lambda env: decorated_function(max_concurrency=2),
+    ),
+    case(
+        "`@remote(...)` def",
+        '`concurrency_groups={"io": 1}`',
+        TypeError,
+        "apply to actor classes",
+        "['concurrency_groups']",
+        lambda env: decorated_function(concurrency_groups={"io": 1}),
+    ),
+    case(
+        "`@remote(...)` def",
+        "`max_pending_calls=3`",
+        TypeError,
+        "got unsupported option(s)",
+        "['max_pending_calls']",
+        lambda env: decorated_function(max_pending_calls=3),
+    ),
+    case(
+        "`@remote(...)` def",
+        "`bogus=1` (unknown option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['bogus']",
+        lambda env: decorated_function(bogus=1),
+    ),
+    case(
+        "`f(...)`",
+        "calling a remote function directly",
+        TypeError,
+        "cannot be called directly",
+        "plus_one.remote(...)",
+        lambda env: plus_one(1),
+    ),
+    case(
+        "`f.options(...)`",
+        '`concurrency_group="io"`',
+        ValueError,
+        "concurrency groups belong to actors",
+        "concurrency_group='io'",
+        lambda env: plus_one.options(concurrency_group="io"),
+    ),
+    case(
+        "`f.options(...)`",
+        "`num_returns=-1`",
+        ValueError,
+        "num_returns must be >= 0",
+        "num_returns=-1",
+        lambda env: plus_one.options(num_returns=-1),
+    ),
+    case(
+        "`@remote(...)` def",
+        '`num_returns="2"`',
+        TypeError,
+        "num_returns must be an int >= 0",
+        "got str '2'",
+        lambda env: decorated_function(num_returns="2"),
+    ),
+    case(
+        "`f.options(...)`",
+        "`bogus=1` (unknown option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['bogus']",
+        lambda env: plus_one.options(bogus=1),
+    ),
     # -- method(...) -------------------------------------------------------------------------
-    case("`@method(...)`", "`concurrency_group=\"\"`", ValueError,
-         "a concurrency group name must be a non-empty str", "got ''",
-         lambda env: ray.method(concurrency_group="")),
-    case("`@method(...)`", "`concurrency_group=7`", TypeError,
-         "a concurrency group name must be a str", "got int 7",
-         lambda env: ray.method(concurrency_group=7)),
-    case("`@method(...)`", "`num_returns=-2`", ValueError, "num_returns must be >= 0",
-         "num_returns=-2", lambda env: ray.method(num_returns=-2)),
-    case("`@method(...)`", "`num_returns=1.0`", TypeError, "num_returns", "got float 1.0",
-         lambda env: ray.method(num_returns=1.0)),
-    case("`@method(...)`", "`blocking=1`", TypeError, "method(blocking=...) must be a bool",
-         "got int 1", lambda env: ray.method(blocking=1)),
-    case("`@method(...)`", "`blocking=\"yes\"`", TypeError,
-         "method(blocking=...) must be a bool", "got str 'yes'",
-         lambda env: ray.method(blocking="yes")),
-    case("`@method(...)`", "`blocking=True` on an `async def`", ValueError,
-         "blocking=True is for plain def methods", "async def coroutine_method",
-         lambda env: ray.method(blocking=True)(coroutine_method)),
-    case("`@method(...)`", "`bogus=1` (unknown option)", TypeError,
-         "got unsupported option(s)", "['bogus']", lambda env: ray.method(bogus=1)),
-    case("`@method(...)`", "`method(1)`", TypeError, "method() takes only keyword options",
-         "got int 1", lambda env: ray.method(1)),
-    case("`@method(...)`", "decorating a non-function", TypeError,
-         "@method decorates a method", "got int 5", lambda env: ray.method()(5)),
-
+    case(
+        "`@method(...)`",
+        '`concurrency_group=""`',
+        ValueError,
+        "a concurrency group name must be a non-empty str",
+        "got ''",
+        lambda env: ray.method(concurrency_group=""),
+    ),
+    case(
+        "`@method(...)`",
+        "`concurrency_group=7`",
+        TypeError,
+        "a concurrency group name must be a str",
+        "got int 7",
+        lambda env: ray.method(concurrency_group=7),
+    ),
+    case(
+        "`@method(...)`",
+        "`num_returns=-2`",
+        ValueError,
+        "num_returns must be >= 0",
+        "num_returns=-2",
+        lambda env: ray.method(num_returns=-2),
+    ),
+    case(
+        "`@method(...)`",
+        "`num_returns=1.0`",
+        TypeError,
+        "num_returns",
+        "got float 1.0",
+        lambda env: ray.method(num_returns=1.0),
+    ),
+    case(
+        "`@method(...)`",
+        "`blocking=1`",
+        TypeError,
+        "method(blocking=...) must be a bool",
+        "got int 1",
+        lambda env: ray.method(blocking=1),
+    ),
+    case(
+        "`@method(...)`",
+        '`blocking="yes"`',
+        TypeError,
+        "method(blocking=...) must be a bool",
+        "got str 'yes'",
+        lambda env: ray.method(blocking="yes"),
+    ),
+    case(
+        "`@method(...)`",
+        "`blocking=True` on an `async def`",
+        ValueError,
+        "blocking=True is for plain def methods",
+        "async def coroutine_method",
+        lambda env: ray.method(blocking=True)(coroutine_method),
+    ),
+    case(
+        "`@method(...)`",
+        "`bogus=1` (unknown option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['bogus']",
+        lambda env: ray.method(bogus=1),
+    ),
+    case(
+        "`@method(...)`",
+        "`method(1)`",
+        TypeError,
+        "method() takes only keyword options",
+        "got int 1",
+        lambda env: ray.method(1),
+    ),
+    case(
+        "`@method(...)`",
+        "decorating a non-function",
+        TypeError,
+        "@method decorates a method",
+        "got int 5",
+        lambda env: ray.method()(5),
+    ),
     # -- handle.m.options(...) and handle.m(...) ---------------------------------------------
-    case("`h.m.options(...)`", "`concurrency_group=\"gpu\"` (not defined)", ValueError,
-         "has no concurrency group", "'gpu'",
-         lambda env: env.target.echo.options(concurrency_group="gpu")),
-    case("`h.m.options(...)`", "`concurrency_group=\"\"`", ValueError,
-         "has no concurrency group", "''",
-         lambda env: env.target.echo.options(concurrency_group="")),
-    case("`h.m.options(...)`", "`concurrency_group=1`", TypeError,
-         "concurrency_group must be a str", "got int 1",
-         lambda env: env.target.echo.options(concurrency_group=1)),
-    case("`h.m.options(...)`", "`num_returns=-1`", ValueError, "num_returns must be >= 0",
-         "num_returns=-1", lambda env: env.target.echo.options(num_returns=-1)),
-    case("`h.m.options(...)`", "`num_returns=1.0`", TypeError, "num_returns", "got float 1.0",
-         lambda env: env.target.echo.options(num_returns=1.0)),
-    case("`h.m.options(...)`", "`max_concurrency=2` (an actor option)", TypeError,
-         "got unsupported option(s)", "['max_concurrency']",
-         lambda env: env.target.echo.options(max_concurrency=2)),
-    case("`h.m.options(...)`", "`bogus=1` (unknown option)", TypeError,
-         "got unsupported option(s)", "['bogus']",
-         lambda env: env.target.echo.options(bogus=1)),
-    case("`h.m(...)`", "calling a method directly", TypeError, "cannot be called directly",
-         "Target.echo.remote(...)", lambda env: env.target.echo(1)),
-    case("`h.m`", "a method the actor does not have", AttributeError, "has no method",
-         "'nope'", lambda env: env.target.nope),
-
+    case(
+        "`h.m.options(...)`",
+        '`concurrency_group="gpu"` (not defined)',
+        ValueError,
+        "has no concurrency group",
+        "'gpu'",
+        lambda env: env.target.echo.options(concurrency_group="gpu"),
+    ),
+    case(
+        "`h.m.options(...)`",
+        '`concurrency_group=""`',
+        ValueError,
+        "has no concurrency group",
+        "''",
+        lambda env: env.target.echo.options(concurrency_group=""),
+    ),
+    case(
+        "`h.m.options(...)`",
+        "`concurrency_group=1`",
+        TypeError,
+        "concurrency_group must be a str",
+        "got int 1",
+        lambda env: env.target.echo.options(concurrency_group=1),
+    ),
+    case(
+        "`h.m.options(...)`",
+        "`num_returns=-1`",
+        ValueError,
+        "num_returns must be >= 0",
+        "num_returns=-1",
+        lambda env: env.target.echo.options(num_returns=-1),
+    ),
+    case(
+        "`h.m.options(...)`",
+        "`num_returns=1.0`",
+        TypeError,
+        "num_returns",
+        "got float 1.0",
+        lambda env: env.target.echo.options(num_returns=1.0),
+    ),
+    case(
+        "`h.m.options(...)`",
+        "`max_concurrency=2` (an actor option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['max_concurrency']",
+        lambda env: env.target.echo.options(max_concurrency=2),
+    ),
+    case(
+        "`h.m.options(...)`",
+        "`bogus=1` (unknown option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['bogus']",
+        lambda env: env.target.echo.options(bogus=1),
+    ),
+    case(
+        "`h.m(...)`",
+        "calling a method directly",
+        TypeError,
+        "cannot be called directly",
+        "Target.echo.remote(...)",
+        lambda env: env.target.echo(1),
+    ),
+    case(
+        "`h.m`",
+        "a method the actor does not have",
+        AttributeError,
+        "has no method",
+        "'nope'",
+        lambda env: env.target.nope,
+    ),
     # -- get ----------------------------------------------------------------------------------
     case("`get(...)`", "`1`", TypeError, NO_REFS, "got int 1", lambda env: ray.get(1)),
-    case("`get(...)`", "`None`", TypeError, NO_REFS, "got NoneType None",
-         lambda env: ray.get(None)),
-    case("`get(...)`", "a tuple of refs", TypeError, NO_REFS, "got tuple ({ref},)",
-         lambda env: ray.get((env.ref,))),
-    case("`get(...)`", "a set of refs", TypeError, NO_REFS, "got set {{ref}}",
-         lambda env: ray.get({env.ref})),
-    case("`get(...)`", "a list holding a non-ref", TypeError, "item 1 of the list is", "int 5",
-         lambda env: ray.get([env.ref, 5])),
-    case("`get(...)`", "`timeout=\"1\"`", TypeError, "timeout must be None or a number",
-         "got str '1'", lambda env: ray.get(env.ref, timeout="1")),
-    case("`get(...)`", "`timeout=1j`", TypeError, "timeout must be None or a number",
-         "got complex 1j", lambda env: ray.get(env.ref, timeout=1j)),
-    case("`get(...)`", "`timeout=True`", TypeError, "timeout must be None or a number",
-         "got bool True", lambda env: ray.get(env.ref, timeout=True)),
-    case("`get(...)`", "`timeout=-1`", ValueError, "timeout must be >= 0", "got -1",
-         lambda env: ray.get(env.ref, timeout=-1)),
-    case("`get(...)`", "`timeout=float(\"nan\")`", ValueError, "timeout must be", "got nan",
-         lambda env: ray.get(env.ref, timeout=NAN)),
-    case("`get(...)`", "called in an `async def` method", RuntimeError,
-         "get() would block an event loop",
-         "loop thread of concurrency group 'default' of actor Target(",
-         lambda env: ray.get(env.target.get_inside.remote([env.ref]))),
-
+    case(
+        "`get(...)`", "`None`", TypeError, NO_REFS, "got NoneType None", lambda env: ray.get(None)
+    ),
+    case(
+        "`get(...)`",
+        "a tuple of refs",
+        TypeError,
+        NO_REFS,
+        "got tuple ({ref},)",
+        lambda env: ray.get((env.ref,)),
+    ),
+    case(
+        "`get(...)`",
+        "a set of refs",
+        TypeError,
+        NO_REFS,
+        "got set {{ref}}",
+        lambda env: ray.get({env.ref}),
+    ),
+    case(
+        "`get(...)`",
+        "a list holding a non-ref",
+        TypeError,
+        "item 1 of the list is",
+        "int 5",
+        lambda env: ray.get([env.ref, 5]),
+    ),
+    case(
+        "`get(...)`",
+        '`timeout="1"`',
+        TypeError,
+        "timeout must be None or a number",
+        "got str '1'",
+        lambda env: ray.get(env.ref, timeout="1"),
+    ),
+    case(
+        "`get(...)`",
+        "`timeout=1j`",
+        TypeError,
+        "timeout must be None or a number",
+        "got complex 1j",
+        lambda env: ray.get(env.ref, timeout=1j),
+    ),
+    case(
+        "`get(...)`",
+        "`timeout=True`",
+        TypeError,
+        "timeout must be None or a number",
+        "got bool True",
+        lambda env: ray.get(env.ref, timeout=True),
+    ),
+    case(
+        "`get(...)`",
+        "`timeout=-1`",
+        ValueError,
+        "timeout must be >= 0",
+        "got -1",
+        lambda env: ray.get(env.ref, timeout=-1),
+    ),
+    case(
+        "`get(...)`",
+        '`timeout=float("nan")`',
+        ValueError,
+        "timeout must be",
+        "got nan",
+        lambda env: ray.get(env.ref, timeout=NAN),
+    ),
+    case(
+        "`get(...)`",
+        "called in an `async def` method",
+        RuntimeError,
+        "get() would block an event loop",
+        "loop thread of concurrency group 'default' of actor Target(",
+        lambda env: ray.get(env.target.get_inside.remote([env.ref])),
+    ),
     # -- wait ---------------------------------------------------------------------------------
-    case("`wait(...)`", "one ref, not a list", TypeError, "not a single ObjectRef",
-         "use wait([ref])", lambda env: ray.wait(env.ref)),
-    case("`wait(...)`", "`1`", TypeError, "wait() takes a list of ObjectRefs", "got int 1",
-         lambda env: ray.wait(1)),
-    case("`wait(...)`", "a tuple of refs", TypeError, "wait() takes a list of ObjectRefs",
-         "got tuple ({ref},)", lambda env: ray.wait((env.ref,))),
-    case("`wait(...)`", "a set of refs", TypeError, "wait() takes a list of ObjectRefs",
-         "got set {{ref}}", lambda env: ray.wait({env.ref})),
-    case("`wait(...)`", "a list holding a non-ref", TypeError, "item 0 of the list is",
-         "str 'x'", lambda env: ray.wait(["x"])),
-    case("`wait(...)`", "the same ref twice", ValueError, "duplicates", "{ref}",
-         lambda env: ray.wait([env.ref, env.ref])),
-    case("`wait(...)`", "`num_returns=0`", ValueError,
-         "num_returns must be between 1 and len(refs)", "got 0",
-         lambda env: ray.wait([env.ref, env.ref2], num_returns=0)),
-    case("`wait(...)`", "`num_returns=3` for 2 refs", ValueError,
-         "num_returns must be between 1 and len(refs) = 2", "got 3",
-         lambda env: ray.wait([env.ref, env.ref2], num_returns=3)),
-    case("`wait(...)`", "`num_returns=1.0`", TypeError, "num_returns must be an int",
-         "got float 1.0", lambda env: ray.wait([env.ref], num_returns=1.0)),
-    case("`wait(...)`", "`num_returns=\"1\"`", TypeError, "num_returns must be an int",
-         "got str '1'", lambda env: ray.wait([env.ref], num_returns="1")),
-    case("`wait(...)`", "`num_returns=True`", TypeError, "num_returns must be an int",
-         "got bool True", lambda env: ray.wait([env.ref], num_returns=True)),
-    case("`wait(...)`", "`timeout=\"1\"`", TypeError, "timeout must be None or a number",
-         "got str '1'", lambda env: ray.wait([env.ref], timeout="1")),
-    case("`wait(...)`", "`timeout=-1`", ValueError, "timeout must be >= 0", "got -1",
-         lambda env: ray.wait([env.ref], timeout=-1)),
-    case("`wait(...)`", "`timeout=float(\"nan\")`", ValueError, "timeout must be", "got nan",
-         lambda env: ray.wait([env.ref], timeout=NAN)),
-    case("`wait(...)`", "`fetch_local=\"no\"`", TypeError,
-         "wait(fetch_local=...) must be a bool", "got str 'no'",
-         lambda env: ray.wait([env.ref], fetch_local="no")),
-    case("`wait(...)`", "called in an `async def` method", RuntimeError,
-         "wait() would block an event loop",
-         "loop thread of concurrency group 'default' of actor Target(",
-         lambda env: ray.get(env.target.wait_inside.remote([env.ref]))),
-
+    case(
+        "`wait(...)`",
+        "one ref, not a list",
+        TypeError,
+        "not a single ObjectRef",
+        "use wait([ref])",
+        lambda env: ray.wait(env.ref),
+    ),
+    case(
+        "`wait(...)`",
+        "`1`",
+        TypeError,
+        "wait() takes a list of ObjectRefs",
+        "got int 1",
+        lambda env: ray.wait(1),
+    ),
+    case(
+        "`wait(...)`",
+        "a tuple of refs",
+        TypeError,
+        "wait() takes a list of ObjectRefs",
+        "got tuple ({ref},)",
+        lambda env: ray.wait((env.ref,)),
+    ),
+    case(
+        "`wait(...)`",
+        "a set of refs",
+        TypeError,
+        "wait() takes a list of ObjectRefs",
+        "got set {{ref}}",
+        lambda env: ray.wait({env.ref}),
+    ),
+    case(
+        "`wait(...)`",
+        "a list holding a non-ref",
+        TypeError,
+        "item 0 of the list is",
+        "str 'x'",
+        lambda env: ray.wait(["x"]),
+    ),
+    case(
+        "`wait(...)`",
+        "the same ref twice",
+        ValueError,
+        "duplicates",
+        "{ref}",
+        lambda env: ray.wait([env.ref, env.ref]),
+    ),
+    case(
+        "`wait(...)`",
+        "`num_returns=0`",
+        ValueError,
+        "num_returns must be between 1 and len(refs)",
+        "got 0",
+        lambda env: ray.wait([env.ref, env.ref2], num_returns=0),
+    ),
+    case(
+        "`wait(...)`",
+        "`num_returns=3` for 2 refs",
+        ValueError,
+        "num_returns must be between 1 and len(refs) = 2",
+        "got 3",
+        lambda env: ray.wait([env.ref, env.ref2], num_returns=3),
+    ),
+    case(
+        "`wait(...)`",
+        "`num_returns=1.0`",
+        TypeError,
+        "num_returns must be an int",
+        "got float 1.0",
+        lambda env: ray.wait([env.ref], num_returns=1.0),
+    ),
+    case(
+        "`wait(...)`",
+        '`num_returns="1"`',
+        TypeError,
+        "num_returns must be an int",
+        "got str '1'",
+        lambda env: ray.wait([env.ref], num_returns="1"),
+    ),
+    case(
+        "`wait(...)`",
+        "`num_returns=True`",
+        TypeError,
+        "num_returns must be an int",
+        "got bool True",
+        lambda env: ray.wait([env.ref], num_returns=True),
+    ),
+    case(
+        "`wait(...)`",
+        '`timeout="1"`',
+        TypeError,
+        "timeout must be None or a number",
+        "got str '1'",
+        lambda env: ray.wait([env.ref], timeout="1"),
+    ),
+    case(
+        "`wait(...)`",
+        "`timeout=-1`",
+        ValueError,
+        "timeout must be >= 0",
+        "got -1",
+        lambda env: ray.wait([env.ref], timeout=-1),
+    ),
+    case(
+        "`wait(...)`",
+        '`timeout=float("nan")`',
+        ValueError,
+        "timeout must be",
+        "got nan",
+        lambda env: ray.wait([env.ref], timeout=NAN),
+    ),
+    case(
+        "`wait(...)`",
+        '`fetch_local="no"`',
+        TypeError,
+        "wait(fetch_local=...) must be a bool",
+        "got str 'no'",
+        lambda env: ray.wait([env.ref], fetch_local="no"),
+    ),
+    case(
+        "`wait(...)`",
+        "called in an `async def` method",
+        RuntimeError,
+        "wait() would block an event loop",
+        "loop thread of concurrency group 'default' of actor Target(",
+        lambda env: ray.get(env.target.wait_inside.remote([env.ref])),
+    ),
     # -- put, cancel --------------------------------------------------------------------------
-    case("`put(...)`", "an ObjectRef", TypeError, "is not allowed", "put() of an ObjectRef",
-         lambda env: ray.put(env.ref)),
-    case("`cancel(...)`", "`1`", TypeError, "cancel() takes an ObjectRef", "got int 1",
-         lambda env: ray.cancel(1)),
-    case("`cancel(...)`", "`None`", TypeError, "cancel() takes an ObjectRef", "got NoneType None",
-         lambda env: ray.cancel(None)),
-    case("`cancel(...)`", "a list of refs", TypeError, "cancel() takes an ObjectRef",
-         "got list [{ref}]", lambda env: ray.cancel([env.ref])),
-    case("`cancel(...)`", "an actor handle", TypeError, "cancel() takes an ObjectRef",
-         "ActorHandle Actor(Target,", lambda env: ray.cancel(env.target)),
-    case("`cancel(...)`", "`force=\"yes\"`", TypeError, "cancel(force=...) must be a bool",
-         "got str 'yes'", lambda env: ray.cancel(env.ref, force="yes")),
-    case("`cancel(...)`", "`recursive=1`", TypeError, "cancel(recursive=...) must be a bool",
-         "got int 1", lambda env: ray.cancel(env.ref, recursive=1)),
-
+    case(
+        "`put(...)`",
+        "an ObjectRef",
+        TypeError,
+        "is not allowed",
+        "put() of an ObjectRef",
+        lambda env: ray.put(env.ref),
+    ),
+    case(
+        "`cancel(...)`",
+        "`1`",
+        TypeError,
+        "cancel() takes an ObjectRef",
+        "got int 1",
+        lambda env: ray.cancel(1),
+    ),
+    case(
+        "`cancel(...)`",
+        "`None`",
+        TypeError,
+        "cancel() takes an ObjectRef",
+        "got NoneType None",
+        lambda env: ray.cancel(None),
+    ),
+    case(
+        "`cancel(...)`",
+        "a list of refs",
+        TypeError,
+        "cancel() takes an ObjectRef",
+        "got list [{ref}]",
+        lambda env: ray.cancel([env.ref]),
+    ),
+    case(
+        "`cancel(...)`",
+        "an actor handle",
+        TypeError,
+        "cancel() takes an ObjectRef",
+        "ActorHandle Actor(Target,",
+        lambda env: ray.cancel(env.target),
+    ),
+    case(
+        "`cancel(...)`",
+        '`force="yes"`',
+        TypeError,
+        "cancel(force=...) must be a bool",
+        "got str 'yes'",
+        lambda env: ray.cancel(env.ref, force="yes"),
+    ),
+    case(
+        "`cancel(...)`",
+        "`recursive=1`",
+        TypeError,
+        "cancel(recursive=...) must be a bool",
+        "got int 1",
+        lambda env: ray.cancel(env.ref, recursive=1),
+    ),
     # -- kill ---------------------------------------------------------------------------------
-    case("`kill(...)`", "`1`", TypeError, "kill() takes an actor handle", "got int 1",
-         lambda env: ray.kill(1)),
-    case("`kill(...)`", "`None`", TypeError, "kill() takes an actor handle", "got NoneType None",
-         lambda env: ray.kill(None)),
-    case("`kill(...)`", "an actor class", TypeError, "kill() takes an actor handle",
-         "got ActorClass <ActorClass", lambda env: ray.kill(Target)),
-    case("`kill(...)`", "an ObjectRef", TypeError, "kill() takes an actor handle",
-         "got ObjectRef {ref}", lambda env: ray.kill(env.ref)),
-    case("`kill(...)`", "`no_restart=False`", ValueError, "pyactors does not restart actors",
-         "no_restart=False", lambda env: ray.kill(env.target, no_restart=False)),
-    case("`kill(...)`", "`no_restart=\"no\"`", TypeError, "no_restart", "got str 'no'",
-         lambda env: ray.kill(env.target, no_restart="no")),
-
+    case(
+        "`kill(...)`",
+        "`1`",
+        TypeError,
+        "kill() takes an actor handle",
+        "got int 1",
+        lambda env: ray.kill(1),
+    ),
+    case(
+        "`kill(...)`",
+        "`None`",
+        TypeError,
+        "kill() takes an actor handle",
+        "got NoneType None",
+        lambda env: ray.kill(None),
+    ),
+    case(
+        "`kill(...)`",
+        "an actor class",
+        TypeError,
+        "kill() takes an actor handle",
+        "got ActorClass <ActorClass",
+        lambda env: ray.kill(Target),
+    ),
+    case(
+        "`kill(...)`",
+        "an ObjectRef",
+        TypeError,
+        "kill() takes an actor handle",
+        "got ObjectRef {ref}",
+        lambda env: ray.kill(env.ref),
+    ),
+    case(
+        "`kill(...)`",
+        "`no_restart=False`",
+        ValueError,
+        "pyactors does not restart actors",
+        "no_restart=False",
+        lambda env: ray.kill(env.target, no_restart=False),
+    ),
+    case(
+        "`kill(...)`",
+        '`no_restart="no"`',
+        TypeError,
+        "no_restart",
+        "got str 'no'",
+        lambda env: ray.kill(env.target, no_restart="no"),
+    ),
     # -- get_actor ----------------------------------------------------------------------------
-    case("`get_actor(...)`", "`1`", TypeError, "get_actor() takes a non-empty str name",
-         "got int 1", lambda env: ray.get_actor(1)),
-    case("`get_actor(...)`", "`None`", TypeError, "get_actor() takes a non-empty str name",
-         "got NoneType None", lambda env: ray.get_actor(None)),
-    case("`get_actor(...)`", "`b\"svc\"`", TypeError, "get_actor() takes a non-empty str name",
-         "got bytes b'svc'", lambda env: ray.get_actor(b"svc")),
-    case("`get_actor(...)`", "`\"\"`", ValueError, "get_actor() takes a non-empty str name",
-         "got ''",
-         lambda env: ray.get_actor("")),
-    case("`get_actor(...)`", "`namespace=5`", TypeError,
-         "get_actor(namespace=...) must be None or a str", "got int 5",
-         lambda env: ray.get_actor("svc", namespace=5)),
-    case("`get_actor(...)`", "a name no live actor has", ValueError, "there is no live actor named",
-         "'nope'", lambda env: ray.get_actor("nope")),
-
+    case(
+        "`get_actor(...)`",
+        "`1`",
+        TypeError,
+        "get_actor() takes a non-empty str name",
+        "got int 1",
+        lambda env: ray.get_actor(1),
+    ),
+    case(
+        "`get_actor(...)`",
+        "`None`",
+        TypeError,
+        "get_actor() takes a non-empty str name",
+        "got NoneType None",
+        lambda env: ray.get_actor(None),
+    ),
+    case(
+        "`get_actor(...)`",
+        '`b"svc"`',
+        TypeError,
+        "get_actor() takes a non-empty str name",
+        "got bytes b'svc'",
+        lambda env: ray.get_actor(b"svc"),
+    ),
+    case(
+        "`get_actor(...)`",
+        '`""`',
+        ValueError,
+        "get_actor() takes a non-empty str name",
+        "got ''",
+        lambda env: ray.get_actor(""),
+    ),
+    case(
+        "`get_actor(...)`",
+        "`namespace=5`",
+        TypeError,
+        "get_actor(namespace=...) must be None or a str",
+        "got int 5",
+        lambda env: ray.get_actor("svc", namespace=5),
+    ),
+    case(
+        "`get_actor(...)`",
+        "a name no live actor has",
+        ValueError,
+        "there is no live actor named",
+        "'nope'",
+        lambda env: ray.get_actor("nope"),
+    ),
     # -- set_concurrency, stats ---------------------------------------------------------------
-    case("`set_concurrency(...)`", "not a handle", TypeError,
-         "set_concurrency() takes an actor handle", "got int 1",
-         lambda env: ray.set_concurrency(1, "io", 2)),
-    case("`set_concurrency(...)`", "group `1`", TypeError, "group must be a str", "got int 1",
-         lambda env: ray.set_concurrency(env.target, 1, 2)),
-    case("`set_concurrency(...)`", "group `None`", TypeError, "group must be a str",
-         "got NoneType None", lambda env: ray.set_concurrency(env.target, None, 2)),
-    case("`set_concurrency(...)`", "group `\"gpu\"` (not defined)", ValueError,
-         "has no concurrency group", "'gpu'",
-         lambda env: ray.set_concurrency(env.target, "gpu", 2)),
-    case("`set_concurrency(...)`", "limit `0`", ValueError, f"limit {POSITIVE_INT}", "got 0",
-         lambda env: ray.set_concurrency(env.target, "io", 0)),
-    case("`set_concurrency(...)`", "limit `-1`", ValueError, f"limit {POSITIVE_INT}", "got -1",
-         lambda env: ray.set_concurrency(env.target, "io", -1)),
-    case("`set_concurrency(...)`", "limit `2.0`", TypeError, f"limit {POSITIVE_INT}",
-         "got float 2.0", lambda env: ray.set_concurrency(env.target, "io", 2.0)),
-    case("`set_concurrency(...)`", "limit `\"2\"`", TypeError, f"limit {POSITIVE_INT}",
-         "got str '2'", lambda env: ray.set_concurrency(env.target, "io", "2")),
-    case("`set_concurrency(...)`", "limit `True`", TypeError, f"limit {POSITIVE_INT}",
-         "got bool True", lambda env: ray.set_concurrency(env.target, "io", True)),
-    case("`set_concurrency(...)`", "limit `None`", TypeError, f"limit {POSITIVE_INT}",
-         "got NoneType None", lambda env: ray.set_concurrency(env.target, "io", None)),
-    case("`set_concurrency(...)`", "limit `2**63`", ValueError, "limit must be at most",
-         "got 9223372036854775808", lambda env: ray.set_concurrency(env.target, "io", 2**63)),
-    case("`stats(...)`", "not a handle", TypeError, "stats() takes an actor handle", "got int 1",
-         lambda env: ray.stats(1)),
-
+    case(
+        "`set_concurrency(...)`",
+        "not a handle",
+        TypeError,
+        "set_concurrency() takes an actor handle",
+        "got int 1",
+        lambda env: ray.set_concurrency(1, "io", 2),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "group `1`",
+        TypeError,
+        "group must be a str",
+        "got int 1",
+        lambda env: ray.set_concurrency(env.target, 1, 2),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "group `None`",
+        TypeError,
+        "group must be a str",
+        "got NoneType None",
+        lambda env: ray.set_concurrency(env.target, None, 2),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        'group `"gpu"` (not defined)',
+        ValueError,
+        "has no concurrency group",
+        "'gpu'",
+        lambda env: ray.set_concurrency(env.target, "gpu", 2),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "limit `0`",
+        ValueError,
+        f"limit {POSITIVE_INT}",
+        "got 0",
+        lambda env: ray.set_concurrency(env.target, "io", 0),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "limit `-1`",
+        ValueError,
+        f"limit {POSITIVE_INT}",
+        "got -1",
+        lambda env: ray.set_concurrency(env.target, "io", -1),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "limit `2.0`",
+        TypeError,
+        f"limit {POSITIVE_INT}",
+        "got float 2.0",
+        lambda env: ray.set_concurrency(env.target, "io", 2.0),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        'limit `"2"`',
+        TypeError,
+        f"limit {POSITIVE_INT}",
+        "got str '2'",
+        lambda env: ray.set_concurrency(env.target, "io", "2"),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "limit `True`",
+        TypeError,
+        f"limit {POSITIVE_INT}",
+        "got bool True",
+        lambda env: ray.set_concurrency(env.target, "io", True),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "limit `None`",
+        TypeError,
+        f"limit {POSITIVE_INT}",
+        "got NoneType None",
+        lambda env: ray.set_concurrency(env.target, "io", None),
+    ),
+    case(
+        "`set_concurrency(...)`",
+        "limit `2**63`",
+        ValueError,
+        "limit must be at most",
+        "got 9223372036854775808",
+        lambda env: ray.set_concurrency(env.target, "io", 2**63),
+    ),
+    case(
+        "`stats(...)`",
+        "not a handle",
+        TypeError,
+        "stats() takes an actor handle",
+        "got int 1",
+        lambda env: ray.stats(1),
+    ),
     # -- init ---------------------------------------------------------------------------------
-    case("`init(...)`", "`loop=\"trio\"`", ValueError, "choose one of", "init(loop='trio')",
-         reinit(loop="trio"), shuts_down=True),
-    case("`init(...)`", "`loop=1`", TypeError, "loop", "got int 1", reinit(loop=1), shuts_down=True),
-    case("`init(...)`", "`address=\"ray://head:10001\"`", ValueError, "connects to no cluster",
-         "init(address='ray://head:10001')", reinit(address="ray://head:10001"),
-         shuts_down=True),
-    case("`init(...)`", "`address=5`", TypeError, "address", "got int 5", reinit(address=5),
-         shuts_down=True),
-    case("`init(...)`", "`bogus=True` (unknown option)", TypeError, "got unsupported option(s)",
-         "['bogus']", reinit(bogus=True), shuts_down=True),
-    case("`init(...)`", "`num_cpus=0`", ValueError, f"num_cpus {POSITIVE_INT}", "got 0",
-         reinit(num_cpus=0), shuts_down=True),
-    case("`init(...)`", "`num_cpus=\"2\"`", TypeError, f"num_cpus {POSITIVE_INT}", "got str '2'",
-         reinit(num_cpus="2"), shuts_down=True),
-    case("`init(...)`", "`num_cpus=2**63`", ValueError, "num_cpus must be at most",
-         "got 9223372036854775808", reinit(num_cpus=2**63), shuts_down=True),
-    case("`init(...)`", "`blocked_loop_warning=0`", ValueError,
-         "init(blocked_loop_warning=...) must be more than 0 seconds", "got 0",
-         reinit(blocked_loop_warning=0), shuts_down=True),
-    case("`init(...)`", "`blocked_loop_warning=\"1\"`", TypeError,
-         "init(blocked_loop_warning=...) must be a number of seconds", "got str '1'",
-         reinit(blocked_loop_warning="1"), shuts_down=True),
-    case("`init(...)`", "a second `init()`", RuntimeError, "was already called",
-         "ignore_reinit_error=True", lambda env: ray.init()),
+    case(
+        "`init(...)`",
+        '`loop="trio"`',
+        ValueError,
+        "choose one of",
+        "init(loop='trio')",
+        reinit(loop="trio"),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`", "`loop=1`", TypeError, "loop", "got int 1", reinit(loop=1), shuts_down=True
+    ),
+    case(
+        "`init(...)`",
+        '`address="ray://head:10001"`',
+        ValueError,
+        "connects to no cluster",
+        "init(address='ray://head:10001')",
+        reinit(address="ray://head:10001"),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        "`address=5`",
+        TypeError,
+        "address",
+        "got int 5",
+        reinit(address=5),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        "`bogus=True` (unknown option)",
+        TypeError,
+        "got unsupported option(s)",
+        "['bogus']",
+        reinit(bogus=True),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        "`num_cpus=0`",
+        ValueError,
+        f"num_cpus {POSITIVE_INT}",
+        "got 0",
+        reinit(num_cpus=0),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        '`num_cpus="2"`',
+        TypeError,
+        f"num_cpus {POSITIVE_INT}",
+        "got str '2'",
+        reinit(num_cpus="2"),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        "`num_cpus=2**63`",
+        ValueError,
+        "num_cpus must be at most",
+        "got 9223372036854775808",
+        reinit(num_cpus=2**63),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        "`blocked_loop_warning=0`",
+        ValueError,
+        "init(blocked_loop_warning=...) must be more than 0 seconds",
+        "got 0",
+        reinit(blocked_loop_warning=0),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        '`blocked_loop_warning="1"`',
+        TypeError,
+        "init(blocked_loop_warning=...) must be a number of seconds",
+        "got str '1'",
+        reinit(blocked_loop_warning="1"),
+        shuts_down=True,
+    ),
+    case(
+        "`init(...)`",
+        "a second `init()`",
+        RuntimeError,
+        "was already called",
+        "ignore_reinit_error=True",
+        lambda env: ray.init(),
+    ),
 ]
 
 
@@ -742,9 +1521,14 @@ def rays_own(c: Case) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=[pytest.mark.not_on_ray(rays_own(c))] if rays_own(c) else [])
-    for c in CASES], ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=[pytest.mark.not_on_ray(rays_own(c))] if rays_own(c) else [])
+        for c in CASES
+    ],
+    ids=lambda c: c.id,
+)
 def test_bad_input(case):
     env = Env()
     says, names = case.fragments(env)
@@ -760,8 +1544,8 @@ def test_bad_input(case):
 def test_nothing_already_submitted_is_lost():
     env = Env()
     target = env.target
-    held = [target.wait.remote(i) for i in range(5)]         # running, waiting for open()
-    io = [target.io_echo.remote(i) for i in range(5, 15)]    # io, limit 2: some queued
+    held = [target.wait.remote(i) for i in range(5)]  # running, waiting for open()
+    io = [target.io_echo.remote(i) for i in range(5, 15)]  # io, limit 2: some queued
     via_refs = [target.echo.remote(ray.put(i)) for i in range(15, 20)]
     functions = [plus_one.remote(i) for i in range(20, 25)]
     submitted = held + io + via_refs + functions
@@ -776,7 +1560,9 @@ def test_nothing_already_submitted_is_lost():
                 pass
     assert ray.wait(held, num_returns=len(held), timeout=0)[1] == held  # still held
     assert {group: s["limit"] for group, s in ray.stats(target).items()} == {
-        "default": 1000, "io": 2}
+        "default": 1000,
+        "io": 2,
+    }
     target.open.remote()
     assert ray.get(submitted, timeout=30) == [*range(15), *range(15, 20), *range(21, 26)]
     assert ray.get(target.echo.remote("after"), timeout=30) == "after"

@@ -6,10 +6,10 @@ import asyncio
 import threading
 
 import pytest
+from gates import Countdown
 
 import pyactors as ray
 from pyactors.exceptions import TaskCancelledError
-from gates import Countdown
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -59,7 +59,9 @@ def start_spinning():
     return probe, ref
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.parametrize("force", [False, True])
 def test_a_running_plain_function_gets_keyboard_interrupt(loop_kind, force):
     probe, ref = start_spinning()
@@ -69,7 +71,9 @@ def test_a_running_plain_function_gets_keyboard_interrupt(loop_kind, force):
         ray.get(ref, timeout=10)
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_force_fails_the_ref_before_the_function_stops(loop_kind):
     """force=True does not wait for the function: a thread cannot be ended, so its ref fails
     at once, and the function stops when it next runs Python code."""
@@ -89,7 +93,9 @@ def test_force_fails_the_ref_before_the_function_stops(loop_kind):
     probe.release.set()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.parametrize("force", [False, True])
 def test_only_the_cancelled_function_is_affected(loop_kind, force):
     bystander_probe, bystander = start_spinning()
@@ -102,7 +108,9 @@ def test_only_the_cancelled_function_is_affected(loop_kind, force):
     assert not bystander_probe.interrupted.is_set()
     assert ray.get(queued, timeout=10) == list(range(50))
     assert ray.get([value.remote("later"), async_value.remote("later async")], timeout=10) == [
-        "later", "later async"]
+        "later",
+        "later async",
+    ]
     bystander_probe.release.set()
     assert ray.get(bystander, timeout=10) == "released"
 
@@ -150,7 +158,9 @@ def test_a_queued_function_never_runs(loop_kind):
     assert ran == ["after"]
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(loop_kind):
     """While a thread starts another, the new thread briefly carries its parent's ident: an
     interrupt aimed by ident would land in the child (which died of it, and the function then
@@ -177,7 +187,9 @@ def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(l
     assert ray.get([value.remote(i) for i in range(4)], timeout=10) == list(range(4))
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_cancel_of_a_function_blocked_in_get_takes_effect_at_once(loop_kind):
     release = threading.Event()
     seen = []
@@ -206,7 +218,9 @@ def test_cancel_of_a_function_blocked_in_get_takes_effect_at_once(loop_kind):
     release.set()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_a_function_that_swallows_the_interrupt_still_ends_as_cancelled(loop_kind):
     probe = Probe()
 
@@ -238,7 +252,9 @@ class OneSlot:
         return tag
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.parametrize("recursive", [True, False])
 def test_recursive_cancel_reaches_the_calls_a_function_submitted(loop_kind, recursive):
     """Ray's default: cancelling a call cancels the calls its body submitted, and theirs."""
@@ -273,10 +289,15 @@ def test_recursive_cancel_reaches_the_calls_a_function_submitted(loop_kind, recu
                 ray.get(call, timeout=10)
     else:
         assert ray.get([calls[k] for k in ("child", "middle", "grandchild")], timeout=10) == [
-            "child", "grandchild", "grandchild"]
+            "child",
+            "grandchild",
+            "grandchild",
+        ]
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_recursive_cancel_reaches_the_calls_a_coroutine_submitted(loop_kind):
     busy = OneSlot.remote()
     running, release = threading.Event(), threading.Event()

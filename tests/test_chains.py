@@ -5,11 +5,11 @@ travels down the chain without recursion, so no length can overflow the C stack.
 import asyncio
 
 import pytest
+from gates import Gated
+from hostile import assert_clean_exit, run_python
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
-from gates import Gated
-from hostile import assert_clean_exit, run_python
 
 LINKS = 50_000  # a recursive hand-over crashed the interpreter from about 30,000 links
 
@@ -101,7 +101,8 @@ def test_interpreter_exit_with_a_long_pipeline_in_flight(loop_kind):
     """The script ends while a pipeline of remote functions waits on an actor's call that never
     ends: shutdown at exit stops actors before remote functions, so the head fails first and
     its failure travels down all 50,000 links; the interpreter exits cleanly."""
-    result = run_python("""
+    result = run_python(
+        """
         import asyncio, sys
         import pyactors as ray
 
@@ -119,6 +120,8 @@ def test_interpreter_exit_with_a_long_pipeline_in_flight(loop_kind):
         for _ in range(50_000):
             ref = step.remote(ref)
         print("built", flush=True)
-    """, loop_kind)
+    """,
+        loop_kind,
+    )
     assert_clean_exit(result)
     assert result.stdout.strip() == "built"

@@ -7,8 +7,7 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import TaskError
 
-pytestmark = [pytest.mark.usefixtures("place"),
-              pytest.mark.places("in-process", "process", "ray")]
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "process", "ray")]
 
 
 class QuotaExceeded(Exception):
@@ -60,7 +59,9 @@ def test_error_is_a_task_error_and_an_instance_of_the_original_class(place):
         ray.get(acct.lookup.remote("x"))
 
 
-@pytest.mark.not_on_ray("Ray cannot rebuild an exception whose __init__ takes other arguments than its args")
+@pytest.mark.not_on_ray(
+    "Ray cannot rebuild an exception whose __init__ takes other arguments than its args"
+)
 def test_error_keeps_the_original_attributes():
     acct = Account.remote()
     ray.get(acct.deposit.remote(5))
@@ -167,7 +168,7 @@ def test_exceptions_that_cannot_be_dual_fall_back_to_a_plain_task_error(kind, cl
     assert type(error) is TaskError, "no half-built dual error"
     assert type(error.cause) is cls and error.cause.args == (kind[0],)
     assert f"raise_unrebuildable() raised {cls.__name__}" in str(error)
-    assert f'raise Picky("p", key=7) if kind == "picky" else Sealed("s")' in str(error)
+    assert 'raise Picky("p", key=7) if kind == "picky" else Sealed("s")' in str(error)
     if kind == "picky":
         assert error.cause.key == 7
 
@@ -211,7 +212,16 @@ def test_retry_exceptions_runs_a_function_again(loop_kind):
 
 
 def test_the_exception_names_rays_code_catches(loop_kind):
-    for name in ("RayActorError", "ActorDiedError", "TaskCancelledError", "GetTimeoutError",
-                 "RayTaskError", "ObjectLostError", "OwnerDiedError", "WorkerCrashedError",
-                 "AsyncioActorExit", "RayError"):
+    for name in (
+        "RayActorError",
+        "ActorDiedError",
+        "TaskCancelledError",
+        "GetTimeoutError",
+        "RayTaskError",
+        "ObjectLostError",
+        "OwnerDiedError",
+        "WorkerCrashedError",
+        "AsyncioActorExit",
+        "RayError",
+    ):
         assert isinstance(getattr(ray.exceptions, name), type), name

@@ -61,7 +61,9 @@ def test_rays_manual_checkpoint_restart_example(loop_kind):
     assert controller.restarts == 2
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_rays_auto_restart_example(loop_kind, tmp_path):
     checkpoint = tmp_path / "checkpoint.json"
     exits = []
@@ -173,7 +175,9 @@ class AsyncQuitter:
         self.log.append("shutdown")
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.parametrize("actor_class", [Quitter, AsyncQuitter])
 def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
     log = []
@@ -188,7 +192,9 @@ def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
     assert log == ["shutdown"]  # once
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_calls_running_at_exit_end_and_queued_ones_fail(loop_kind):
     log = []
     actor = Quitter.options(max_concurrency=2).remote(log)
@@ -222,7 +228,9 @@ def test_exit_actor_outside_an_actor_says_so(loop_kind):
         exit_actor()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
     log = []
     actor = Quitter.remote(log)  # threaded, one slot: calls run in order
@@ -237,7 +245,9 @@ def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
     assert log == ["shutdown"]
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.parametrize("end", ["drop", "shutdown", "kill"])
 def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end):
     log = []
@@ -278,8 +288,13 @@ class LoopAware:
 
 def test_an_async_actors_init_sees_the_default_groups_loop(loop_kind):
     actor = LoopAware.remote()
-    assert ray.get([actor.on_that_loop.remote(), actor.on_that_thread.remote(),
-                    actor.io_loop_is_another.remote()]) == [True, True, True]
+    assert ray.get(
+        [
+            actor.on_that_loop.remote(),
+            actor.on_that_thread.remote(),
+            actor.io_loop_is_another.remote(),
+        ]
+    ) == [True, True, True]
 
 
 @ray.remote
@@ -291,7 +306,9 @@ class LoopUnaware:
         return "pong"
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_an_init_that_needs_no_loop_runs_before_it_exists(loop_kind):
     """Then an actor nobody calls costs no event loop (a uvloop loop is ~300 KB)."""
     ran = threading.Event()

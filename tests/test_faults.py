@@ -8,10 +8,10 @@ import resource
 import threading
 
 import pytest
+from gates import Countdown
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
-from gates import Countdown
 
 
 class Custom(BaseException):
@@ -23,6 +23,7 @@ def as_plain_def(coroutine_function):
     @functools.wraps(coroutine_function)
     def wrapper(*args, **kwargs):
         return coroutine_function(*args, **kwargs)
+
     return wrapper
 
 

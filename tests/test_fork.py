@@ -4,10 +4,10 @@ import multiprocessing
 import os
 
 import pytest
+from test_objectref import Echo, Gate
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError
-from test_objectref import Echo, Gate
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
@@ -83,7 +83,7 @@ def test_fork_from_inside_an_actor_method():
                 value = ray.get(triple.remote(2), timeout=10)
                 ray.shutdown()
                 return 0 if value == 6 else 1
+
             return in_child(child)
 
     assert ray.get(Forker.remote().fork_and_use.remote()) == 0
-

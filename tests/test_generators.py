@@ -7,12 +7,11 @@ import threading
 import time
 
 import pytest
+from gates import Gated
 
 import pyactors as ray
 from pyactors import DynamicObjectRefGenerator, ObjectRefGenerator
 from pyactors.exceptions import TaskCancelledError
-from gates import Gated
-
 
 # -- Ray's examples ------------------------------------------------------------------------------
 
@@ -86,6 +85,7 @@ def test_rays_asyncio_example(loop_kind):
     async def two_at_once():
         async def one():
             return [await ref async for ref in task.remote()]
+
         return await asyncio.gather(one(), one())
 
     assert asyncio.run(two_at_once()) == [[0, 1, 2, 3, 4]] * 2
@@ -299,11 +299,13 @@ def test_bad_input_names_the_fix(loop_kind):
     with pytest.raises(TypeError, match="iterate it"):
         ray.get(task.remote())
     with pytest.raises(ValueError, match="only a generator method"):
+
         @ray.remote
         class NotAGenerator:
             @ray.method(num_returns="streaming")
             def f(self):
                 return 1
+
     with pytest.raises(ValueError, match="is not a generator"):
         Actor.remote().f.options()  # fine
         AsyncActor.remote()  # fine

@@ -1,14 +1,13 @@
 """get / wait / put from plain threads."""
 
 import pytest
-
-import pyactors as ray
-from pyactors.exceptions import GetTimeoutError
 from measure import in_threads
 from test_objectref import Echo, Gate
 
-pytestmark = [pytest.mark.usefixtures("place"),
-              pytest.mark.places("in-process", "process", "ray")]
+import pyactors as ray
+from pyactors.exceptions import GetTimeoutError
+
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "process", "ray")]
 
 
 def test_get_of_a_list_keeps_the_order_of_the_list():

@@ -5,12 +5,11 @@ import asyncio
 import threading
 
 import pytest
-
-import pyactors as ray
 from gates import Countdown, LoopGate
 
-pytestmark = [pytest.mark.usefixtures("place"),
-              pytest.mark.places("in-process", "process", "ray")]
+import pyactors as ray
+
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "process", "ray")]
 
 
 def where():
@@ -53,8 +52,9 @@ class AsyncIOActor:
 
 def test_each_group_has_its_own_loop_on_its_own_thread():
     a = AsyncIOActor.remote()
-    f1, f2, f3, f4, f5 = ray.get([a.f1.remote(), a.f2.remote(), a.f3.remote(),
-                                  a.f4.remote(), a.f5.remote()])
+    f1, f2, f3, f4, f5 = ray.get(
+        [a.f1.remote(), a.f2.remote(), a.f3.remote(), a.f4.remote(), a.f5.remote()]
+    )
     assert f1 == f2, "f1 and f2 are both declared in 'io'"
     assert f3 == f4, "f3 and f4 are both declared in 'compute'"
     io, compute, default = f1, f3, f5

@@ -14,12 +14,11 @@ import threading
 import weakref
 
 import pytest
-
-import pyactors as ray
-from pyactors.exceptions import ActorDiedError, TaskError
 from gates import Gated
 from hostile import assert_clean_exit, run_python
 
+import pyactors as ray
+from pyactors.exceptions import ActorDiedError, TaskError
 
 # -- an event loop that stops under its actor -------------------------------------------------
 
@@ -46,11 +45,14 @@ class LoopKiller(Gated):
         return value
 
 
-@pytest.mark.parametrize("how, named", [
-    (stop_the_loop, "loop.stop() was called on it"),
-    (raise_system_exit, "SystemExit was raised in one of its callbacks"),
-    (raise_keyboard_interrupt, "KeyboardInterrupt was raised in one of its callbacks"),
-])
+@pytest.mark.parametrize(
+    "how, named",
+    [
+        (stop_the_loop, "loop.stop() was called on it"),
+        (raise_system_exit, "SystemExit was raised in one of its callbacks"),
+        (raise_keyboard_interrupt, "KeyboardInterrupt was raised in one of its callbacks"),
+    ],
+)
 def test_an_actor_whose_loop_stops_dies_with_the_cause(loop_kind, how, named):
     actor = LoopKiller.remote()
     queued = [actor.wait.remote(i) for i in range(5)]  # waiting on the default loop
@@ -91,8 +93,7 @@ def test_the_remote_function_loop_comes_back_after_it_stopped(loop_kind, how):
 async def tree(depth, fan_out):
     if depth == 0:
         return 1
-    return sum(await asyncio.gather(*[tree.remote(depth - 1, fan_out)
-                                      for _ in range(fan_out)]))
+    return sum(await asyncio.gather(*[tree.remote(depth - 1, fan_out) for _ in range(fan_out)]))
 
 
 def test_async_remote_functions_awaiting_others_never_starve(loop_kind):
@@ -101,7 +102,7 @@ def test_async_remote_functions_awaiting_others_never_starve(loop_kind):
     deadlocked."""
     parents = [tree.remote(1, 1) for _ in range(1000)]
     assert ray.get(parents, timeout=60) == [1] * 1000
-    assert ray.get(tree.remote(4, 8), timeout=60) == 8 ** 4
+    assert ray.get(tree.remote(4, 8), timeout=60) == 8**4
 
 
 # -- an interrupt while .remote() starts a group's thread --------------------------------------
@@ -122,7 +123,8 @@ class ThreadedEcho:
 @pytest.mark.parametrize("actor_class", [AsyncEcho, ThreadedEcho])
 @pytest.mark.parametrize("started", [False, True], ids=["before-start", "after-start"])
 def test_keyboard_interrupt_while_a_group_starts_reaches_the_caller(
-        loop_kind, monkeypatch, actor_class, started):
+    loop_kind, monkeypatch, actor_class, started
+):
     """Ctrl-C while .remote() starts the group's thread is the caller's KeyboardInterrupt;
     the actor stays usable whether or not the thread had started."""
     actor = actor_class.remote()
@@ -267,7 +269,8 @@ def test_an_ended_actor_frees_its_state_without_the_cyclic_collector(loop_kind, 
 def test_exit_with_a_blocking_method_still_running(loop_kind):
     """A @method(blocking=True) call that never returns must not keep the process alive: its
     worker threads are daemons, not a ThreadPoolExecutor the interpreter joins at exit."""
-    result = run_python("""
+    result = run_python(
+        """
         import sys, threading
         import pyactors as ray
 
@@ -288,7 +291,10 @@ def test_exit_with_a_blocking_method_still_running(loop_kind):
         assert started.wait(10)
         assert ray.get(actor.ping.remote()) == "pong"
         print("exiting", flush=True)
-    """, loop_kind, timeout=30)
+    """,
+        loop_kind,
+        timeout=30,
+    )
     assert_clean_exit(result)
 
 
@@ -298,7 +304,8 @@ def test_exit_with_a_blocking_method_still_running(loop_kind):
 def test_ctrl_c_during_remote_never_strands_an_async_group(loop_kind):
     """A KeyboardInterrupt inside call_soon_threadsafe (asyncio's is Python code) used to leave
     the group believing a wakeup was on its way: every later call queued forever."""
-    result = run_python("""
+    result = run_python(
+        """
         import os, signal, sys, threading, time
         import pyactors as ray
 
@@ -344,7 +351,10 @@ def test_ctrl_c_during_remote_never_strands_an_async_group(loop_kind):
         stop.set()
         assert ray.get([a.ping.remote(), ping.remote()], timeout=10) == ["pong", "pong"]
         print("interrupted", interrupted)
-    """, loop_kind, timeout=40)
+    """,
+        loop_kind,
+        timeout=40,
+    )
     assert_clean_exit(result)
 
 
@@ -382,7 +392,8 @@ def test_a_shutdown_cut_short_by_ctrl_c_is_finished_by_the_next(loop_kind):
 def test_a_job_in_the_loops_executor_holds_nothing_up(loop_kind):
     """loop.run_in_executor(None, ...) runs on daemon threads, and an actor's loop stops
     without waiting for its jobs: kill() and shutdown() return at once, and exit too."""
-    result = run_python("""
+    result = run_python(
+        """
         import asyncio, sys, threading, time
         import pyactors as ray
 
@@ -402,6 +413,9 @@ def test_a_job_in_the_loops_executor_holds_nothing_up(loop_kind):
         ray.kill(actor)
         ray.shutdown()
         print(f"{time.monotonic() - start:.2f}")
-    """, loop_kind, timeout=30)
+    """,
+        loop_kind,
+        timeout=30,
+    )
     assert_clean_exit(result)
     assert float(result.stdout.strip()) < 1.0  # before: 2 s, then 10 s, and exit never

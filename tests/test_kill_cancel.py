@@ -5,13 +5,12 @@ import threading
 import time
 
 import pytest
+from gates import Countdown, LoopGate
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError
-from gates import Countdown, LoopGate
 
-pytestmark = [pytest.mark.usefixtures("place"),
-              pytest.mark.places("in-process", "process", "ray")]
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "process", "ray")]
 
 
 @ray.remote(concurrency_groups={"io": 1})
@@ -62,7 +61,9 @@ def actor_threads(actor):
     return [t for t in threading.enumerate() if t.name.startswith(prefix)]
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_kill_fails_queued_running_and_later_calls_at_once_and_stops_threads():
     started = Countdown(2)
     w = Worker.options(max_concurrency=2).remote(started)
@@ -82,7 +83,9 @@ def test_kill_fails_queued_running_and_later_calls_at_once_and_stops_threads():
     assert ray.get(other.echo.remote("untouched")) == "untouched"
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_kill_cancels_running_async_calls_inside_the_coroutine():
     started, cancelled = Countdown(1), []
     w = Worker.remote(started, cancelled)
@@ -94,7 +97,9 @@ def test_kill_cancels_running_async_calls_inside_the_coroutine():
         ray.get(ref)
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_cancel_a_queued_call_removes_it_without_running_it():
     started = Countdown(1)
     w = Worker.options(max_concurrency=1).remote(started)
@@ -112,9 +117,12 @@ def test_cancel_a_queued_call_removes_it_without_running_it():
     assert "q1" not in ran
 
 
-@pytest.mark.parametrize("cancel", [ray.cancel, lambda ref: ref.cancel()],
-                         ids=["ray.cancel(ref)", "ref.cancel()"])
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.parametrize(
+    "cancel", [ray.cancel, lambda ref: ref.cancel()], ids=["ray.cancel(ref)", "ref.cancel()"]
+)
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_cancel_a_running_async_call_raises_cancelled_error_inside_it(cancel):
     started = Countdown(1)
     w = Worker.options(max_concurrency=1).remote(started)
@@ -152,7 +160,9 @@ class Cooperative:
         return self.saw
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_a_running_sync_call_is_told_to_stop_and_ends_as_cancelled():
     """Ray's cooperative cancellation: a running plain method is not interrupted, but
     is_canceled() turns True inside it and its caller gets TaskCancelledError."""
@@ -168,7 +178,9 @@ def test_a_running_sync_call_is_told_to_stop_and_ends_as_cancelled():
     assert ray.get(actor.seen.remote()) is True  # inside, is_canceled() said so
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_is_canceled_turns_true_inside_the_running_call():
     @ray.remote
     class Polls:
@@ -188,7 +200,9 @@ def test_is_canceled_turns_true_inside_the_running_call():
         ray.get(ref, timeout=30)  # it ended by itself once it saw the request
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_force_kills_the_actor_of_a_running_sync_call():
     w = Worker.remote()
     running, event = threading.Event(), threading.Event()
@@ -222,7 +236,9 @@ def test_handles_travel_as_arguments_compare_equal_and_hash_alike(place):
     assert w != Worker.remote()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_asyncio_cancel_gives_up_on_a_running_call_at_once_and_stops_it():
     started, cancelled = Countdown(1), []
     w = Worker.options(max_concurrency=1).remote(started, cancelled)
@@ -240,7 +256,9 @@ def test_asyncio_cancel_gives_up_on_a_running_call_at_once_and_stops_it():
     assert running.cancel() is False
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_asyncio_cancel_of_a_running_plain_method_abandons_it():
     w = Worker.remote()
     running, event = threading.Event(), threading.Event()
@@ -254,7 +272,9 @@ def test_asyncio_cancel_of_a_running_plain_method_abandons_it():
     assert (io["completed"], io["cancelled"]) == (1, 1)  # log() + the abandoned call
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_asyncio_timeouts_around_refs_raise_timeout_error_promptly():
     w = Worker.remote()
     running, event = threading.Event(), threading.Event()
@@ -276,7 +296,9 @@ def test_asyncio_timeouts_around_refs_raise_timeout_error_promptly():
 # -- Ray's documented cancellation examples (doc_code/actors.py) ------------------------------
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_rays_async_actor_cancel_example():
     seen = []
 
@@ -299,7 +321,9 @@ def test_rays_async_actor_cancel_example():
     assert seen == ["Actor task canceled."]
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_rays_graceful_sync_actor_cancel_example():
     @ray.remote
     class SyncActor:

@@ -9,11 +9,11 @@ import threading
 import weakref
 
 import pytest
+from gates import Countdown, LoopGate
+from measure import python_heap_kept, rss_bytes
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError
-from gates import Countdown, LoopGate
-from measure import python_heap_kept, rss_bytes
 
 
 class Payload:

@@ -6,10 +6,10 @@ import os
 import threading
 
 import pytest
-
-import pyactors as ray
 from gates import Countdown, LoopGate
 from measure import join_actor_threads, python_heap_kept, rss_bytes
+
+import pyactors as ray
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -34,7 +34,9 @@ class Short:
         return 1
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_dropping_every_handle_lets_pending_calls_finish_then_the_actor_exits():
     a = Short.remote()
     gate = ray.get(a.make_gate.remote())
@@ -49,7 +51,9 @@ def test_dropping_every_handle_lets_pending_calls_finish_then_the_actor_exits():
     assert not thread.is_alive()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_an_actor_with_a_handle_stays_alive_while_idle():
     a = Short.remote()
     thread = ray.get(a.thread.remote())
@@ -57,7 +61,9 @@ def test_an_actor_with_a_handle_stays_alive_while_idle():
     assert ray.get(a.one.remote()) == 1 and thread.is_alive()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_calling_through_a_temporary_handle_works():
     # The handle dies before .remote() runs; the method object keeps the actor alive.
     assert [ray.get(Short.remote().one.remote()) for _ in range(200)] == [1] * 200
@@ -129,7 +135,9 @@ def open_fds():
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="counts fds in /proc")
 def test_an_actor_nobody_calls_costs_one_parked_thread_and_no_event_loop():
     baseline_threads, baseline_fds = set(threading.enumerate()), open_fds()

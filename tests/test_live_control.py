@@ -4,10 +4,10 @@ inside the actor."""
 import threading
 
 import pytest
+from gates import Countdown, LoopGate
 
 import pyactors as ray
 from pyactors.exceptions import PendingCallsLimitExceededError
-from gates import Countdown, LoopGate
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -58,7 +58,9 @@ class Pool:
         raise RuntimeError("no")
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_max_pending_calls_rejects_at_once_and_keeps_what_is_queued():
     p = Pool.options(max_pending_calls=6).remote()
     gate = ray.get(p.make_gate.remote())
@@ -81,7 +83,9 @@ class SlowStart:
         return x
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_max_pending_calls_does_not_count_init():
     release = threading.Event()
     a = SlowStart.options(max_pending_calls=2).remote(release)
@@ -92,7 +96,9 @@ def test_max_pending_calls_does_not_count_init():
     assert ray.get(refs) == [0, 1]
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_set_concurrency_raises_admit_queued_calls_at_once_and_lowering_only_delays():
     p = Pool.remote()
     ray.get([p.make_gate.remote(), p.expect.remote(2)])
@@ -112,7 +118,9 @@ def test_set_concurrency_raises_admit_queued_calls_at_once_and_lowering_only_del
         ray.set_concurrency(p, "io", 0)
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_stats_counts_what_the_group_did():
     p = Pool.remote()
     ray.get([p.make_gate.remote(), p.expect.remote(2)])
@@ -154,7 +162,9 @@ class Mixed:
         return threading.get_ident()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_blocking_methods_run_on_a_worker_thread_and_leave_the_loop_free():
     m = Mixed.remote()
     event, started = threading.Event(), threading.Event()
@@ -168,7 +178,9 @@ def test_blocking_methods_run_on_a_worker_thread_and_leave_the_loop_free():
     assert ray.get(m.get_inside.remote([ray.put(7)])) == 7
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_blocking_methods_count_against_their_groups_limit():
     m = Mixed.options(max_concurrency=1).remote()
     event, started = threading.Event(), threading.Event()
@@ -182,6 +194,7 @@ def test_blocking_methods_count_against_their_groups_limit():
 
 def test_blocking_is_only_for_plain_def_methods():
     with pytest.raises(ValueError, match="blocking=True is for plain def methods"):
+
         @ray.remote
         class A:
             @ray.method(blocking=True)

@@ -117,7 +117,7 @@ class Gate:
 class Token:
     """Everything a call needs: its id, expected group, gate and start signal."""
 
-    __slots__ = ("cid", "group", "gate", "started", "value")
+    __slots__ = ("cid", "gate", "group", "started", "value")
 
     def __init__(self, cid, group):
         self.cid = cid
@@ -135,7 +135,7 @@ class Recorder:
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.limits = dict(limits)  # kept up to date by the test
-        self.in_flight = {g: 0 for g in limits}
+        self.in_flight = dict.fromkeys(limits, 0)
         self.starts = {g: [] for g in limits}
         self.executions = collections.Counter()
         self.finished = {}  # cid -> "value" | "raised" | "cancelled"
@@ -153,7 +153,8 @@ class Recorder:
             if self.in_flight[group] > self.limits[group]:
                 self.violations.append(
                     f"c{token.cid} started with {self.in_flight[group]} running in {group!r}, "
-                    f"limit {self.limits[group]}")
+                    f"limit {self.limits[group]}"
+                )
             self.starts[group].append(token.cid)
         token.started.set()
 
@@ -262,6 +263,7 @@ class CoreDriver:
     def __init__(self, loop_kind):
         if loop_kind == "uvloop":
             import uvloop
+
             self.loop_factory = uvloop.new_event_loop
         else:
             self.loop_factory = asyncio.new_event_loop
@@ -277,9 +279,18 @@ class CoreDriver:
         for name in limits:  # each group's method is `<group>_work`, declared in it
             method = f"{name}_work"
             func = getattr(instance, method)
-            setattr(handle, method, _core.RemoteMethod(
-                func, f"{cls.__name__}.{method}", core.group(name),
-                inspect.iscoroutinefunction(func), None, name == "blk"))
+            setattr(
+                handle,
+                method,
+                _core.RemoteMethod(
+                    func,
+                    f"{cls.__name__}.{method}",
+                    core.group(name),
+                    inspect.iscoroutinefunction(func),
+                    None,
+                    name == "blk",
+                ),
+            )
         core.start(instance.__init__, (rec,), {})
         return handle
 
@@ -305,8 +316,7 @@ class ThreadHelper:
 
     def __init__(self):
         self._queue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="model:caller-thread",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="model:caller-thread", daemon=True)
         self._thread.start()
 
     def _run(self):
@@ -334,11 +344,11 @@ class LoopHelper:
     def __init__(self, loop_kind):
         if loop_kind == "uvloop":
             import uvloop
+
             self.loop = uvloop.new_event_loop()
         else:
             self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="model:caller-loop",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="model:caller-loop", daemon=True)
         self._thread.start()
 
     def _run(self):
@@ -524,14 +534,19 @@ class ActorModel(RuleBasedStateMachine):
         if not started:
             return
         if (group.threaded and group.limit > 1) or (
-                not group.threaded and any(c.blocking for c in started)):
+            not group.threaded and any(c.blocking for c in started)
+        ):
             # Several threads start these calls: which records its start first is a race.
             group.waves.append(("unordered", started))
             return
         for call in started:
             last = group.waves[-1] if group.waves else None
-            if (call.segment is not None and last is not None and last[0] == "segment"
-                    and last[1][-1].segment == call.segment):
+            if (
+                call.segment is not None
+                and last is not None
+                and last[0] == "segment"
+                and last[1][-1].segment == call.segment
+            ):
                 last[1].append(call)
             else:
                 group.waves.append(("segment" if call.segment else "exact", [call]))
@@ -551,8 +566,9 @@ class ActorModel(RuleBasedStateMachine):
             for group in actor.groups.values():
                 for call in group.running:
                     if not call.start_seen:
-                        assert call.token.started.wait(WAIT), \
+                        assert call.token.started.wait(WAIT), (
                             f"{call} should have started in {actor}/{group.name}"
+                        )
                         call.start_seen = True
                     assert not call.ref.done(), f"{call} ended while its gate is closed"
 
@@ -565,8 +581,13 @@ class ActorModel(RuleBasedStateMachine):
             got = "cancelled-running" if "while running" in str(exc) else "cancelled-queued"
             assert "before it started" in str(exc) or "while running" in str(exc), exc
         except ActorDiedError as exc:
-            got = "died-killed" if self.driver.killed in str(exc) else \
-                "died-forced" if "force=True" in str(exc) else f"died: {exc}"
+            got = (
+                "died-killed"
+                if self.driver.killed in str(exc)
+                else "died-forced"
+                if "force=True" in str(exc)
+                else f"died: {exc}"
+            )
         except TaskError as exc:
             assert isinstance(exc, Boom) and exc.args == (call.cid,), repr(exc)
             got = "failed"
@@ -602,8 +623,7 @@ class ActorModel(RuleBasedStateMachine):
                     "cancelled": group.cancelled,
                 }
                 assert {k: s[k] for k in expected} == expected, (actor, name, s)
-                total = sum(s[k] for k in ("completed", "failed", "cancelled", "running",
-                                           "queued"))
+                total = sum(s[k] for k in ("completed", "failed", "cancelled", "running", "queued"))
                 assert total == group.submitted - group.died, (actor, name, s)
                 assert s["max_queue_wait"] >= 0
 
@@ -611,10 +631,11 @@ class ActorModel(RuleBasedStateMachine):
         """Starts recorded inside the actor follow the predicted FIFO waves."""
         pos = 0
         for kind, calls in group.waves:
-            chunk = observed[pos:pos + len(calls)]
+            chunk = observed[pos : pos + len(calls)]
             pos += len(calls)
-            assert sorted(chunk) == sorted(c.cid for c in calls), \
+            assert sorted(chunk) == sorted(c.cid for c in calls), (
                 f"{actor}/{group.name}: started {observed}, FIFO predicts {group.waves}"
+            )
             if kind == "exact":
                 assert chunk == [calls[0].cid]
             elif kind == "segment":  # each submitter's calls in its own (cid) order
@@ -622,20 +643,26 @@ class ActorModel(RuleBasedStateMachine):
                     theirs = {c.cid for c in calls if c.submitter == who}
                     mine = [cid for cid in chunk if cid in theirs]
                     assert mine == sorted(mine), (actor, group.name, who, chunk)
-        assert pos == len(observed), \
+        assert pos == len(observed), (
             f"{actor}/{group.name}: started {observed}, the model predicts {group.waves}"
+        )
 
     # -- rules -------------------------------------------------------------------------------
 
-    @rule(data=st.data(), slot=st.sampled_from(sorted(SPECS)), via=st.sampled_from(VIAS),
-          preopen=st.sampled_from([None, None, None, "value", "failed"]))
+    @rule(
+        data=st.data(),
+        slot=st.sampled_from(sorted(SPECS)),
+        via=st.sampled_from(VIAS),
+        preopen=st.sampled_from([None, None, None, "value", "failed"]),
+    )
     @guarded
     def submit(self, data, slot, via, preopen):
         actor = self.actors[slot]
         names = sorted(actor.groups)
         group_name = data.draw(st.sampled_from(names), label="group")
-        method_group = data.draw(st.sampled_from([group_name, group_name] + names),
-                                 label="method of group")
+        method_group = data.draw(
+            st.sampled_from([group_name, group_name] + names), label="method of group"
+        )
         call = self.new_call(actor, group_name, method_group, via)
         if preopen is not None:
             call.token.gate.open(fail=preopen == "failed")
@@ -663,13 +690,18 @@ class ActorModel(RuleBasedStateMachine):
         self.history.append(f"  actor {actor!r}")
         group = actor.groups[data.draw(st.sampled_from(sorted(actor.groups)), label="group")]
         segment = next(self.segments)
-        modes = data.draw(st.lists(st.sampled_from(["value", "value", "failed"]),
-                                   min_size=3 * per_caller, max_size=3 * per_caller),
-                          label="outcomes")
+        modes = data.draw(
+            st.lists(
+                st.sampled_from(["value", "value", "failed"]),
+                min_size=3 * per_caller,
+                max_size=3 * per_caller,
+            ),
+            label="outcomes",
+        )
         batches = {}
         for i, who in enumerate(VIAS):
             batch = batches[who] = []
-            for mode in modes[i * per_caller:(i + 1) * per_caller]:
+            for mode in modes[i * per_caller : (i + 1) * per_caller]:
                 call = self.new_call(actor, group.name, group.name, who, segment)
                 call.preopen = mode
                 call.token.gate.open(fail=mode == "failed")
@@ -681,10 +713,13 @@ class ActorModel(RuleBasedStateMachine):
                 barrier.wait()
                 for call, submit in batches[who]:
                     call.ref = submit()
+
             return run
 
-        futures = [self.thread_helper.submit(burst_of("thread")),
-                   self.loop_helper.submit(burst_of("loop"))]
+        futures = [
+            self.thread_helper.submit(burst_of("thread")),
+            self.loop_helper.submit(burst_of("loop")),
+        ]
         burst_of("main")()
         for fut in futures:
             fut.result(WAIT)
@@ -696,8 +731,7 @@ class ActorModel(RuleBasedStateMachine):
         self.settle()
 
     def open_candidates(self):
-        return [c for a in self.live() for c in a.calls
-                if c.status != "done" and c.preopen is None]
+        return [c for a in self.live() for c in a.calls if c.status != "done" and c.preopen is None]
 
     @precondition(lambda self: self.open_candidates())
     @rule(data=st.data(), fail=st.booleans())
@@ -720,8 +754,12 @@ class ActorModel(RuleBasedStateMachine):
         return [c for a in self.live() for c in a.calls]
 
     @precondition(lambda self: self.cancel_candidates())
-    @rule(data=st.data(), via=st.sampled_from(VIAS), force=st.booleans(),
-          spelling=st.sampled_from(["ray.cancel", "ref.cancel"]))
+    @rule(
+        data=st.data(),
+        via=st.sampled_from(VIAS),
+        force=st.booleans(),
+        spelling=st.sampled_from(["ray.cancel", "ref.cancel"]),
+    )
     @guarded
     def cancel(self, data, via, force, spelling):
         call = data.draw(st.sampled_from(self.cancel_candidates()), label="call")
@@ -788,8 +826,9 @@ class ActorModel(RuleBasedStateMachine):
         handle = actor.handle
         running = [c for g in actor.groups.values() for c in g.running]
         if any(c.blocking for c in running):
-            self.kill_blocked(actor, via, lambda: self.driver.kill(handle), expect=None,
-                              death="killed")
+            self.kill_blocked(
+                actor, via, lambda: self.driver.kill(handle), expect=None, death="killed"
+            )
             return
         self.on(via, lambda: self.driver.kill(handle))
         self.mark_dead(actor, "killed")
@@ -851,8 +890,9 @@ class ActorModel(RuleBasedStateMachine):
     @rule(data=st.data())
     @guarded
     def replace_dead_actor(self, data):
-        actor = data.draw(st.sampled_from([a for a in self.actors.values() if a.dead]),
-                          label="actor")
+        actor = data.draw(
+            st.sampled_from([a for a in self.actors.values() if a.dead]), label="actor"
+        )
         self.history.append(f"  actor {actor!r}")
         fresh = self.actors[actor.slot] = MActor(actor.slot, self.driver)
         self.incarnations.append(fresh)
@@ -870,10 +910,12 @@ class ActorModel(RuleBasedStateMachine):
         self.history.append(f"  call {call!r} of {call.actor!r}/{call.group}, {call.status}")
         ref = call.ref
         if how in ("await", "gather"):
+
             async def read():
                 if how == "await":
                     return await ref
                 return (await asyncio.gather(ref))[0]
+
             fut = self.loop_helper.run_coroutine(read())
         elif how == "future":
             fut = ref.future()
@@ -886,8 +928,11 @@ class ActorModel(RuleBasedStateMachine):
             if ref.cancelled():
                 # asyncio gave up on it (ref.cancel()): futures say so as futures do, get() as
                 # Ray does.
-                cancelled = TaskCancelledError if how == "get" else (
-                    asyncio.CancelledError, concurrent.futures.CancelledError)
+                cancelled = (
+                    TaskCancelledError
+                    if how == "get"
+                    else (asyncio.CancelledError, concurrent.futures.CancelledError)
+                )
                 assert isinstance(exc, cancelled), (call, how, exc)
                 expected = TaskCancelledError
             else:
@@ -944,8 +989,11 @@ def test_actor_model(loop_kind, drive):
     driver = ApiDriver() if drive == "api" else CoreDriver(loop_kind)
     run_state_machine_as_test(
         lambda: ActorModel(loop_kind, driver),
-        settings=settings(max_examples=50, stateful_step_count=40, deadline=None,
-                          database=None,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large]),
+        settings=settings(
+            max_examples=50,
+            stateful_step_count=40,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        ),
     )

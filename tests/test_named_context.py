@@ -10,8 +10,7 @@ import pytest
 import pyactors as ray
 from pyactors.exceptions import ActorNameTakenError
 
-pytestmark = [pytest.mark.usefixtures("place"),
-              pytest.mark.places("in-process", "process", "ray")]
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "process", "ray")]
 
 
 @ray.remote(concurrency_groups={"io": 1})
@@ -86,7 +85,9 @@ class Tracked:
         release.wait(10)
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 @pytest.mark.parametrize("death", ["kill", "cancel force=True", "failing __init__"])
 def test_a_dead_named_actor_is_released_at_once(death):
     refs = []

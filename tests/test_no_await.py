@@ -49,6 +49,7 @@ class Bodies:
     async def defines_an_awaiting_coroutine(self):
         async def inner():
             await asyncio.sleep(0)
+
         inner().close()
         return asyncio.current_task()
 
@@ -92,15 +93,20 @@ class Bodies:
         return self.order, self.most_in_flight
 
 
-@pytest.mark.parametrize("method, runs_in_a_task", [
-    ("no_await", False),
-    ("defines_an_awaiting_coroutine", False),
-    ("with_await", True),
-    ("with_async_with", True),
-    ("with_async_for", True),
-    ("with_async_comprehension", True),
-])
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.parametrize(
+    "method, runs_in_a_task",
+    [
+        ("no_await", False),
+        ("defines_an_awaiting_coroutine", False),
+        ("with_await", True),
+        ("with_async_with", True),
+        ("with_async_for", True),
+        ("with_async_comprehension", True),
+    ],
+)
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_only_bodies_that_can_suspend_get_a_task(method, runs_in_a_task):
     a = Bodies.remote()
     task = ray.get(getattr(a, method).remote())
@@ -114,8 +120,7 @@ def test_runs_on_its_groups_loop_thread():
     assert direct[0] != threading.get_ident()
 
 
-@pytest.mark.parametrize("exc", [KeyError("k"), KeyboardInterrupt(), RecursionError()],
-                         ids=type)
+@pytest.mark.parametrize("exc", [KeyError("k"), KeyboardInterrupt(), RecursionError()], ids=type)
 def test_fails_as_an_awaiting_method_does(exc):
     a = Bodies.remote()
     refs = [a.fail.remote(exc), a.fail_after_await.remote(exc)]
@@ -141,7 +146,9 @@ def test_keeps_fifo_order_and_the_limit_among_awaiting_calls():
     assert most_in_flight == 1
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_once_running_it_is_cancelled_like_a_plain_method():
     """It cannot be interrupted; it ends, and then as cancelled (Ray's cooperative cancel)."""
     a = Bodies.remote()
@@ -173,7 +180,9 @@ async def task_of_function_after_await():
     return asyncio.current_task()
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_remote_functions_take_the_same_path():
     no_task, task = ray.get([task_of_function.remote(), task_of_function_after_await.remote()])
     assert no_task is None
@@ -181,8 +190,10 @@ def test_remote_functions_take_the_same_path():
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="inspect.markcoroutinefunction: 3.12+")
-@pytest.mark.in_process_only("returns its asyncio.Task, and markcoroutinefunction's marker is "
-                             "an identity that a class pickled by value does not keep")
+@pytest.mark.in_process_only(
+    "returns its asyncio.Task, and markcoroutinefunction's marker is "
+    "an identity that a class pickled by value does not keep"
+)
 def test_a_plain_def_marked_as_coroutine_function_runs_in_a_task():
     import inspect
 
@@ -199,7 +210,9 @@ def test_a_plain_def_marked_as_coroutine_function_runs_in_a_task():
     assert ray.get(Marked.remote().delegates.remote()) is not None
 
 
-@pytest.mark.in_process_only("observes its actor through objects of this process (threading primitives, threads, shared lists)")
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+)
 def test_code_replaced_after_decoration_fails_the_call_clearly():
     @ray.remote
     class Swapped:

@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
+from gates import Gated
 
 import pyactors as ray
 from pyactors.exceptions import TaskCancelledError, TaskError
-from gates import Gated
 
 pytestmark = pytest.mark.usefixtures("place")
 

@@ -6,11 +6,11 @@ import sys
 import threading
 
 import pytest
+from gates import Gated
+from measure import in_threads
 
 import pyactors as ray
 from pyactors.exceptions import TaskError
-from gates import Gated
-from measure import in_threads
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -85,8 +85,9 @@ def test_gather_refs_and_coroutines_together():
         return "coro"
 
     async def main():
-        return await asyncio.gather(e.echo.remote(1), double.remote(2), also(),
-                                    async_double.remote(3))
+        return await asyncio.gather(
+            e.echo.remote(1), double.remote(2), also(), async_double.remote(3)
+        )
 
     assert asyncio.run(main()) == [1, 4, "coro", 6]
 
@@ -142,8 +143,7 @@ def test_awaiting_a_failed_ref_raises_the_task_error():
             await e.fail.remote()
         assert isinstance(info.value, TaskError)
         # a failed ref in gather, as asyncio futures do
-        results = await asyncio.gather(e.fail.remote(), e.echo.remote(1),
-                                       return_exceptions=True)
+        results = await asyncio.gather(e.fail.remote(), e.echo.remote(1), return_exceptions=True)
         assert isinstance(results[0], KeyError) and results[1] == 1
 
     asyncio.run(main())

@@ -29,11 +29,13 @@ def stub_members():
     members = {}
     for node in stub_tree().body:
         if isinstance(node, ast.ClassDef):
-            methods = {item.name for item in node.body
-                       if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            methods = {
+                item.name
+                for item in node.body
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+            }
             fields = {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
-            members[node.name] = {name for name in methods | fields
-                                  if not name.startswith("__")}
+            members[node.name] = {name for name in methods | fields if not name.startswith("__")}
         elif isinstance(node, ast.FunctionDef):
             members[node.name] = None
         elif isinstance(node, ast.AnnAssign):  # a constant
@@ -47,8 +49,11 @@ def module_members():
         if name.startswith("_") or isinstance(value, types.ModuleType):
             continue
         if inspect.isclass(value):
-            members[name] = {attr for attr in vars(value)
-                             if not attr.startswith("_") or attr == "_asyncio_future_blocking"}
+            members[name] = {
+                attr
+                for attr in vars(value)
+                if not attr.startswith("_") or attr == "_asyncio_future_blocking"
+            }
         else:
             members[name] = None
     return members
@@ -85,7 +90,9 @@ def test_the_package_is_typed_and_exports_what_it_lists():
         assert hasattr(pyactors, name), name
 
 
-@pytest.mark.parametrize("name", ["get", "wait", "put", "cancel", "remote", "method", "init",
-                                  "shutdown", "is_initialized"])
+@pytest.mark.parametrize(
+    "name",
+    ["get", "wait", "put", "cancel", "remote", "method", "init", "shutdown", "is_initialized"],
+)
 def test_ray_names_are_available(name):
     assert callable(getattr(pyactors, name))

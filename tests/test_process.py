@@ -15,8 +15,13 @@ import numpy as np
 import pytest
 
 import pyactors as ray
-from pyactors.exceptions import (ActorDiedError, PendingCallsLimitExceededError, TaskError,
-                                 TaskCancelledError, WorkerCrashedError)
+from pyactors.exceptions import (
+    ActorDiedError,
+    PendingCallsLimitExceededError,
+    TaskCancelledError,
+    TaskError,
+    WorkerCrashedError,
+)
 
 
 @ray.remote(process=True, concurrency_groups={"io": 2})
@@ -65,13 +70,23 @@ class Service:
 
     @ray.method(concurrency_group="io")
     def report(self):
-        return {"pid": os.getpid(), "log": list(self.log), "peak": self.peak,
-                "in_flight": self.in_flight, "tag": self.tag}
+        return {
+            "pid": os.getpid(),
+            "log": list(self.log),
+            "peak": self.peak,
+            "in_flight": self.in_flight,
+            "tag": self.tag,
+        }
 
     async def where(self):
         context = ray.get_runtime_context()
-        return os.getpid(), threading.get_ident(), id(asyncio.get_running_loop()), \
-            context.get_actor_id(), context.get_task_id()
+        return (
+            os.getpid(),
+            threading.get_ident(),
+            id(asyncio.get_running_loop()),
+            context.get_actor_id(),
+            context.get_task_id(),
+        )
 
     def mutate(self, items):
         items.append("inside")
@@ -91,6 +106,7 @@ class Service:
             os._exit(3)
         if how == "segfault":
             import ctypes
+
             ctypes.string_at(0)
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -183,9 +199,14 @@ def test_kill_fails_every_call_at_once_and_ends_the_worker():
         ray.get(s.echo.remote(1), timeout=0)
 
 
-@pytest.mark.parametrize("how, named", [("exit", "exited with code 3"),
-                                        ("sigkill", "killed by SIGKILL"),
-                                        ("segfault", "killed by SIGSEGV")])
+@pytest.mark.parametrize(
+    "how, named",
+    [
+        ("exit", "exited with code 3"),
+        ("sigkill", "killed by SIGKILL"),
+        ("segfault", "killed by SIGSEGV"),
+    ],
+)
 def test_a_worker_that_dies_fails_every_pending_call_naming_why(how, named):
     s = Service.remote()
     held = [s.hold.remote(i) for i in range(3)]
@@ -253,8 +274,11 @@ def test_handles_and_nested_refs_cross_into_workers():
     def relay(handles, refs):
         return [ray.get(h.echo.remote("hi")) for h in handles] + ray.get(refs)
 
-    assert ray.get(relay.remote([other], [local.record.remote(1), ray.put(2)])) == \
-        ["hi", os.getpid(), 2]
+    assert ray.get(relay.remote([other], [local.record.remote(1), ray.put(2)])) == [
+        "hi",
+        os.getpid(),
+        2,
+    ]
 
 
 def test_process_tasks_run_on_a_pool_of_reused_workers():
@@ -307,13 +331,19 @@ def test_streaming_generator_methods_are_refused_at_remote():
 
 
 def _run(code, env=None, timeout=60):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_a_script_without_a_main_guard_runs_its_classes_in_workers(tmp_path):
     script = tmp_path / "script.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import os
         import pyactors as ray
 
@@ -324,15 +354,25 @@ def test_a_script_without_a_main_guard_runs_its_classes_in_workers(tmp_path):
 
         pids = ray.get([Here.remote().pid.remote() for _ in range(2)])
         print("OK", os.getpid() not in pids, len(set(pids)))
-    """))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYACTORS_PROCESS": "1"},
-                          cwd=tmp_path)
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYACTORS_PROCESS": "1"},
+        cwd=tmp_path,
+    )
     assert done.stdout.strip() == "OK True 2", done.stderr
 
 
 def test_workers_exit_when_the_parent_is_killed():
-    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import os, sys
         import pyactors as ray
 
@@ -344,7 +384,12 @@ def test_workers_exit_when_the_parent_is_killed():
         actors = [Idle.remote() for _ in range(2)]
         print(*ray.get([a.pid.remote() for a in actors]), flush=True)
         sys.stdin.read()  # until killed
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         pids = [int(pid) for pid in parent.stdout.readline().split()]
         pidfds = [os.pidfd_open(pid) for pid in pids]
@@ -397,8 +442,7 @@ def test_a_dead_worker_restarts_with_its_first_arguments_and_retries_its_call(ho
     p = Phoenix.remote(10)
     assert ray.get(p.bump.remote())[0] == 11
     _, first_pid, _ = ray.get(p.bump.remote())
-    count, pid, reconstructed = ray.get(p.crash_once.remote(str(tmp_path / "m"), how),
-                                        timeout=30)
+    count, pid, reconstructed = ray.get(p.crash_once.remote(str(tmp_path / "m"), how), timeout=30)
     assert (count, reconstructed) == (11, True), "a fresh __init__(10)"
     # sys.exit() restarts the actor in its worker, as in one process; a dead worker is
     # replaced by a new one.

@@ -12,7 +12,6 @@ import json
 import textwrap
 
 import pytest
-
 from hostile import assert_clean_exit, describe, run_python
 
 pytestmark = pytest.mark.stress
@@ -100,8 +99,13 @@ ROUNDS = 20
 def run_scenario(body, loop_kind, *args):
     # The debug allocator fills freed memory with a pattern: a use-after-free crashes at once
     # instead of reading stale data that happens to look right.
-    result = run_python(textwrap.dedent(COMMON) + textwrap.dedent(body), loop_kind, *args,
-                        timeout=55, env={"PYTHONMALLOC": "debug"})
+    result = run_python(
+        textwrap.dedent(COMMON) + textwrap.dedent(body),
+        loop_kind,
+        *args,
+        timeout=55,
+        env={"PYTHONMALLOC": "debug"},
+    )
     assert_clean_exit(result)
     return json.loads(result.stdout.strip().splitlines()[-1]), result
 
@@ -110,7 +114,8 @@ def test_cancels_racing_admission_and_invocation(loop_kind):
     """Each call takes fresh argument objects, so a call whose arguments were dropped while
     the method was being invoked reads freed memory (a crash on 3.10 before invoke() held its
     own references). Every call ends exactly once, and every slot is freed."""
-    summary, result = run_scenario("""
+    summary, result = run_scenario(
+        """
         @ray.remote(concurrency_groups={"pool": 2})
         class Echo:
             def __init__(self):
@@ -182,7 +187,10 @@ def test_cancels_racing_admission_and_invocation(loop_kind):
         stop()
         print(json.dumps({"totals": totals, "ran": len(ran), "distinct": len(set(ran)),
                           "stats": stats}))
-    """, loop_kind, str(ROUNDS))
+    """,
+        loop_kind,
+        str(ROUNDS),
+    )
     totals, stats = summary["totals"], summary["stats"]
     assert totals["value"] + totals["cancelled"] == ROUNDS * 4 * 300, describe(result)
     assert summary["ran"] >= totals["value"], summary
@@ -197,7 +205,8 @@ def test_cancels_racing_dependency_chains(loop_kind):
     """Calls that take the previous call's ref as their argument, cancelled right behind the
     submitter: arguments complete, fail and get cancelled while calls register for them.
     Every call ends once; a call whose argument was cancelled fails unrun."""
-    summary, result = run_scenario("""
+    summary, result = run_scenario(
+        """
         @ray.remote
         class Chain:
             def __init__(self):
@@ -230,7 +239,9 @@ def test_cancels_racing_dependency_chains(loop_kind):
         stats = ray.stats(chain)["default"]
         stop()
         print(json.dumps({"totals": totals, "ran": ran, "stats": stats}))
-    """, loop_kind)
+    """,
+        loop_kind,
+    )
     totals, stats = summary["totals"], summary["stats"]
     assert totals["value"] + totals["cancelled"] == 3000, describe(result)
     assert stats["running"] == stats["queued"] == stats["waiting_for_arguments"] == 0, summary

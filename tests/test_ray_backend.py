@@ -23,8 +23,13 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 def run_python(code_or_path, env=None, timeout=120):
     """Run a program in a fresh interpreter; its stdout."""
     args = [str(code_or_path)] if isinstance(code_or_path, Path) else ["-c", code_or_path]
-    out = subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                         timeout=timeout, env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
@@ -160,21 +165,32 @@ def test_a_mixed_list_of_local_and_ray_refs_is_refused_by_name():
 
 def test_the_quickstart_runs_on_ray_with_the_same_groups_by_one_environment_variable():
     def groups(out):
-        rows = re.findall(r"^(\S+)\s+(?:pyactors:AsyncIOActor\(\w+\):|AsyncIO Thread: )(\w+)"
-                          r"\s+#(\d+)$", out, re.M)
-        return {call: group for call, group, _ in rows}, "awaited from asyncio: ['f1', 'f5']" \
-            in out
+        rows = re.findall(
+            r"^(\S+)\s+(?:pyactors:AsyncIOActor\(\w+\):|AsyncIO Thread: )(\w+)"
+            r"\s+#(\d+)$",
+            out,
+            re.M,
+        )
+        return {call: group for call, group, _ in rows}, "awaited from asyncio: ['f1', 'f5']" in out
 
     local = groups(run_python(EXAMPLES / "quickstart.py", {"PYACTORS_BACKEND": "local"}))
-    on_ray = groups(run_python(EXAMPLES / "quickstart.py", {
-        "PYACTORS_BACKEND": "ray", "PYACTORS_RAY_ADDRESS": session_address()}))
+    on_ray = groups(
+        run_python(
+            EXAMPLES / "quickstart.py",
+            {"PYACTORS_BACKEND": "ray", "PYACTORS_RAY_ADDRESS": session_address()},
+        )
+    )
     assert on_ray == local and len(local[0]) == 7 and local[1]
 
 
 def test_a_ray_actor_hosts_pyactors_actors_in_its_own_process():
     out = run_python(EXAMPLES / "hybrid.py", {"RAY_ADDRESS": session_address()})
-    shards = re.findall(r"^shard pid (\d+): cells at \[50\] after 50 rounds, run in pids "
-                        r"\{(\d+)\} on \['pyactors'\] threads", out, re.M)
+    shards = re.findall(
+        r"^shard pid (\d+): cells at \[50\] after 50 rounds, run in pids "
+        r"\{(\d+)\} on \['pyactors'\] threads",
+        out,
+        re.M,
+    )
     assert len(shards) == 2 and all(shard == cells for shard, cells in shards)
 
 
@@ -186,15 +202,18 @@ def test_init_chooses_the_backend_and_names_the_option():
         pyactors.init(address="auto")
     with pytest.raises(ValueError, match="choose one of 'local', 'ray'"):
         pyactors.init(backend="spark")
-    out = run_python("import pyactors\ntry:\n    pyactors.init()\nexcept ValueError as e:\n"
-                     "    print(e)", {"PYACTORS_BACKEND": "Ray"})
+    out = run_python(
+        "import pyactors\ntry:\n    pyactors.init()\nexcept ValueError as e:\n    print(e)",
+        {"PYACTORS_BACKEND": "Ray"},
+    )
     assert "PYACTORS_BACKEND='Ray' in the environment" in out
     pyactors.init(backend="ray")
 
 
 def test_importing_pyactors_imports_no_ray_even_when_ray_is_chosen():
-    out = run_python("import sys, pyactors\nprint('ray' in sys.modules)",
-                     {"PYACTORS_BACKEND": "ray"})
+    out = run_python(
+        "import sys, pyactors\nprint('ray' in sys.modules)", {"PYACTORS_BACKEND": "ray"}
+    )
     assert out.strip() == "False"
 
 
@@ -251,8 +270,7 @@ def produce(queue, items):
 
 def test_actor_pool_queue_and_exit_actor_work_with_ray_actors():
     pool = pyactors.util.ActorPool([Doubler.remote() for _ in range(2)])
-    assert list(pool.map(lambda actor, v: actor.double.remote(v), range(6))) == \
-        [0, 2, 4, 6, 8, 10]
+    assert list(pool.map(lambda actor, v: actor.double.remote(v), range(6))) == [0, 2, 4, 6, 8, 10]
     queue = pyactors.util.queue.Queue(maxsize=2)
     produced = produce.remote(queue, ["a", "b", "c"])  # blocks on the full queue until read
     assert [queue.get(timeout=30) for _ in range(3)] == ["a", "b", "c"]

@@ -13,10 +13,10 @@ import threading
 import time
 
 import pytest
+from gates import Countdown
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
-from gates import Countdown
 
 pytestmark = pytest.mark.stress
 
@@ -197,6 +197,7 @@ def loop_thread(loop_kind, coroutine_factory):
     def run():
         if loop_kind == "uvloop":
             import uvloop
+
             loop = uvloop.new_event_loop()
         else:
             loop = asyncio.new_event_loop()
@@ -204,25 +205,32 @@ def loop_thread(loop_kind, coroutine_factory):
             loop.run_until_complete(coroutine_factory())
         finally:
             loop.close()
+
     return run
 
 
 def test_many_calls_many_callers_cancels_and_kills(loop_kind):
     started_at = time.monotonic()
     logs = [Log() for _ in range(N_ACTORS)]
-    handles = [(ThreadBusy if i % 5 == 4 else AsyncBusy).remote(logs[i])
-               for i in range(N_ACTORS)]
+    handles = [(ThreadBusy if i % 5 == 4 else AsyncBusy).remote(logs[i]) for i in range(N_ACTORS)]
     methods = [[getattr(h, g).remote for g in GROUPS] for h in handles]
     thresholds = [N_CALLS * k // (N_KILLS + 1) for k in range(1, N_KILLS + 1)]
     progress = Progress(thresholds)
     n_callers = N_THREADS + N_LOOPS
     callers = [Caller(i, n_callers, seed=i) for i in range(n_callers)]
-    threads = [threading.Thread(target=run_plain_caller, args=(c, methods, progress),
-                                name=f"stress:caller-{i}")
-               for i, c in enumerate(callers[:N_THREADS])]
-    threads += [threading.Thread(
-        target=loop_thread(loop_kind, lambda c=c: run_loop_caller(c, methods, progress)),
-        name=f"stress:loop-{i}") for i, c in enumerate(callers[N_THREADS:])]
+    threads = [
+        threading.Thread(
+            target=run_plain_caller, args=(c, methods, progress), name=f"stress:caller-{i}"
+        )
+        for i, c in enumerate(callers[:N_THREADS])
+    ]
+    threads += [
+        threading.Thread(
+            target=loop_thread(loop_kind, lambda c=c: run_loop_caller(c, methods, progress)),
+            name=f"stress:loop-{i}",
+        )
+        for i, c in enumerate(callers[N_THREADS:])
+    ]
     for t in threads:
         t.start()
 
@@ -297,13 +305,20 @@ def test_many_calls_many_callers_cancels_and_kills(loop_kind):
         # A call that returned completed with its value - unless a kill, asyncio's cancel(),
         # or cancel() while it ran came first.
         assert outcome[cid] in ("value", "died", "abandoned", "cancelled-running"), (
-            cid, outcome[cid])
+            cid,
+            outcome[cid],
+        )
     for cid in raised:
         assert outcome[cid] in ("failed", "died", "abandoned", "cancelled-running"), (
-            cid, outcome[cid])
+            cid,
+            outcome[cid],
+        )
     values = [value_of(cid) for cid, kind in outcome.items() if kind == "value"]
-    unseen = [value_of(cid) for cid in returned
-              if outcome[cid] in ("died", "abandoned", "cancelled-running")]
+    unseen = [
+        value_of(cid)
+        for cid in returned
+        if outcome[cid] in ("died", "abandoned", "cancelled-running")
+    ]
     assert sum(values) == sum(value_of(cid) for cid in returned) - sum(unseen)
 
     # The groups' counters agree (killed actors' counters stopped at the kill).
@@ -385,7 +400,8 @@ def test_cancels_racing_admission_lose_no_call(loop_kind):
             _, not_ready = ray.wait(refs, num_returns=len(refs), timeout=10)
             assert not not_ready, (
                 f"round {round_}: {len(not_ready)} cancelled calls never completed; "
-                f"stats {ray.stats(echo)['default']}")
+                f"stats {ray.stats(echo)['default']}"
+            )
             for i, ref in enumerate(refs, round_ * per_round):
                 try:
                     assert ray.get(ref, timeout=0) == i
@@ -487,17 +503,20 @@ def test_shutdown_with_10000_calls_in_flight(loop_kind):
         refs = [actors[i % len(actors)].hold.remote(i) for i in range(200)]
         loop_waiting.set()
         # asyncio.wait, not wait_for: on Python 3.11 a wait_for timeout would cancel the calls
-        done, _ = await asyncio.wait([asyncio.gather(*refs, return_exceptions=True)],
-                                     timeout=BOUND)
+        done, _ = await asyncio.wait([asyncio.gather(*refs, return_exceptions=True)], timeout=BOUND)
         if done:
             results["loop"] = done.pop().result()
 
-    threads = [threading.Thread(target=submitter, args=(k,), name=f"stress:submitter-{k}")
-               for k in range(N_SUBMITTERS)]
-    threads += [threading.Thread(target=racer, args=(k,), name=f"stress:racer-{k}")
-                for k in range(2)]
-    threads.append(threading.Thread(target=loop_thread(loop_kind, awaiter),
-                                    name="stress:awaiting-loop"))
+    threads = [
+        threading.Thread(target=submitter, args=(k,), name=f"stress:submitter-{k}")
+        for k in range(N_SUBMITTERS)
+    ]
+    threads += [
+        threading.Thread(target=racer, args=(k,), name=f"stress:racer-{k}") for k in range(2)
+    ]
+    threads.append(
+        threading.Thread(target=loop_thread(loop_kind, awaiter), name="stress:awaiting-loop")
+    )
     for t in threads:
         t.start()
     submitted.wait(BOUND)
@@ -510,10 +529,14 @@ def test_shutdown_with_10000_calls_in_flight(loop_kind):
     for t in threads:
         t.join(BOUND)
     assert not [t for t in threads if t.is_alive()], "a caller never returned"
-    assert set(results) == {*(f"thread-{k}" for k in range(N_SUBMITTERS)),
-                            "racer-0", "racer-1", "loop"}, results
+    assert set(results) == {
+        *(f"thread-{k}" for k in range(N_SUBMITTERS)),
+        "racer-0",
+        "racer-1",
+        "loop",
+    }, results
     for name, result in results.items():
-        for error in (result if name == "loop" else [result]):
+        for error in result if name == "loop" else [result]:
             assert isinstance(error, ActorDiedError), (name, error)
             assert "shutdown() was called" in str(error), (name, error)
     leftover = [t.name for t in threading.enumerate() if t.name.startswith("pyactors:")]
@@ -550,12 +573,12 @@ def test_actors_created_during_shutdown_do_not_outlive_it(loop_kind):
             thread.join(BOUND)
             ray.shutdown()  # the runtime that creations after the first shutdown() started
             alive = [h for h in handles if not h.ping.remote().done()]
-            threads = [t.name for t in threading.enumerate()
-                       if t.name.startswith("pyactors:")]
+            threads = [t.name for t in threading.enumerate() if t.name.startswith("pyactors:")]
         finally:  # whatever failed, leave no thread to the next tests
             thread.join(BOUND)
             for handle in handles:
                 ray.kill(handle)
         assert not alive and not threads, (
             f"attempt {attempt}: {len(alive)} of {len(handles)} actors created during "
-            f"shutdown() still accept calls; threads left: {threads}")
+            f"shutdown() still accept calls; threads left: {threads}"
+        )

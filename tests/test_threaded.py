@@ -6,8 +6,7 @@ import pytest
 
 import pyactors as ray
 
-pytestmark = [pytest.mark.usefixtures("place"),
-              pytest.mark.places("in-process", "process", "ray")]
+pytestmark = [pytest.mark.usefixtures("place"), pytest.mark.places("in-process", "process", "ray")]
 
 
 @ray.remote(concurrency_groups={"io": 2, "compute": 3})

@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
+from hostile import assert_clean_exit, run_python
 
 import pyactors as ray
-from hostile import assert_clean_exit, run_python
 
 THRESHOLD = 0.2
 
@@ -71,7 +71,8 @@ class Blocker:
 
 @pytest.mark.parametrize("method", ["blocks", "plain_blocks"])
 def test_a_blocked_loop_is_reported_once_with_actor_method_and_duration(
-        loop_kind, warnings_about, method):
+    loop_kind, warnings_about, method
+):
     watched(loop_kind)
     actor = Blocker.remote()
     captured = warnings_about("has been blocked for")
@@ -136,7 +137,8 @@ def test_kill_names_a_stuck_actor_and_does_not_wait_for_it(loop_kind, warnings_a
 def test_exit_with_a_threaded_actor_stuck_in_user_code(loop_kind):
     """Exit does not wait for a thread stuck in a method (it took 10 s, silently): the stuck
     call is named on stderr, and the process exits."""
-    result = run_python("""
+    result = run_python(
+        """
         import sys, threading
         import pyactors as ray
 
@@ -150,8 +152,13 @@ def test_exit_with_a_threaded_actor_stuck_in_user_code(loop_kind):
         started = threading.Event()
         Stuck.remote().stuck.remote(started)
         assert started.wait(10)
-    """, loop_kind, timeout=30)
+    """,
+        loop_kind,
+        timeout=30,
+    )
     assert_clean_exit(result)
-    assert "pyactors.shutdown() did not wait for concurrency group 'default' of actor Stuck(" \
+    assert (
+        "pyactors.shutdown() did not wait for concurrency group 'default' of actor Stuck("
         in result.stderr
+    )
     assert "Stuck.stuck()" in result.stderr

@@ -15,7 +15,6 @@ from . import _core, _runtime
 from ._coroutines import awaits, uses_event_loop
 from ._generators import DYNAMIC, STREAMING, Generator, is_generator
 from ._lifecycle import Lifecycle
-from .exceptions import ActorNameTakenError, _actor_died_error
 from ._options import (
     ACTOR_CREATION_OPTIONS,
     ASYNC_DEFAULT_MAX_CONCURRENCY,
@@ -24,10 +23,13 @@ from ._options import (
     THREADED_DEFAULT_MAX_CONCURRENCY,
     actor_options,
     group_name,
-    num_returns as checked_num_returns,
     positive_int,
     require_bool,
 )
+from ._options import (
+    num_returns as checked_num_returns,
+)
+from .exceptions import ActorNameTakenError, _actor_died_error
 
 _GROUP_ATTR = "__pyactors_concurrency_group__"
 _BLOCKING_ATTR = "__pyactors_blocking__"
@@ -36,9 +38,14 @@ _BACKPRESSURE_ATTR = "__pyactors_backpressure__"
 _RESERVED_PREFIX = "_pyactors_"
 
 
-def method(*args, concurrency_group: str | None = None, num_returns: int | str | None = None,
-           blocking: bool = False, _generator_backpressure_num_objects: int | None = None,
-           **options):
+def method(
+    *args,
+    concurrency_group: str | None = None,
+    num_returns: int | str | None = None,
+    blocking: bool = False,
+    _generator_backpressure_num_objects: int | None = None,
+    **options,
+):
     """Declare options of one actor method: ``@method(concurrency_group="io")``.
 
     ``num_returns``: how many refs a call returns (an int), or for a generator method
@@ -49,14 +56,17 @@ def method(*args, concurrency_group: str | None = None, num_returns: int | str |
     """
     unknown = set(options) - IGNORED_TASK_OPTIONS
     if unknown:
-        raise TypeError(f"method() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"concurrency_group, num_returns, blocking, "
-                        f"_generator_backpressure_num_objects")
+        raise TypeError(
+            f"method() got unsupported option(s) {sorted(unknown)}; supported: "
+            f"concurrency_group, num_returns, blocking, "
+            f"_generator_backpressure_num_objects"
+        )
     if num_returns not in (None, STREAMING, DYNAMIC):
         checked_num_returns(num_returns, "method")
     if _generator_backpressure_num_objects is not None:
-        positive_int(_generator_backpressure_num_objects,
-                     "method(_generator_backpressure_num_objects=...)")
+        positive_int(
+            _generator_backpressure_num_objects, "method(_generator_backpressure_num_objects=...)"
+        )
     if concurrency_group is not None:
         group_name(concurrency_group, "method(concurrency_group=...)")
 
@@ -67,18 +77,22 @@ def method(*args, concurrency_group: str | None = None, num_returns: int | str |
         if not callable(target):
             raise TypeError(f"@method decorates a method, got {type(func).__name__} {func!r}")
         if blocking and inspect.iscoroutinefunction(target):
-            raise ValueError(f"@method(blocking=True) on async def {target.__qualname__}: "
-                             f"blocking=True is for plain def methods; an async def method "
-                             f"already runs on the loop without blocking it")
+            raise ValueError(
+                f"@method(blocking=True) on async def {target.__qualname__}: "
+                f"blocking=True is for plain def methods; an async def method "
+                f"already runs on the loop without blocking it"
+            )
         if concurrency_group is not None:
             setattr(target, _GROUP_ATTR, concurrency_group)
         if blocking:
             setattr(target, _BLOCKING_ATTR, True)
         if num_returns is not None:
             if num_returns in (STREAMING, DYNAMIC) and not is_generator(target):
-                raise ValueError(f"@method(num_returns={num_returns!r}) on "
-                                 f"{target.__qualname__}: only a generator method (one that "
-                                 f"yields) returns a stream of refs")
+                raise ValueError(
+                    f"@method(num_returns={num_returns!r}) on "
+                    f"{target.__qualname__}: only a generator method (one that "
+                    f"yields) returns a stream of refs"
+                )
             setattr(target, _NUM_RETURNS_ATTR, num_returns)
         if _generator_backpressure_num_objects is not None:
             setattr(target, _BACKPRESSURE_ATTR, _generator_backpressure_num_objects)
@@ -88,14 +102,23 @@ def method(*args, concurrency_group: str | None = None, num_returns: int | str |
         if len(args) == 1 and callable(args[0]) and concurrency_group is None:
             return decorate(args[0])  # bare @method
         got = f"{type(args[0]).__name__} {args[0]!r}" if len(args) == 1 else repr(args)
-        raise TypeError(f"method() takes only keyword options: "
-                        f"@method(concurrency_group=...); got {got}")
+        raise TypeError(
+            f"method() takes only keyword options: @method(concurrency_group=...); got {got}"
+        )
     return decorate
 
 
 class _MethodSpec:
-    __slots__ = ("name", "is_async", "awaits", "group", "blocking", "num_returns",
-                 "generator", "backpressure")
+    __slots__ = (
+        "awaits",
+        "backpressure",
+        "blocking",
+        "generator",
+        "group",
+        "is_async",
+        "name",
+        "num_returns",
+    )
 
     def __init__(self, func):
         self.name = func.__name__
@@ -105,8 +128,7 @@ class _MethodSpec:
         self.awaits = awaits(func)
         self.group = getattr(func, _GROUP_ATTR, None)
         self.blocking = getattr(func, _BLOCKING_ATTR, False)
-        self.num_returns = getattr(func, _NUM_RETURNS_ATTR,
-                                   STREAMING if self.generator else 1)
+        self.num_returns = getattr(func, _NUM_RETURNS_ATTR, STREAMING if self.generator else 1)
         self.backpressure = getattr(func, _BACKPRESSURE_ATTR, -1)
 
 
@@ -141,8 +163,10 @@ class ActorClass:
 
     def __call__(self, *args, **kwargs):
         name = self._cls.__name__
-        raise TypeError(f"actor class {name} cannot be instantiated directly: use "
-                        f"{name}.remote(...) to create an actor and get its handle")
+        raise TypeError(
+            f"actor class {name} cannot be instantiated directly: use "
+            f"{name}.remote(...) to create an actor and get its handle"
+        )
 
     def remote(self, *args, **kwargs) -> ActorHandle:
         """Create the actor; ``__init__(*args, **kwargs)`` runs on its default group."""
@@ -202,10 +226,12 @@ class _ActorClassWithOptions:
         """The actor of this name if it exists (the arguments are then ignored), else a new
         one created with them: Ray's ``Cls.options(name=...).get_or_create(...)``."""
         if "name" not in self._options:
-            raise ValueError("get_or_create() needs a name: Cls.options(name=...)"
-                             ".get_or_create(...)")
-        return _create_actor(self._actor_class, {**self._options, "get_if_exists": True},
-                             args, kwargs)
+            raise ValueError(
+                "get_or_create() needs a name: Cls.options(name=...).get_or_create(...)"
+            )
+        return _create_actor(
+            self._actor_class, {**self._options, "get_if_exists": True}, args, kwargs
+        )
 
 
 def _with_options(actor_class: ActorClass, base: dict, options: dict) -> _ActorClassWithOptions:
@@ -222,7 +248,8 @@ def _check_method_groups(actor_class: ActorClass, options: dict) -> None:
             raise ValueError(
                 f"{actor_class._cls.__name__}.{spec.name} is declared with "
                 f"@method(concurrency_group={spec.group!r}), but the actor defines the groups "
-                f"{sorted(defined)}; add {spec.group!r} to concurrency_groups=")
+                f"{sorted(defined)}; add {spec.group!r} to concurrency_groups="
+            )
 
 
 def _allocate(cls: type, args: tuple, kwargs: dict) -> Any:
@@ -269,36 +296,50 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
 def group_limits(actor_class: ActorClass, options: dict) -> dict[str, int]:
     """Every concurrency group of the actor, the default one first, with its limit."""
     default = options.get("max_concurrency") or (
-        ASYNC_DEFAULT_MAX_CONCURRENCY if actor_class._is_async
-        else THREADED_DEFAULT_MAX_CONCURRENCY)
+        ASYNC_DEFAULT_MAX_CONCURRENCY if actor_class._is_async else THREADED_DEFAULT_MAX_CONCURRENCY
+    )
     return {DEFAULT_GROUP: default, **options.get("concurrency_groups", {})}
 
 
-def _assemble(actor_class: ActorClass, options: dict, runtime, args: tuple, kwargs: dict,
-              actor_id: str | None = None):
+def _assemble(
+    actor_class: ActorClass,
+    options: dict,
+    runtime,
+    args: tuple,
+    kwargs: dict,
+    actor_id: str | None = None,
+):
     """An in-process actor, not started: its core, and what starts it (runs __init__ and
     returns the ref of that)."""
     cls = actor_class._cls
     is_async = actor_class._is_async
     loop_factory = runtime.loop_factory if is_async else None
     instance = _allocate(cls, args, kwargs)
-    core = _core.ActorCore(cls.__name__, actor_id or os.urandom(8).hex(), None,
-                           options.get("max_pending_calls", 0),
-                           lambda: ActorHandle(core, _bind_methods(core, bound)),
-                           runtime.reaper, options.get("max_restarts", 0),
-                           options.get("max_task_retries", 0))
+    core = _core.ActorCore(
+        cls.__name__,
+        actor_id or os.urandom(8).hex(),
+        None,
+        options.get("max_pending_calls", 0),
+        lambda: ActorHandle(core, _bind_methods(core, bound)),
+        runtime.reaper,
+        options.get("max_restarts", 0),
+        options.get("max_task_retries", 0),
+    )
     core.lifecycle = Lifecycle(instance)
     for group, limit in group_limits(actor_class, options).items():
         core.add_group(group, limit, loop_factory)
-    bound = [(name, getattr(instance, name), spec, is_async)
-             for name, spec in actor_class._methods.items()]
+    bound = [
+        (name, getattr(instance, name), spec, is_async)
+        for name, spec in actor_class._methods.items()
+    ]
 
     def start():
         if cls.__init__ is object.__init__:
             core.mark_ready()  # nothing to run: no thread starts until the first call
             return None
-        return core.start(instance.__init__, args, kwargs,
-                          is_async and uses_event_loop(cls.__init__))
+        return core.start(
+            instance.__init__, args, kwargs, is_async and uses_event_loop(cls.__init__)
+        )
 
     return core, start
 
@@ -306,24 +347,30 @@ def _assemble(actor_class: ActorClass, options: dict, runtime, args: tuple, kwar
 def _bind_methods(core: _core.ActorCore, bound: list) -> dict[str, _core.RemoteMethod]:
     # Each handle gets method objects of its own: the actor counts them as users, so a
     # method kept after its handle was dropped (`Cls.remote().m.remote()`) keeps it alive.
-    methods = {name: _remote_method(core, name, func, spec, is_async)
-               for name, func, spec, is_async in bound}
+    methods = {
+        name: _remote_method(core, name, func, spec, is_async)
+        for name, func, spec, is_async in bound
+    }
     # Ray's graceful exit queued behind the calls submitted before it.
     methods["__ray_terminate__"] = _core.RemoteMethod(
-        core.terminate, f"{core.class_name}.__ray_terminate__", core.default_group, False)
+        core.terminate, f"{core.class_name}.__ray_terminate__", core.default_group, False
+    )
     return methods
 
 
-def _remote_method(core: _core.ActorCore, name: str, func, spec: _MethodSpec,
-                   is_async: bool) -> _core.RemoteMethod:
+def _remote_method(
+    core: _core.ActorCore, name: str, func, spec: _MethodSpec, is_async: bool
+) -> _core.RemoteMethod:
     qualified = f"{core.class_name}.{name}"
     group = core.group(spec.group or DEFAULT_GROUP)
     blocking = spec.blocking and is_async
     if spec.generator:
         return Generator(func, on_loop=is_async and not blocking).method(
-            qualified, group, None, blocking, spec.num_returns, spec.backpressure)
-    return _core.RemoteMethod(func, qualified, group, spec.is_async, None, blocking,
-                              spec.awaits, spec.num_returns)
+            qualified, group, None, blocking, spec.num_returns, spec.backpressure
+        )
+    return _core.RemoteMethod(
+        func, qualified, group, spec.is_async, None, blocking, spec.awaits, spec.num_returns
+    )
 
 
 class ActorHandle:
@@ -355,7 +402,8 @@ class ActorHandle:
             raise AttributeError(name)
         raise AttributeError(
             f"actor {self._pyactors_core.class_name} has no method {name!r}; its methods are "
-            f"{sorted(self._pyactors_methods)}")
+            f"{sorted(self._pyactors_methods)}"
+        )
 
     # A handle refers to a live actor of this process: a copy is the same reference (the
     # actor's use count stays right), and a pickle could only point at nothing.
@@ -369,7 +417,8 @@ class ActorHandle:
         raise TypeError(
             f"{self!r} cannot be pickled: its actor lives in this process, and a handle is only "
             f"meaningful here. Pass the handle itself to actors, remote functions and threads "
-            f"(it is shared, not copied)")
+            f"(it is shared, not copied)"
+        )
 
     def __eq__(self, other):
         if not isinstance(other, ActorHandle):

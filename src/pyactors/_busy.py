@@ -20,8 +20,12 @@ log = logging.getLogger("pyactors")
 
 # Frames of these files are the machinery a group's thread runs in, not user code: the thread's
 # bootstrap, asyncio's and uvloop's loops (uvloop is compiled, so it shows no frames), pyactors.
-_MACHINERY_FILES = (os.path.dirname(asyncio.__file__), os.path.dirname(__file__),
-                    threading.__file__, selectors.__file__)
+_MACHINERY_FILES = (
+    os.path.dirname(asyncio.__file__),
+    os.path.dirname(__file__),
+    threading.__file__,
+    selectors.__file__,
+)
 
 
 def _is_machinery(frame: types.FrameType) -> bool:
@@ -45,8 +49,9 @@ def where(frame: types.FrameType) -> str:
     return f"{name}() at {code.co_filename}:{frame.f_lineno}"
 
 
-def busy_with(group, ident: int, frame: types.FrameType,
-              running: list | None = None) -> tuple[str, float | None]:
+def busy_with(
+    group, ident: int, frame: types.FrameType, running: list | None = None
+) -> tuple[str, float | None]:
     """(what, seconds) the thread `ident` of `group` runs: the call in flight on it, found by
     its plain body's thread or, on an event loop, by the loop's current task; else the frame
     (seconds unknown). `running`: the group's running_calls(), if read earlier."""
@@ -92,8 +97,12 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
     """
     deadline = time.monotonic() + timeout
     current = threading.current_thread()
-    processes = [group for core in cores for group in core.all_groups()
-                 if isinstance(group, _core.ProcessGroup)]
+    processes = [
+        group
+        for core in cores
+        for group in core.all_groups()
+        if isinstance(group, _core.ProcessGroup)
+    ]
     for group in processes:  # every worker terminated at once, then waited for
         group.stop_threads()
     for group in processes:
@@ -127,5 +136,10 @@ def _report_stuck(who: str, group, thread: threading.Thread, frame, running: lis
     log.warning(
         "pyactors: %s did not wait for %s: thread %s is still running %s%s, and a running "
         "call cannot be interrupted. It goes on until it returns (a daemon thread: it does not "
-        "keep the process from exiting).", who, describe(group), thread.name, what, ran)
-
+        "keep the process from exiting).",
+        who,
+        describe(group),
+        thread.name,
+        what,
+        ran,
+    )

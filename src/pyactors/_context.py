@@ -74,8 +74,10 @@ class RuntimeContext:
         """Whether cancel() asked the current call to stop: a running plain method is not
         interrupted, and checks this to stop by itself (Ray's cooperative cancellation)."""
         if self._call is None:
-            raise RuntimeError("get_runtime_context().is_canceled() is only meaningful inside "
-                               "a call (an actor method or a remote function)")
+            raise RuntimeError(
+                "get_runtime_context().is_canceled() is only meaningful inside "
+                "a call (an actor method or a remote function)"
+            )
         return _core.cancel_requested(self._call)
 
     @property
@@ -87,8 +89,10 @@ class RuntimeContext:
     def current_actor(self):
         """A handle to the current actor, so a method can call its own methods remotely."""
         if self._core is None:
-            raise RuntimeError("get_runtime_context().current_actor is only available inside "
-                               "an actor's method; this code is not running in an actor")
+            raise RuntimeError(
+                "get_runtime_context().current_actor is only available inside "
+                "an actor's method; this code is not running in an actor"
+            )
         factory = self._core.handle_factory
         if factory is None:  # it died while this call still runs
             raise _raisable(self._core.death_cause)
@@ -97,8 +101,9 @@ class RuntimeContext:
     def __repr__(self):
         if self._core is None:
             return "RuntimeContext(not in an actor)"
-        return (f"RuntimeContext(actor={self._core.describe()}, "
-                f"concurrency_group={self._group.name!r})")
+        return (
+            f"RuntimeContext(actor={self._core.describe()}, concurrency_group={self._group.name!r})"
+        )
 
 
 def get_runtime_context() -> RuntimeContext:

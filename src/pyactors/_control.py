@@ -4,8 +4,8 @@ limits and statistics."""
 from __future__ import annotations
 
 from . import _runtime
-from ._busy import join_or_report, running_now
 from ._actor import ActorHandle
+from ._busy import join_or_report, running_now
 from ._options import positive_int, require_bool
 from ._ray.objects import kill_on_ray, ray_handle
 from .exceptions import _actor_died_error
@@ -19,10 +19,12 @@ KILL_JOIN_TIMEOUT = 2.0
 def _core_of(actor, what: str):
     if not isinstance(actor, ActorHandle):
         if ray_handle(actor) is not None:
-            raise RuntimeError(f"{what}() is pyactors-only: it needs the in-process runtime, and "
-                               f"{actor!r} is an actor on Ray (the Ray backend), whose queues "
-                               f"and limits Ray keeps to itself; see Ray's dashboard or "
-                               f"ray.util.state for its tasks, or run it with backend='local'")
+            raise RuntimeError(
+                f"{what}() is pyactors-only: it needs the in-process runtime, and "
+                f"{actor!r} is an actor on Ray (the Ray backend), whose queues "
+                f"and limits Ray keeps to itself; see Ray's dashboard or "
+                f"ray.util.state for its tasks, or run it with backend='local'"
+            )
         raise TypeError(f"{what}() takes an actor handle, got {type(actor).__name__} {actor!r}")
     return actor._pyactors_core
 
@@ -49,11 +51,14 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     ``namespace`` is accepted for Ray's sake: one process has one namespace.
     """
     if namespace is not None and not isinstance(namespace, str):
-        raise TypeError(f"get_actor(namespace=...) must be None or a str, got "
-                        f"{type(namespace).__name__} {namespace!r}")
+        raise TypeError(
+            f"get_actor(namespace=...) must be None or a str, got "
+            f"{type(namespace).__name__} {namespace!r}"
+        )
     if not isinstance(name, str):
-        raise TypeError(f"get_actor() takes a non-empty str name, got {type(name).__name__} "
-                        f"{name!r}")
+        raise TypeError(
+            f"get_actor() takes a non-empty str name, got {type(name).__name__} {name!r}"
+        )
     if not name:
         raise ValueError("get_actor() takes a non-empty str name, got ''")
     runtime = _runtime.current()
@@ -77,8 +82,9 @@ def set_concurrency(actor: ActorHandle, group: str, limit: int) -> None:
     """
     core = _core_of(actor, "set_concurrency")
     if not isinstance(group, str):
-        raise TypeError(f"set_concurrency(): group must be a str, got {type(group).__name__} "
-                        f"{group!r}")
+        raise TypeError(
+            f"set_concurrency(): group must be a str, got {type(group).__name__} {group!r}"
+        )
     core.group(group).set_limit(positive_int(limit, "set_concurrency(): limit"))
 
 

@@ -23,9 +23,19 @@ def awaits(func) -> bool:
 
 
 # Names an __init__ uses when it needs the event loop it will run beside.
-_LOOP_NAMES = frozenset({"get_event_loop", "get_running_loop", "create_task",
-                         "ensure_future", "call_soon", "call_soon_threadsafe", "call_later",
-                         "call_at", "run_in_executor"})
+_LOOP_NAMES = frozenset(
+    {
+        "get_event_loop",
+        "get_running_loop",
+        "create_task",
+        "ensure_future",
+        "call_soon",
+        "call_soon_threadsafe",
+        "call_later",
+        "call_at",
+        "run_in_executor",
+    }
+)
 
 
 def uses_event_loop(func) -> bool:

@@ -30,12 +30,15 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             if self._closed:
-                raise RuntimeError("cannot schedule new futures after shutdown (the actor's "
-                                   "event loop has stopped)")
+                raise RuntimeError(
+                    "cannot schedule new futures after shutdown (the actor's "
+                    "event loop has stopped)"
+                )
             self._jobs.put((future, fn, args, kwargs))
             if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"{self._name}:{len(self._threads)}")
+                thread = threading.Thread(
+                    target=self._work, daemon=True, name=f"{self._name}:{len(self._threads)}"
+                )
                 thread.start()
                 self._threads.append(thread)
         return future

@@ -7,9 +7,9 @@ import functools
 import inspect
 
 from . import _core, _runtime
+from ._actor import by_reference
 from ._coroutines import awaits
 from ._generators import STREAMING, Generator, is_generator
-from ._actor import by_reference
 from ._options import function_options, num_returns, positive_int, require_bool
 from ._retries import retry_options, retrying
 
@@ -23,8 +23,9 @@ class RemoteFunction:
         self._function = function
         self._options = options
         # An async generator runs on the pool's event loop, as an async def does.
-        self._is_async = inspect.iscoroutinefunction(function) or \
-            inspect.isasyncgenfunction(function)
+        self._is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(
+            function
+        )
         process = options.get("process")
         if process is not None:
             require_bool(process, f"{where}: process")
@@ -32,25 +33,34 @@ class RemoteFunction:
         # and again after a shutdown(): `f.remote` stays a C call.
         if is_generator(function):
             if process:
-                raise ValueError(f"{where}: a generator function cannot run in a worker "
-                                 f"process yet (its values would have to stream back); "
-                                 f"leave out process=True")
+                raise ValueError(
+                    f"{where}: a generator function cannot run in a worker "
+                    f"process yet (its values would have to stream back); "
+                    f"leave out process=True"
+                )
             self._method = Generator(function, on_loop=False).method(
-                function.__qualname__, None, _Pool(function, options, self._is_async, False,
-                                                   generator=True),
+                function.__qualname__,
+                None,
+                _Pool(function, options, self._is_async, False, generator=True),
                 num_returns=options.get("num_returns", STREAMING),
-                backpressure=_backpressure(options, where))
+                backpressure=_backpressure(options, where),
+            )
         else:
             if options.get("_generator_backpressure_num_objects") is not None:
-                raise ValueError(f"{where}: _generator_backpressure_num_objects is for "
-                                 f"generators (functions that yield)")
+                raise ValueError(
+                    f"{where}: _generator_backpressure_num_objects is for "
+                    f"generators (functions that yield)"
+                )
             retry = retry_options(options, where)
             self._method = _core.RemoteMethod(
                 function if retry is None else retrying(function, *retry),
-                function.__qualname__, None, self._is_async,
+                function.__qualname__,
+                None,
+                self._is_async,
                 _Pool(function, options, self._is_async, process),
                 awaits=awaits(function),
-                num_returns=num_returns(options.get("num_returns", 1), where))
+                num_returns=num_returns(options.get("num_returns", 1), where),
+            )
         # Both stay C calls; options() accepts Ray's scheduling options (no effect here).
         self.remote = self._method.remote
         self.options = self._method.options
@@ -58,9 +68,11 @@ class RemoteFunction:
 
     def __call__(self, *args, **kwargs):
         name = self._function.__qualname__
-        raise TypeError(f"remote function {name} cannot be called directly: use "
-                        f"{name}.remote(...) to run it, and pyactors.get(ref) or `await ref` "
-                        f"for its result")
+        raise TypeError(
+            f"remote function {name} cannot be called directly: use "
+            f"{name}.remote(...) to run it, and pyactors.get(ref) or `await ref` "
+            f"for its result"
+        )
 
     def __repr__(self):
         return f"<RemoteFunction {self._function.__module__}.{self._function.__qualname__}>"
@@ -80,10 +92,16 @@ class _Pool:
     (`process`: True, False, or None for the runtime's default), or another backend (Ray),
     which also needs the function and its options as declared."""
 
-    __slots__ = ("function", "declared", "is_async", "process", "generator")
+    __slots__ = ("declared", "function", "generator", "is_async", "process")
 
-    def __init__(self, function, declared: dict, is_async: bool, process: bool | None,
-                 generator: bool = False):
+    def __init__(
+        self,
+        function,
+        declared: dict,
+        is_async: bool,
+        process: bool | None,
+        generator: bool = False,
+    ):
         self.function = function
         self.declared = declared
         self.is_async = is_async
@@ -97,8 +115,10 @@ class _Pool:
 
     def with_process(self, process: bool) -> _Pool:
         if process and self.generator:
-            raise ValueError("a generator function cannot run in a worker process yet (its "
-                             "values would have to stream back); leave out process=True")
+            raise ValueError(
+                "a generator function cannot run in a worker process yet (its "
+                "values would have to stream back); leave out process=True"
+            )
         return _Pool(self.function, self.declared, self.is_async, process, self.generator)
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from . import _core
 from .exceptions import TaskCancelledError
@@ -52,40 +53,52 @@ class Generator:
         self.is_async_gen = inspect.isasyncgenfunction(func)
         self.on_loop = on_loop or self.is_async_gen
 
-    def method(self, name: str, group, regroup=None, blocking: bool = False,
-               num_returns: Any = STREAMING, backpressure: int = -1) -> _core.RemoteMethod:
+    def method(
+        self,
+        name: str,
+        group,
+        regroup=None,
+        blocking: bool = False,
+        num_returns: Any = STREAMING,
+        backpressure: int = -1,
+    ) -> _core.RemoteMethod:
         """The RemoteMethod of this generator, for `num_returns`."""
         body, returns = self._body(num_returns)
-        return _core.RemoteMethod(body, name, group, self.on_loop, regroup, blocking, True,
-                                  returns, self, backpressure)
+        return _core.RemoteMethod(
+            body, name, group, self.on_loop, regroup, blocking, True, returns, self, backpressure
+        )
 
-    def options(self, method: _core.RemoteMethod, num_returns: Any, backpressure: Any,
-                name: str) -> _core.RemoteMethod:
+    def options(
+        self, method: _core.RemoteMethod, num_returns: Any, backpressure: Any, name: str
+    ) -> _core.RemoteMethod:
         """RemoteMethod.options() of a generator: another body for another kind of result."""
         if num_returns is None:
             num_returns = STREAMING
         if backpressure is None:
             backpressure = -1
-        elif isinstance(backpressure, bool) or not isinstance(backpressure, int) \
-                or backpressure < 1:
+        elif (
+            isinstance(backpressure, bool) or not isinstance(backpressure, int) or backpressure < 1
+        ):
             raise (TypeError if not isinstance(backpressure, int) else ValueError)(
                 f"{name}.options(_generator_backpressure_num_objects=...) must be an int >= 1, "
-                f"got {type(backpressure).__name__} {backpressure!r}")
+                f"got {type(backpressure).__name__} {backpressure!r}"
+            )
         body, returns = self._body(num_returns, name)
         return method.with_body(body, self.on_loop, returns, backpressure)
 
     def _body(self, num_returns: Any, name: str = "method") -> tuple[Callable, int]:
         if num_returns == STREAMING:
-            return (self._streaming_async if self.on_loop else self._streaming), \
-                _core.STREAMING
+            return (self._streaming_async if self.on_loop else self._streaming), _core.STREAMING
         if num_returns == DYNAMIC:
             return (self._dynamic_async if self.on_loop else self._dynamic), 1
         if num_returns == 1:  # the one value it yields
             return (self._single_async if self.on_loop else self._single), 1
         if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 0:
-            raise ValueError(f"{name}: num_returns of a generator must be 'streaming' (the "
-                             f"default), 'dynamic', or an int >= 0 (that many yields), got "
-                             f"{num_returns!r}")
+            raise ValueError(
+                f"{name}: num_returns of a generator must be 'streaming' (the "
+                f"default), 'dynamic', or an int >= 0 (that many yields), got "
+                f"{num_returns!r}"
+            )
         return (self._collected_async if self.on_loop else self._collected), num_returns
 
     # -- streaming: each value as it is yielded -------------------------------------------
@@ -158,8 +171,10 @@ def _the_value(yielded: _core.YieldedValues) -> Any:
     if yielded.error is not None:
         raise yielded.error
     if len(yielded.values) != 1:
-        raise ValueError(f"the generator yielded {len(yielded.values)} values, but "
-                         f"num_returns=1: yield exactly one")
+        raise ValueError(
+            f"the generator yielded {len(yielded.values)} values, but "
+            f"num_returns=1: yield exactly one"
+        )
     return yielded.values[0]
 
 

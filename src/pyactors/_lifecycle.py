@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("pyactors")
 
@@ -25,8 +26,9 @@ class Lifecycle:
         try:
             hook(self._instance)
         except BaseException:  # the actor leaves all the same
-            log.exception("pyactors: __ray_shutdown__() of %s raised",
-                          type(self._instance).__name__)
+            log.exception(
+                "pyactors: __ray_shutdown__() of %s raised", type(self._instance).__name__
+            )
 
     def reset(self) -> Callable[..., None]:
         """Clear the instance's state; returns its __init__, to run again."""

@@ -13,32 +13,96 @@ THREADED_DEFAULT_MAX_CONCURRENCY = 1
 
 # Ray options that place or retry work across a cluster. They are accepted so that Ray code
 # runs unchanged, and have no effect in one process.
-IGNORED_TASK_OPTIONS = frozenset({
-    "name", "num_cpus", "num_gpus", "resources", "memory", "accelerator_type",
-    "max_calls", "max_retries", "max_task_retries", "retry_exceptions",
-    "scheduling_strategy", "placement_group", "placement_group_bundle_index",
-    "placement_group_capture_child_tasks", "runtime_env", "enable_task_events",
-    "label_selector", "_metadata",
-})
-IGNORED_ACTOR_OPTIONS = frozenset({
-    "num_cpus", "num_gpus", "resources", "memory", "accelerator_type",
-    "scheduling_strategy", "placement_group",
-    "placement_group_bundle_index", "placement_group_capture_child_tasks", "runtime_env",
-    "lifetime", "namespace", "enable_task_events", "label_selector", "_metadata",
-})
-IGNORED_INIT_OPTIONS = frozenset({  # the rest of Ray 2.60's init(), hidden options included
-    "namespace", "runtime_env", "num_gpus", "resources", "labels", "object_store_memory",
-    "local_mode", "include_dashboard", "dashboard_host", "dashboard_port", "job_config",
-    "configure_logging", "logging_level", "logging_format", "logging_config", "log_to_driver",
-    "enable_resource_isolation", "cgroup_path", "system_reserved_cpu", "system_reserved_memory",
-    "proxy_server_url", "_system_config", "_temp_dir", "_metrics_export_port",
-    "_plasma_directory", "_object_spilling_directory", "_node_ip_address", "_node_name",
-    "_driver_object_store_memory", "_memory", "_redis_username", "_redis_password",
-    "_enable_object_reconstruction", "_tracing_startup_hook", "_skip_env_hook",
-})
-ACTOR_DECORATOR_OPTIONS = frozenset({"max_concurrency", "concurrency_groups",
-                                     "max_pending_calls", "max_restarts", "max_task_retries",
-                                     "process"})
+IGNORED_TASK_OPTIONS = frozenset(
+    {
+        "name",
+        "num_cpus",
+        "num_gpus",
+        "resources",
+        "memory",
+        "accelerator_type",
+        "max_calls",
+        "max_retries",
+        "max_task_retries",
+        "retry_exceptions",
+        "scheduling_strategy",
+        "placement_group",
+        "placement_group_bundle_index",
+        "placement_group_capture_child_tasks",
+        "runtime_env",
+        "enable_task_events",
+        "label_selector",
+        "_metadata",
+    }
+)
+IGNORED_ACTOR_OPTIONS = frozenset(
+    {
+        "num_cpus",
+        "num_gpus",
+        "resources",
+        "memory",
+        "accelerator_type",
+        "scheduling_strategy",
+        "placement_group",
+        "placement_group_bundle_index",
+        "placement_group_capture_child_tasks",
+        "runtime_env",
+        "lifetime",
+        "namespace",
+        "enable_task_events",
+        "label_selector",
+        "_metadata",
+    }
+)
+IGNORED_INIT_OPTIONS = frozenset(
+    {  # the rest of Ray 2.60's init(), hidden options included
+        "namespace",
+        "runtime_env",
+        "num_gpus",
+        "resources",
+        "labels",
+        "object_store_memory",
+        "local_mode",
+        "include_dashboard",
+        "dashboard_host",
+        "dashboard_port",
+        "job_config",
+        "configure_logging",
+        "logging_level",
+        "logging_format",
+        "logging_config",
+        "log_to_driver",
+        "enable_resource_isolation",
+        "cgroup_path",
+        "system_reserved_cpu",
+        "system_reserved_memory",
+        "proxy_server_url",
+        "_system_config",
+        "_temp_dir",
+        "_metrics_export_port",
+        "_plasma_directory",
+        "_object_spilling_directory",
+        "_node_ip_address",
+        "_node_name",
+        "_driver_object_store_memory",
+        "_memory",
+        "_redis_username",
+        "_redis_password",
+        "_enable_object_reconstruction",
+        "_tracing_startup_hook",
+        "_skip_env_hook",
+    }
+)
+ACTOR_DECORATOR_OPTIONS = frozenset(
+    {
+        "max_concurrency",
+        "concurrency_groups",
+        "max_pending_calls",
+        "max_restarts",
+        "max_task_retries",
+        "process",
+    }
+)
 ACTOR_CREATION_OPTIONS = ACTOR_DECORATOR_OPTIONS | {"name", "get_if_exists"}
 
 
@@ -62,15 +126,16 @@ def is_real(value: Any) -> bool:
     """A real number, bools aside: numpy scalars, Fraction and Decimal (which numbers.Real
     does not cover) included."""
     decimal = sys.modules.get("decimal")  # a Decimal exists only once decimal is imported
-    return not isinstance(value, bool) and (isinstance(value, numbers.Real) or (
-        decimal is not None and isinstance(value, decimal.Decimal)))
+    return not isinstance(value, bool) and (
+        isinstance(value, numbers.Real)
+        or (decimal is not None and isinstance(value, decimal.Decimal))
+    )
 
 
 def positive_seconds(value: Any, what: str) -> float:
     """A positive real number of seconds."""
     if not is_real(value):
-        raise TypeError(f"{what} must be a number of seconds, got {type(value).__name__} "
-                        f"{value!r}")
+        raise TypeError(f"{what} must be a number of seconds, got {type(value).__name__} {value!r}")
     if not value > 0:
         raise ValueError(f"{what} must be more than 0 seconds, got {value!r}")
     return float(value)
@@ -79,8 +144,9 @@ def positive_seconds(value: Any, what: str) -> float:
 def count_or_forever(value: Any, what: str) -> int:
     """Ray's counts of restarts and retries: an int >= 0, or -1 for no end."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int >= 0 (or -1: without end), got "
-                        f"{type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{what} must be an int >= 0 (or -1: without end), got {type(value).__name__} {value!r}"
+        )
     if value < -1 or value > sys.maxsize:
         raise ValueError(f"{what} must be an int >= 0 (or -1: without end), got {value!r}")
     return value
@@ -97,20 +163,23 @@ def actor_name(name: Any, what: str) -> str:
 def num_returns(value: Any, where: str) -> int:
     """Ray's num_returns: how many refs a call returns (an int >= 0)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{where}: num_returns must be an int >= 0, got "
-                        f"{type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{where}: num_returns must be an int >= 0, got {type(value).__name__} {value!r}"
+        )
     if value < 0:
         raise ValueError(f"{where}(num_returns={value!r}): num_returns must be >= 0")
     if value > sys.maxsize:
-        raise ValueError(f"{where}(num_returns={value!r}): num_returns must be at most "
-                         f"{sys.maxsize}")
+        raise ValueError(
+            f"{where}(num_returns={value!r}): num_returns must be at most {sys.maxsize}"
+        )
     return value
 
 
 def group_name(name: Any, what: str) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"{what}: a concurrency group name must be a str, "
-                        f"got {type(name).__name__} {name!r}")
+        raise TypeError(
+            f"{what}: a concurrency group name must be a str, got {type(name).__name__} {name!r}"
+        )
     if not name:
         raise ValueError(f"{what}: a concurrency group name must be a non-empty str, got ''")
     return name
@@ -118,15 +187,18 @@ def group_name(name: Any, what: str) -> str:
 
 def concurrency_groups(groups: Any) -> dict[str, int]:
     if not isinstance(groups, dict):
-        raise TypeError(f"concurrency_groups must be a dict of group name -> max concurrency, "
-                        f"got {type(groups).__name__} {groups!r}")
+        raise TypeError(
+            f"concurrency_groups must be a dict of group name -> max concurrency, "
+            f"got {type(groups).__name__} {groups!r}"
+        )
     checked = {}
     for name, limit in groups.items():
         group_name(name, "concurrency_groups")
         if name == DEFAULT_GROUP:
             raise ValueError(
                 f"concurrency_groups: {DEFAULT_GROUP!r} is a reserved group name: rename the "
-                f"group, and set the default group's limit with max_concurrency=")
+                f"group, and set the default group's limit with max_concurrency="
+            )
         checked[name] = positive_int(limit, f"concurrency_groups[{name!r}]")
     return checked
 
@@ -139,7 +211,8 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
         raise TypeError(
             f"{where} got unsupported option(s) {sorted(unknown)}; supported: "
             f"{sorted(allowed)}, and Ray's placement options {sorted(IGNORED_ACTOR_OPTIONS)} "
-            f"(accepted, no effect in one process)")
+            f"(accepted, no effect in one process)"
+        )
     checked = {key: value for key, value in options.items() if key in IGNORED_ACTOR_OPTIONS}
     if options.get("max_concurrency") is not None:
         checked["max_concurrency"] = positive_int(options["max_concurrency"], "max_concurrency")
@@ -159,15 +232,20 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
         require_bool(options["get_if_exists"], "get_if_exists")
     if options.get("get_if_exists"):
         if "name" not in checked:
-            raise ValueError("get_if_exists=True needs a name=: it returns the actor of that "
-                             "name if there is one")
+            raise ValueError(
+                "get_if_exists=True needs a name=: it returns the actor of that "
+                "name if there is one"
+            )
         checked["get_if_exists"] = True
     return checked
 
 
 def function_options(options: dict, where: str) -> None:
-    unknown = set(options) - IGNORED_TASK_OPTIONS - {"num_returns", "process",
-                                                     "_generator_backpressure_num_objects"}
+    unknown = (
+        set(options)
+        - IGNORED_TASK_OPTIONS
+        - {"num_returns", "process", "_generator_backpressure_num_objects"}
+    )
     if unknown:
         hint = ""
         if unknown & ACTOR_CREATION_OPTIONS:
@@ -175,4 +253,5 @@ def function_options(options: dict, where: str) -> None:
         raise TypeError(
             f"{where} got unsupported option(s) {sorted(unknown)}{hint}; remote functions "
             f"accept num_returns, process, and Ray's scheduling options "
-            f"{sorted(IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
+            f"{sorted(IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)"
+        )

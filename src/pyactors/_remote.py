@@ -20,8 +20,10 @@ def remote(*args, **options):
         if len(args) == 1 and not options and callable(args[0]):
             return _make_remote(args[0], {})
         got = f"{type(args[0]).__name__} {args[0]!r}" if len(args) == 1 else repr(args)
-        raise TypeError(f"remote() takes a class or function (@remote), or only keyword "
-                        f"options (@remote(max_concurrency=4)); got {got}")
+        raise TypeError(
+            f"remote() takes a class or function (@remote), or only keyword "
+            f"options (@remote(max_concurrency=4)); got {got}"
+        )
 
     def decorate(target):
         return _make_remote(target, options)
@@ -35,5 +37,6 @@ def _make_remote(target, options: dict):
         return ActorClass(target, actor_options(options, ACTOR_DECORATOR_OPTIONS, where))
     if inspect.isfunction(target) or inspect.isbuiltin(target) or inspect.ismethod(target):
         return RemoteFunction(target, options)
-    raise TypeError(f"@remote decorates a class or a function, got "
-                    f"{type(target).__name__} {target!r}")
+    raise TypeError(
+        f"@remote decorates a class or a function, got {type(target).__name__} {target!r}"
+    )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._options import count_or_forever
 
@@ -16,8 +17,9 @@ _ORIGINAL = "__pyactors_retried__"
 _DECLARED = "__pyactors_retries__"
 
 
-def retry_options(options: dict, where: str,
-                  func: Callable | None = None) -> tuple[int, tuple[type, ...]] | None:
+def retry_options(
+    options: dict, where: str, func: Callable | None = None
+) -> tuple[int, tuple[type, ...]] | None:
     """(max_retries, exception classes) when `options` ask for retries, else None. What they
     leave out is what `func` (a function made by retrying()) was declared with."""
     declared_retries, declared_kinds = getattr(func, _DECLARED, (None, False))
@@ -26,15 +28,23 @@ def retry_options(options: dict, where: str,
         return None
     if kinds is True:
         kinds = (Exception,)
-    elif isinstance(kinds, (list, tuple)) and kinds and all(
-            isinstance(k, type) and issubclass(k, BaseException) for k in kinds):
+    elif (
+        isinstance(kinds, (list, tuple))
+        and kinds
+        and all(isinstance(k, type) and issubclass(k, BaseException) for k in kinds)
+    ):
         kinds = tuple(kinds)
     else:
-        raise TypeError(f"{where}: retry_exceptions must be a bool or a non-empty list of "
-                        f"exception classes, got {type(kinds).__name__} {kinds!r}")
+        raise TypeError(
+            f"{where}: retry_exceptions must be a bool or a non-empty list of "
+            f"exception classes, got {type(kinds).__name__} {kinds!r}"
+        )
     retries = options.get("max_retries", declared_retries)
-    retries = DEFAULT_MAX_RETRIES if retries is None else count_or_forever(
-        retries, f"{where}: max_retries")
+    retries = (
+        DEFAULT_MAX_RETRIES
+        if retries is None
+        else count_or_forever(retries, f"{where}: max_retries")
+    )
     return retries, kinds
 
 
@@ -47,6 +57,7 @@ def retrying(func: Callable, retries: int, kinds: tuple[type, ...]) -> Callable:
         return 0 <= retries <= attempt
 
     if inspect.iscoroutinefunction(original):
+
         @functools.wraps(original)
         async def run(*args: Any, **kwargs: Any) -> Any:
             attempt = 0
@@ -58,6 +69,7 @@ def retrying(func: Callable, retries: int, kinds: tuple[type, ...]) -> Callable:
                         raise
                     attempt += 1
     else:
+
         @functools.wraps(original)
         def run(*args: Any, **kwargs: Any) -> Any:
             attempt = 0
@@ -68,6 +80,7 @@ def retrying(func: Callable, retries: int, kinds: tuple[type, ...]) -> Callable:
                     if give_up(attempt):
                         raise
                     attempt += 1
+
     setattr(run, _ORIGINAL, original)
     setattr(run, _DECLARED, (retries, kinds))
     return run

@@ -12,7 +12,7 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 from . import _core
 from ._busy import join_or_report, running_now
@@ -36,8 +36,10 @@ _atexit_registered = False
 
 def _loop_factory(loop: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
     if not isinstance(loop, str):
-        raise TypeError(f"init(loop=...) must be a str, one of "
-                        f"{', '.join(map(repr, LOOP_CHOICES))}; got {type(loop).__name__} {loop!r}")
+        raise TypeError(
+            f"init(loop=...) must be a str, one of "
+            f"{', '.join(map(repr, LOOP_CHOICES))}; got {type(loop).__name__} {loop!r}"
+        )
     if loop not in LOOP_CHOICES:
         raise ValueError(f"init(loop={loop!r}): choose one of {', '.join(map(repr, LOOP_CHOICES))}")
     if loop in ("auto", "uvloop"):
@@ -45,8 +47,9 @@ def _loop_factory(loop: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoo
             import uvloop
         except ImportError:
             if loop == "uvloop":
-                raise ImportError("init(loop='uvloop') needs uvloop: pip install uvloop, or "
-                                  "use loop='asyncio'") from None
+                raise ImportError(
+                    "init(loop='uvloop') needs uvloop: pip install uvloop, or use loop='asyncio'"
+                ) from None
         else:
             return "uvloop", uvloop.new_event_loop
     return "asyncio", asyncio.new_event_loop
@@ -63,8 +66,9 @@ def _raise_fd_limit() -> None:
     except ImportError:  # not on POSIX
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = FD_SOFT_LIMIT_WANTED if hard == resource.RLIM_INFINITY else min(
-        hard, FD_SOFT_LIMIT_WANTED)
+    wanted = (
+        FD_SOFT_LIMIT_WANTED if hard == resource.RLIM_INFINITY else min(hard, FD_SOFT_LIMIT_WANTED)
+    )
     if soft != resource.RLIM_INFINITY and soft < wanted:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
@@ -77,18 +81,25 @@ class Runtime:
 
     backend = "local"
 
-    def __init__(self, loop: str, num_cpus: int | None, blocked_loop_warning: float | None,
-                 process: bool = False):
+    def __init__(
+        self,
+        loop: str,
+        num_cpus: int | None,
+        blocked_loop_warning: float | None,
+        process: bool = False,
+    ):
         if blocked_loop_warning is not None:
-            blocked_loop_warning = positive_seconds(blocked_loop_warning,
-                                                    "init(blocked_loop_warning=...)")
+            blocked_loop_warning = positive_seconds(
+                blocked_loop_warning, "init(blocked_loop_warning=...)"
+            )
         self.loop_name, self.loop_factory = _loop_factory(loop)
         self.process = process  # where actors and remote functions run unless they say
         self._hub = None  # the I/O thread of worker processes, started by the first one
         self._process_pool = None
         _raise_fd_limit()
-        self.num_cpus = (positive_int(num_cpus, "num_cpus") if num_cpus is not None
-                         else os.cpu_count() or 1)
+        self.num_cpus = (
+            positive_int(num_cpus, "num_cpus") if num_cpus is not None else os.cpu_count() or 1
+        )
         # Weak: an actor stays here while anything can still reach it - a handle, a pending
         # ref, or one of its own threads (which shutdown() must stop and join).
         self._actors: weakref.WeakSet[_core.ActorCore] = weakref.WeakSet()
@@ -110,11 +121,15 @@ class Runtime:
         self.pool.add_group("async", sys.maxsize, self.loop_factory)
         self.pool.mark_ready()
         # Last: nothing after them can fail and leave their threads behind.
-        self._reaper_thread = threading.Thread(target=self._reap, name="pyactors:reaper",
-                                               daemon=True)
+        self._reaper_thread = threading.Thread(
+            target=self._reap, name="pyactors:reaper", daemon=True
+        )
         self._reaper_thread.start()
-        self._watchdog = None if blocked_loop_warning is None else Watchdog(
-            blocked_loop_warning, self._loop_groups)
+        self._watchdog = (
+            None
+            if blocked_loop_warning is None
+            else Watchdog(blocked_loop_warning, self._loop_groups)
+        )
 
     def process_hub(self):
         with self._registry_lock:
@@ -139,8 +154,12 @@ class Runtime:
     def _loop_groups(self) -> list:
         with self._registry_lock:
             cores = [*self._actors, self.pool]
-        return [group for core in cores for group in core.all_groups()
-                if isinstance(group, _core.AsyncGroup)]
+        return [
+            group
+            for core in cores
+            for group in core.all_groups()
+            if isinstance(group, _core.AsyncGroup)
+        ]
 
     def function_target(self, pool, call_options: dict | None) -> _core.Group:
         """The group that runs a remote function's calls (pool: its _function._Pool; the
@@ -170,11 +189,16 @@ class Runtime:
             with self._registry_lock:
                 pool = self._process_pool
                 if pool is None:
-                    pool = _core.ActorCore("remote function", "process-pool",
-                                           "the process pool of remote functions")
-                    pool.add_process_group("tasks", self.num_cpus,
-                                           PoolLink(hub, self.num_cpus), False,
-                                           self.num_cpus * PoolLink.AHEAD)
+                    pool = _core.ActorCore(
+                        "remote function", "process-pool", "the process pool of remote functions"
+                    )
+                    pool.add_process_group(
+                        "tasks",
+                        self.num_cpus,
+                        PoolLink(hub, self.num_cpus),
+                        False,
+                        self.num_cpus * PoolLink.AHEAD,
+                    )
                     pool.mark_ready()
                     self._process_pool = pool
                     self._actors.add(pool)
@@ -190,7 +214,8 @@ class Runtime:
                 if existing is not None and not existing._pyactors_core.is_dead:
                     raise ActorNameTakenError(
                         f"an actor named {name!r} already exists; choose another name, or "
-                        f"use .options(name={name!r}, get_if_exists=True) to get it")
+                        f"use .options(name={name!r}, get_if_exists=True) to get it"
+                    )
                 self._names[name] = handle
                 # Frees the name, and the registry's handle with it, as soon as it dies.
                 core.on_death = functools.partial(self._forget_name, name, handle)
@@ -219,16 +244,22 @@ class Runtime:
 
     def names(self) -> list[str]:
         with self._registry_lock:
-            return sorted(name for name, handle in self._names.items()
-                          if not handle._pyactors_core.is_dead)
+            return sorted(
+                name for name, handle in self._names.items() if not handle._pyactors_core.is_dead
+            )
 
     def abandon_after_fork(self) -> None:
         """In a forked child: every actor of the parent is dead here (its threads did not
         survive the fork); fail their calls without taking locks a parent thread may hold."""
         for core in [*list(self._actors), self.pool]:
-            core.abandon_after_fork(_actor_died_error(
-                core, "it belongs to the parent process (os.fork() copies no thread); "
-                      "create actors again in the child", None))
+            core.abandon_after_fork(
+                _actor_died_error(
+                    core,
+                    "it belongs to the parent process (os.fork() copies no thread); "
+                    "create actors again in the child",
+                    None,
+                )
+            )
 
     def stop(self) -> None:
         """Stop everything; safe to call again if a KeyboardInterrupt cut it short."""
@@ -260,10 +291,17 @@ BACKEND_ENV = "PYACTORS_BACKEND"
 RAY_ADDRESS_ENV = "PYACTORS_RAY_ADDRESS"
 
 
-def init(address: str | None = None, *, backend: str | None = None, loop: str = "auto",
-         num_cpus: int | None = None, ignore_reinit_error: bool = False,
-         blocked_loop_warning: float | None = DEFAULT_BLOCKED_LOOP_WARNING,
-         process: bool | None = None, **ray_options) -> None:
+def init(
+    address: str | None = None,
+    *,
+    backend: str | None = None,
+    loop: str = "auto",
+    num_cpus: int | None = None,
+    ignore_reinit_error: bool = False,
+    blocked_loop_warning: float | None = DEFAULT_BLOCKED_LOOP_WARNING,
+    process: bool | None = None,
+    **ray_options,
+) -> None:
     """Start the runtime. Optional: the first actor or remote call starts it with defaults.
 
     Args:
@@ -292,24 +330,32 @@ def init(address: str | None = None, *, backend: str | None = None, loop: str = 
     """
     global _current, _atexit_registered
     if address is not None and not isinstance(address, str):
-        raise TypeError(f"init(address=...) must be None or a str, got "
-                        f"{type(address).__name__} {address!r}")
+        raise TypeError(
+            f"init(address=...) must be None or a str, got {type(address).__name__} {address!r}"
+        )
     backend = _backend_choice(backend)
     if backend == "local" and os.environ.get(RAY_ADDRESS_ENV):
-        warnings.warn(f"{RAY_ADDRESS_ENV} is set but the backend is local: set "
-                      f"{BACKEND_ENV}=ray (or pass backend='ray') to run on that Ray",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{RAY_ADDRESS_ENV} is set but the backend is local: set "
+            f"{BACKEND_ENV}=ray (or pass backend='ray') to run on that Ray",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if backend == "local" and address not in (None, "local"):
-        raise ValueError(f"init(address={address!r}): the default backend runs actors on this "
-                         f"machine and connects to no cluster; to run on Ray, use "
-                         f"init(backend='ray', address={address!r}) (pip install "
-                         f"'pyactors[ray]'), or set {BACKEND_ENV}=ray in the environment")
+        raise ValueError(
+            f"init(address={address!r}): the default backend runs actors on this "
+            f"machine and connects to no cluster; to run on Ray, use "
+            f"init(backend='ray', address={address!r}) (pip install "
+            f"'pyactors[ray]'), or set {BACKEND_ENV}=ray in the environment"
+        )
     unknown = set(ray_options) - IGNORED_INIT_OPTIONS
     if unknown:
-        raise TypeError(f"init() got unsupported option(s) {sorted(unknown)}; supported: "
-                        f"backend, loop, num_cpus, ignore_reinit_error, blocked_loop_warning, "
-                        f"process, and Ray's options {sorted(IGNORED_INIT_OPTIONS)} (passed to "
-                        f"Ray with backend='ray', no effect in one process)")
+        raise TypeError(
+            f"init() got unsupported option(s) {sorted(unknown)}; supported: "
+            f"backend, loop, num_cpus, ignore_reinit_error, blocked_loop_warning, "
+            f"process, and Ray's options {sorted(IGNORED_INIT_OPTIONS)} (passed to "
+            f"Ray with backend='ray', no effect in one process)"
+        )
     if backend == "ray":  # the local backend's checks, so that bad input fails alike
         _loop_factory(loop)
         if blocked_loop_warning is not None:
@@ -321,17 +367,25 @@ def init(address: str | None = None, *, backend: str | None = None, loop: str = 
         if _current is not None:
             if ignore_reinit_error:
                 if _current.backend != backend:
-                    warnings.warn(f"init(backend={backend!r}, ignore_reinit_error=True): the "
-                                  f"{_current.backend!r} backend is running and stays; call "
-                                  f"shutdown() first to change it", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"init(backend={backend!r}, ignore_reinit_error=True): the "
+                        f"{_current.backend!r} backend is running and stays; call "
+                        f"shutdown() first to change it",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                 return
-            raise RuntimeError("pyactors.init() was already called; call shutdown() first, or "
-                               "pass ignore_reinit_error=True")
+            raise RuntimeError(
+                "pyactors.init() was already called; call shutdown() first, or "
+                "pass ignore_reinit_error=True"
+            )
         if backend == "ray":
             if _forked_from_ray:
-                raise RuntimeError("this process is an os.fork() of one whose actors ran on "
-                                   "Ray, and Ray does not survive a fork: start processes with "
-                                   "multiprocessing's 'spawn', or init(backend='local') here")
+                raise RuntimeError(
+                    "this process is an os.fork() of one whose actors ran on "
+                    "Ray, and Ray does not survive a fork: start processes with "
+                    "multiprocessing's 'spawn', or init(backend='local') here"
+                )
             _current = _ray_runtime(address, num_cpus, ray_options)
         else:
             _current = Runtime(loop, num_cpus, blocked_loop_warning, _process_default(process))
@@ -347,8 +401,7 @@ def _backend_choice(backend: str | None) -> str:
         backend = os.environ.get(BACKEND_ENV) or "local"
         where = f"{BACKEND_ENV}={backend!r} in the environment:"
     if backend not in BACKENDS:
-        raise ValueError(f"{where} choose one of {', '.join(map(repr, BACKENDS))}, got "
-                         f"{backend!r}")
+        raise ValueError(f"{where} choose one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     return backend
 
 
@@ -387,8 +440,10 @@ def _process_default(process: bool | None) -> bool:
         return require_bool(process, "init(process=...)")
     value = os.environ.get("PYACTORS_PROCESS", "")
     if value not in ("", "0", "1"):
-        raise ValueError(f"PYACTORS_PROCESS={value!r} in the environment: set it to 1 (run "
-                         f"actors and remote functions in worker processes) or 0")
+        raise ValueError(
+            f"PYACTORS_PROCESS={value!r} in the environment: set it to 1 (run "
+            f"actors and remote functions in worker processes) or 0"
+        )
     return value == "1"
 
 

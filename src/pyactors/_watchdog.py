@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from . import _core
 from ._busy import busy_with, describe, log, user_frame
@@ -63,4 +63,9 @@ class Watchdog:
             "pyactors: the event loop of %s has been blocked for %.1f s by %s; no other call "
             "of the group runs meanwhile. In an async def, await instead of blocking (or run "
             "blocking code in a plain def with @pyactors.method(blocking=True)). Threshold: "
-            "init(blocked_loop_warning=%s).", describe(group), blocked, what, self.threshold)
+            "init(blocked_loop_warning=%s).",
+            describe(group),
+            blocked,
+            what,
+            self.threshold,
+        )

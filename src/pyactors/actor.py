@@ -19,6 +19,8 @@ def exit_actor() -> None:
 
         ray.actor.exit_actor()
     if group is None or not group.actor.is_actor:
-        raise TypeError("exit_actor() is only meaningful inside an actor's method; to end an "
-                        "actor from outside, use pyactors.kill(handle)")
+        raise TypeError(
+            "exit_actor() is only meaningful inside an actor's method; to end an "
+            "actor from outside, use pyactors.kill(handle)"
+        )
     raise ActorExit("exit_actor() was called")

@@ -11,22 +11,22 @@ _CORE_MODULE = "pyactors._core"
 _SLOT_TYPES = (types.MemberDescriptorType, types.GetSetDescriptorType)
 
 __all__ = [
-    "PyActorsError",
-    "TaskError",
-    "GetTimeoutError",
     "ActorDiedError",
-    "TaskCancelledError",
-    "DeadlockError",
     "ActorExit",
+    "ActorNameTakenError",
+    "DeadlockError",
+    "GetTimeoutError",
     "ObjectLostError",
     "OwnerDiedError",
-    "WorkerCrashedError",
-    "ActorNameTakenError",
-    "PendingCallsLimitExceededError",
     "PendingCallsLimitExceeded",
+    "PendingCallsLimitExceededError",
+    "PyActorsError",
+    "RayActorError",
     "RayError",
     "RayTaskError",
-    "RayActorError",
+    "TaskCancelledError",
+    "TaskError",
+    "WorkerCrashedError",
 ]
 
 
@@ -155,8 +155,18 @@ def _dual_instance(cause: BaseException) -> TaskError | None:
 
 
 # BaseException's own bookkeeping, which the dual error keeps for itself.
-_NOT_COPIED = frozenset({"args", "__traceback__", "__context__", "__cause__",
-                         "__suppress_context__", "__dict__", "__weakref__", "__notes__"})
+_NOT_COPIED = frozenset(
+    {
+        "args",
+        "__traceback__",
+        "__context__",
+        "__cause__",
+        "__suppress_context__",
+        "__dict__",
+        "__weakref__",
+        "__notes__",
+    }
+)
 
 
 def _copy_fields(cause: BaseException, error: BaseException) -> None:
@@ -170,8 +180,7 @@ def _slot_fields(exc: BaseException) -> dict:
     fields = {}
     for klass in type(exc).__mro__[:-2]:  # not BaseException's bookkeeping, nor object's
         for name, attr in vars(klass).items():
-            if name not in _NOT_COPIED and isinstance(attr, _SLOT_TYPES) \
-                    and name not in fields:
+            if name not in _NOT_COPIED and isinstance(attr, _SLOT_TYPES) and name not in fields:
                 try:
                     fields[name] = getattr(exc, name)
                 except AttributeError:
@@ -211,12 +220,16 @@ def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
     """The error a failed call completes with (called by the core, on the failure path)."""
     tb = _format_remote(cause)
     message = f"{task_name}() raised {type(cause).__name__} in {group.location}\n\n{tb.rstrip()}"
-    return _task_error(cause, message, task_name,
-                       group.name if group.actor.is_actor else None, tb)
+    return _task_error(cause, message, task_name, group.name if group.actor.is_actor else None, tb)
 
 
-def _task_error(cause: BaseException | None, message: str, task_name: str,
-                concurrency_group: str | None, tb: str) -> TaskError:
+def _task_error(
+    cause: BaseException | None,
+    message: str,
+    task_name: str,
+    concurrency_group: str | None,
+    tb: str,
+) -> TaskError:
     """A TaskError that is also a `cause` where it can be; a plain one when there is no cause
     (it could not cross from a worker process)."""
     error = None if cause is None else _dual_instance(cause)

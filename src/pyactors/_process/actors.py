@@ -19,16 +19,31 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
     naming it, and no process is started."""
     cls = actor_class._cls
     actor_id = os.urandom(8).hex()
-    link = ActorLink(runtime.process_hub(), cls, frozenset(
-        name for name, spec in actor_class._methods.items()
-        if spec.generator and not isinstance(spec.num_returns, int)),
-        options.get("max_restarts", 0), options.get("max_task_retries", 0))
+    link = ActorLink(
+        runtime.process_hub(),
+        cls,
+        frozenset(
+            name
+            for name, spec in actor_class._methods.items()
+            if spec.generator and not isinstance(spec.num_returns, int)
+        ),
+        options.get("max_restarts", 0),
+        options.get("max_task_retries", 0),
+    )
     init_args, init_kwargs = link.encode("__init__", args, kwargs or None)
-    setup = wire.dumps((actor_class, _worker_options(options), actor_id, options.get("name"),
-                        runtime.job_id))
-    core = _core.ActorCore(cls.__name__, actor_id, None, options.get("max_pending_calls", 0),
-                           lambda: ActorHandle(core, _bind_methods(core, actor_class)),
-                           runtime.reaper, 0, 0)
+    setup = wire.dumps(
+        (actor_class, _worker_options(options), actor_id, options.get("name"), runtime.job_id)
+    )
+    core = _core.ActorCore(
+        cls.__name__,
+        actor_id,
+        None,
+        options.get("max_pending_calls", 0),
+        lambda: ActorHandle(core, _bind_methods(core, actor_class)),
+        runtime.reaper,
+        0,
+        0,
+    )
     link.core = core
     serial = not actor_class._is_async
     for group, limit in group_limits(actor_class, options).items():
@@ -50,9 +65,11 @@ def _worker_options(options: dict) -> dict:
     # nothing of the options that act here (names, pending limits, where it runs). It
     # restarts itself after sys.exit() in a method, as in one process; this process restarts
     # the worker after it dies (see ActorLink).
-    return {key: value for key, value in options.items()
-            if key in ("max_concurrency", "concurrency_groups", "max_restarts",
-                       "max_task_retries")}
+    return {
+        key: value
+        for key, value in options.items()
+        if key in ("max_concurrency", "concurrency_groups", "max_restarts", "max_task_retries")
+    }
 
 
 def _bind_methods(core: _core.ActorCore, actor_class) -> dict:
@@ -60,9 +77,16 @@ def _bind_methods(core: _core.ActorCore, actor_class) -> dict:
     for name, spec in actor_class._methods.items():
         group = core.group(spec.group or DEFAULT_GROUP)
         methods[name] = _core.RemoteMethod(
-            name, f"{core.class_name}.{name}", group, spec.is_async, None,
-            spec.blocking and actor_class._is_async, spec.awaits,
-            spec.num_returns if isinstance(spec.num_returns, int) else 1)
+            name,
+            f"{core.class_name}.{name}",
+            group,
+            spec.is_async,
+            None,
+            spec.blocking and actor_class._is_async,
+            spec.awaits,
+            spec.num_returns if isinstance(spec.num_returns, int) else 1,
+        )
     methods["__ray_terminate__"] = _core.RemoteMethod(
-        "__ray_terminate__", f"{core.class_name}.__ray_terminate__", core.default_group, False)
+        "__ray_terminate__", f"{core.class_name}.__ray_terminate__", core.default_group, False
+    )
     return methods

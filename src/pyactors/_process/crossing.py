@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from .. import _core
 from ..exceptions import ActorDiedError
@@ -73,8 +73,18 @@ class Exports:
                 if not entry[1]:
                     del self._refs[key]
         if entry is None:
-            send(("settled", key, False, encode_error(ActorDiedError(
-                f"ObjectRef({key}) is no longer known to the process that sent it"))))
+            send(
+                (
+                    "settled",
+                    key,
+                    False,
+                    encode_error(
+                        ActorDiedError(
+                            f"ObjectRef({key}) is no longer known to the process that sent it"
+                        )
+                    ),
+                )
+            )
             return
         settle_when_done(entry[0], key, send, self)
 
@@ -87,8 +97,10 @@ def settle_when_done(ref, key: str, send: Callable[[tuple], None], exports: Expo
                 send(("settled", key, True, wire.dumps(ref.result(), exports)))
                 return
             except Exception as exc:
-                error = TypeError(f"{ref!r}: its value could not be pickled for another "
-                                  f"process: {type(exc).__name__}: {exc}")
+                error = TypeError(
+                    f"{ref!r}: its value could not be pickled for another "
+                    f"process: {type(exc).__name__}: {exc}"
+                )
         send(("settled", key, False, encode_error(error)))
 
     _core.on_settled(ref, done)
@@ -97,8 +109,12 @@ def settle_when_done(ref, key: str, send: Callable[[tuple], None], exports: Expo
 class Peer:
     """One side's view of the other across one pipe: the refs it imported from there."""
 
-    def __init__(self, send: Callable[[tuple], None], exports: Exports,
-                 wake: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        send: Callable[[tuple], None],
+        exports: Exports,
+        wake: Callable[[], None] | None = None,
+    ):
         self.send = send
         self.exports = exports
         self.wake = wake  # told (from a finalizer) that ProxyHandles were dropped
@@ -144,8 +160,13 @@ class Peer:
             try:
                 value = self.loads(data)
             except Exception as exc:
-                ok, value = False, TypeError(f"a value from another process could not be "
-                                             f"unpickled here: {type(exc).__name__}: {exc}")
+                ok, value = (
+                    False,
+                    TypeError(
+                        f"a value from another process could not be "
+                        f"unpickled here: {type(exc).__name__}: {exc}"
+                    ),
+                )
         else:
             value = decode_error(data, None)
         for ref in refs:
@@ -159,22 +180,26 @@ class Peer:
             for ref in refs:
                 _core.settle_ref(ref, False, error)
 
-    def call_through(self, actor_id: str, method: str, group: str | None,
-                     args: tuple, kwargs: dict):
+    def call_through(
+        self, actor_id: str, method: str, group: str | None, args: tuple, kwargs: dict
+    ):
         """A call through a ProxyHandle: sent to the parent, settled from there."""
         try:
             payload = wire.dumps((args, kwargs), self.exports)
         except Exception as exc:
-            raise TypeError(f"{method}.remote(): an argument cannot be sent to the caller's "
-                            f"process: {type(exc).__name__}: {exc}") from None
+            raise TypeError(
+                f"{method}.remote(): an argument cannot be sent to the caller's "
+                f"process: {type(exc).__name__}: {exc}"
+            ) from None
         ref = _core.pending_ref()
         key = ref.hex()
         self.expect(key, ref)
         self.send(("hcall", key, actor_id, method, group, payload))
         return ref
 
-    def serve_call(self, key: str, actor_id: str, method: str, group: str | None,
-                   payload: wire.Payload) -> None:
+    def serve_call(
+        self, key: str, actor_id: str, method: str, group: str | None, payload: wire.Payload
+    ) -> None:
         """The parent's side of call_through()."""
         handle = self.exports.handle(actor_id)
         try:
@@ -221,8 +246,10 @@ class ProxyHandle:
         if name.startswith("_") and name != "__ray_terminate__":
             raise AttributeError(name)
         if name not in self._methods:
-            raise AttributeError(f"actor {self._class_name} has no method {name!r}; its "
-                                 f"methods are {sorted(self._methods)}")
+            raise AttributeError(
+                f"actor {self._class_name} has no method {name!r}; its "
+                f"methods are {sorted(self._methods)}"
+            )
         return ProxyMethod(self, name, None)
 
     def __reduce__(self):
@@ -247,19 +274,20 @@ class ProxyHandle:
 
 
 class ProxyMethod:
-    __slots__ = ("_handle", "_name", "_group")
+    __slots__ = ("_group", "_handle", "_name")
 
     def __init__(self, handle: ProxyHandle, name: str, group: str | None):
         self._handle, self._name, self._group = handle, name, group
 
     def remote(self, *args, **kwargs):
         handle = self._handle
-        return handle._peer.call_through(handle._actor_id, self._name, self._group, args,
-                                         kwargs)
+        return handle._peer.call_through(handle._actor_id, self._name, self._group, args, kwargs)
 
     def options(self, *, concurrency_group: str | None = None, **options) -> ProxyMethod:
         if options:
-            raise TypeError(f"{self._handle._class_name}.{self._name}.options(): through a "
-                            f"handle passed to a worker process, only concurrency_group is "
-                            f"supported; got {sorted(options)}")
+            raise TypeError(
+                f"{self._handle._class_name}.{self._name}.options(): through a "
+                f"handle passed to a worker process, only concurrency_group is "
+                f"supported; got {sorted(options)}"
+            )
         return ProxyMethod(self._handle, self._name, concurrency_group or self._group)

@@ -20,10 +20,18 @@ def encode_error(error: BaseException) -> tuple:
             crossing = None
         message = str(error)
         if crossing is None and cause is not None:
-            message = f"{message}\n(the exception {cause!r} could not be pickled: it arrives " \
-                      f"as a plain TaskError)"
-        return ("task", crossing, message, error.task_name, error.concurrency_group,
-                error.traceback_str)
+            message = (
+                f"{message}\n(the exception {cause!r} could not be pickled: it arrives "
+                f"as a plain TaskError)"
+            )
+        return (
+            "task",
+            crossing,
+            message,
+            error.task_name,
+            error.concurrency_group,
+            error.traceback_str,
+        )
     if isinstance(error, ActorDiedError):
         return ("died", str(error))
     try:
@@ -54,19 +62,24 @@ def decode_error(info: tuple, core) -> BaseException:
 
 
 def unpicklable_result(call, group, exc: BaseException) -> TaskError:
-    return TaskError(f"{call!r}: the result could not be unpickled in this process "
-                     f"({type(exc).__name__}: {exc})")
+    return TaskError(
+        f"{call!r}: the result could not be unpickled in this process ({type(exc).__name__}: {exc})"
+    )
 
 
-def unpicklable_argument(callee: str, target, args: tuple, kwargs: dict | None,
-                         exc: BaseException) -> TypeError:
+def unpicklable_argument(
+    callee: str, target, args: tuple, kwargs: dict | None, exc: BaseException
+) -> TypeError:
     """The TypeError of .remote() with an argument that cannot cross: names the parameter."""
     which = "an argument"
     names = _parameter_names(target, len(args))
     for position, arg in enumerate(args):
         if not _pickles(arg):
-            which = f"argument {names[position]!r}" if position < len(names) \
+            which = (
+                f"argument {names[position]!r}"
+                if position < len(names)
                 else f"positional argument {position}"
+            )
             break
     else:
         for key, arg in (kwargs or {}).items():
@@ -78,7 +91,8 @@ def unpicklable_argument(callee: str, target, args: tuple, kwargs: dict | None,
         f"{type(exc).__name__}: {str(exc).rstrip('.')}. Arguments of process actors and "
         f"process tasks are "
         f"pickled (cloudpickle); pass a value that pickles, or use an in-process actor "
-        f"(process=False)")
+        f"(process=False)"
+    )
 
 
 def _pickles(value) -> bool:

@@ -143,10 +143,20 @@ class Worker:
         parent_in, child_out = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(child_in), str(child_out), str(os.getpid()),
-                 self.link.hub.loop],
-                pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL,
-                env=_child_environment(), cwd=os.getcwd())
+                [
+                    sys.executable,
+                    "-c",
+                    _BOOT,
+                    str(child_in),
+                    str(child_out),
+                    str(os.getpid()),
+                    self.link.hub.loop,
+                ],
+                pass_fds=(child_in, child_out),
+                stdin=subprocess.DEVNULL,
+                env=_child_environment(),
+                cwd=os.getcwd(),
+            )
         except BaseException:
             for fd in (parent_in, parent_out):
                 os.close(fd)
@@ -192,8 +202,11 @@ class Worker:
                 self.fd_out = -1
         wire.sweep_segments(wire.segment_prefix(self.pid))
         self.link.on_end(self)
-        self.peer.fail_all(ActorDiedError(f"{describe_exit(self.returncode)} (pid {self.pid}) "
-                                          f"before it settled this ref"))
+        self.peer.fail_all(
+            ActorDiedError(
+                f"{describe_exit(self.returncode)} (pid {self.pid}) before it settled this ref"
+            )
+        )
         self.reaped.set()
 
     def take_calls(self) -> list:
@@ -222,8 +235,7 @@ class Hub:
         self._workers: set[Worker] = set()
         self._closed = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="pyactors:process-io",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="pyactors:process-io", daemon=True)
         self._thread.start()
 
     def start(self, worker: Worker, wait: bool = True) -> None:
@@ -340,8 +352,7 @@ class Hub:
     def _write(self, worker: Worker) -> None:
         if worker in self._workers and worker.fd_out >= 0 and not worker.flush():
             try:
-                self._selector.register(worker.fd_out, selectors.EVENT_WRITE,
-                                        (worker, _WRITE))
+                self._selector.register(worker.fd_out, selectors.EVENT_WRITE, (worker, _WRITE))
             except KeyError:
                 pass  # registered already
 

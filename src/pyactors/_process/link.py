@@ -29,7 +29,8 @@ def _amended(reason: str, words: str) -> str:
 
 def _has_refs(args: tuple, kwargs: dict | None) -> bool:
     return any(type(arg) is _core.ObjectRef for arg in args) or (
-        kwargs is not None and any(type(arg) is _core.ObjectRef for arg in kwargs.values()))
+        kwargs is not None and any(type(arg) is _core.ObjectRef for arg in kwargs.values())
+    )
 
 
 class _Link(abc.ABC):
@@ -48,14 +49,18 @@ class _Link(abc.ABC):
         self._check_callable(func)
         if _has_refs(args, kwargs):
             stripped = tuple(None if type(a) is _core.ObjectRef else a for a in args)
-            kw = None if kwargs is None else {
-                k: None if type(a) is _core.ObjectRef else a for k, a in kwargs.items()}
+            kw = (
+                None
+                if kwargs is None
+                else {k: None if type(a) is _core.ObjectRef else a for k, a in kwargs.items()}
+            )
             self._payload(func, stripped, kw, Exports()).discard()  # a check only
             return args, kwargs
         return (self._payload(func, args, kwargs),), None
 
-    def _payload(self, func, args: tuple, kwargs: dict | None,
-                 exports: Exports | None = None) -> wire.Payload:
+    def _payload(
+        self, func, args: tuple, kwargs: dict | None, exports: Exports | None = None
+    ) -> wire.Payload:
         try:
             return wire.dumps((args, kwargs), exports or self.exports)
         except Exception as exc:
@@ -92,8 +97,9 @@ class _Link(abc.ABC):
                     busy[worker] = bool(worker.calls)
                 ident = call.hex()  # also the call's task id inside the worker
                 worker.calls[ident] = (group, call, payload, func)
-                frames.setdefault(worker, []).append(self._frame(worker, ident, group.name,
-                                                                 func, payload))
+                frames.setdefault(worker, []).append(
+                    self._frame(worker, ident, group.name, func, payload)
+                )
             for worker, parts in frames.items():
                 worker.write(b"".join(parts), busy[worker])
         for call, error in unsendable:
@@ -123,8 +129,12 @@ class _Link(abc.ABC):
 
     def join(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        return all([worker.reaped.wait(max(0.0, deadline - time.monotonic()))
-                    for worker in self._workers()])
+        return all(
+            [
+                worker.reaped.wait(max(0.0, deadline - time.monotonic()))
+                for worker in self._workers()
+            ]
+        )
 
     def on_message(self, worker: Worker, message: tuple) -> None:
         op = message[0]
@@ -164,8 +174,7 @@ class _Link(abc.ABC):
 class ActorLink(_Link):
     """The worker of one process actor."""
 
-    def __init__(self, hub: Hub, cls: type, streaming: frozenset, restarts: int,
-                 task_retries: int):
+    def __init__(self, hub: Hub, cls: type, streaming: frozenset, restarts: int, task_retries: int):
         super().__init__(hub)
         self.cls = cls
         self.streaming = streaming  # generator methods whose refs would stream
@@ -207,7 +216,8 @@ class ActorLink(_Link):
                 f"{self.cls.__name__}.{func}() is a generator method whose refs stream "
                 f"(num_returns='streaming' or 'dynamic'): process actors do not stream yet. "
                 f"Declare @method(num_returns=N) to get its N values, or use an in-process "
-                f"actor (process=False)")
+                f"actor (process=False)"
+            )
 
     def _worker_for(self) -> Worker:
         return self.worker
@@ -239,8 +249,13 @@ class ActorLink(_Link):
             worker.calls.pop(_RESTART, None)
         elif op == "err" and message[1] == _RESTART:
             worker.calls.pop(_RESTART, None)
-            self.core.die(_actor_died_error(self.core, "its __init__ raised when it restarted",
-                                            decode_error(message[2], self.core)))
+            self.core.die(
+                _actor_died_error(
+                    self.core,
+                    "its __init__ raised when it restarted",
+                    decode_error(message[2], self.core),
+                )
+            )
         else:
             super().on_message(worker, message)
 
@@ -275,8 +290,9 @@ class ActorLink(_Link):
         the calls the dead one had, those max_task_retries allows. Returns the others."""
         init = self.init_payload
         if init is None or not init.available():
-            raise RuntimeError("its __init__ arguments went through shared memory, which "
-                               "the dead worker consumed")
+            raise RuntimeError(
+                "its __init__ arguments went through shared memory, which the dead worker consumed"
+            )
         if self.restarts_left > 0:
             self.restarts_left -= 1
         self.worker = worker = Worker(self, ("actor", self.setup, True, self.restarts_left))
@@ -362,9 +378,14 @@ class PoolLink(_Link):
             calls = worker.take_calls()
         for group, call, payload, _ in calls:
             payload.discard()
-            group.complete(call, False, WorkerCrashedError(
-                f"{call!r}: no worker process could be started for it: "
-                f"{type(error).__name__}: {error}"))
+            group.complete(
+                call,
+                False,
+                WorkerCrashedError(
+                    f"{call!r}: no worker process could be started for it: "
+                    f"{type(error).__name__}: {error}"
+                ),
+            )
 
     def _forget(self, worker: Worker) -> None:
         with self.workers_lock:
@@ -376,6 +397,11 @@ class PoolLink(_Link):
         reason = describe_exit(worker.returncode)
         for group, call, payload, _ in worker.take_calls():
             payload.discard()
-            group.complete(call, False, WorkerCrashedError(
-                f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
-                f"while running it"))
+            group.complete(
+                call,
+                False,
+                WorkerCrashedError(
+                    f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
+                    f"while running it"
+                ),
+            )

@@ -58,8 +58,9 @@ def _undecorated(decorated):
 
 
 class _Pickler(cloudpickle.Pickler):
-    dispatch_table = collections.ChainMap({types.CodeType: _code_reduce},
-                                          cloudpickle.Pickler.dispatch_table)
+    dispatch_table = collections.ChainMap(
+        {types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table
+    )
 
     def __init__(self, stream, exports, **options):
         super().__init__(stream, **options)
@@ -156,7 +157,8 @@ def _plain(value, depth: int) -> bool:
         return len(value) <= _PLAIN_MOST and all(_plain(item, depth - 1) for item in value)
     if kind is dict:
         return len(value) <= _PLAIN_MOST and all(
-            type(key) is str and _plain(item, depth - 1) for key, item in value.items())
+            type(key) is str and _plain(item, depth - 1) for key, item in value.items()
+        )
     return False
 
 
@@ -217,6 +219,7 @@ def sweep_segments(prefix: str) -> None:
 
 # -- frames -----------------------------------------------------------------------------------
 
+
 def frame(message: tuple) -> bytes:
     data = pickle.dumps(message, PROTOCOL)
     return _HEADER.pack(len(data)) + data
@@ -240,7 +243,7 @@ class FrameReader:
             (size,) = _HEADER.unpack_from(buffer, start)
             if end - start - 4 < size:
                 break
-            messages.append(pickle.loads(buffer[start + 4:start + 4 + size]))
+            messages.append(pickle.loads(buffer[start + 4 : start + 4 + size]))
             start += 4 + size
         if start:
             del buffer[:start]

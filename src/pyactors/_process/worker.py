@@ -129,17 +129,27 @@ class Worker:
             return
         self._track(ident, ref, method, group)
 
-    def call_function(self, ident: str, key: int, function: wire.Payload | None,
-                      payload: wire.Payload) -> None:
+    def call_function(
+        self, ident: str, key: int, function: wire.Payload | None, payload: wire.Payload
+    ) -> None:
         """A process task: the function crosses once, then goes by `key`."""
         try:
             remote_function = self.functions.get(key)
             if remote_function is None:
                 remote_function = self.functions[key] = RemoteFunction(wire.loads(function), {})
         except Exception as exc:
-            self._send(("err", ident, encode_error(TypeError(
-                f"the function could not be unpickled in the worker process: "
-                f"{type(exc).__name__}: {exc}"))))
+            self._send(
+                (
+                    "err",
+                    ident,
+                    encode_error(
+                        TypeError(
+                            f"the function could not be unpickled in the worker process: "
+                            f"{type(exc).__name__}: {exc}"
+                        )
+                    ),
+                )
+            )
             return
         args = self._arguments(ident, remote_function.__qualname__, payload)
         if args is None:
@@ -160,9 +170,18 @@ class Worker:
             return self.peer.loads(payload)
         except Exception as exc:  # an argument's class this process cannot import, say
             name = what if self.core is None or what is None else f"{self.class_name}.{what}"
-            self._send(("err", ident, encode_error(TypeError(
-                f"the arguments of {name}() could not be unpickled in its worker process "
-                f"(pid {os.getpid()}): {type(exc).__name__}: {exc}"))))
+            self._send(
+                (
+                    "err",
+                    ident,
+                    encode_error(
+                        TypeError(
+                            f"the arguments of {name}() could not be unpickled in its worker process "
+                            f"(pid {os.getpid()}): {type(exc).__name__}: {exc}"
+                        )
+                    ),
+                )
+            )
             return None
 
     def _track(self, ident: str, ref, method, group) -> None:
@@ -171,9 +190,22 @@ class Worker:
             return
         if type(ref) is not _core.ObjectRef:
             caller_task_ids.pop(id(ref), None)
-            self._send(("err", ident, encode_error(self._task_error(TypeError(
-                f"{method}() is a generator: process actors do not stream yet; return a "
-                f"list, or use an in-process actor"), method, group))))
+            self._send(
+                (
+                    "err",
+                    ident,
+                    encode_error(
+                        self._task_error(
+                            TypeError(
+                                f"{method}() is a generator: process actors do not stream yet; return a "
+                                f"list, or use an in-process actor"
+                            ),
+                            method,
+                            group,
+                        )
+                    ),
+                )
+            )
             return
         self.refs[ident] = ref
         _core.on_settled(ref, functools.partial(self._done, ident, method, group))
@@ -187,8 +219,9 @@ class Worker:
         core, start = _assemble(actor_class, options, runtime, args, kwargs, actor_id)
         self.handle = core.handle_factory()
         runtime.register(core, name, self.handle)
-        self.generators = {method for method, spec in actor_class._methods.items()
-                           if spec.generator}
+        self.generators = {
+            method for method, spec in actor_class._methods.items() if spec.generator
+        }
         self.core = core
         core.on_death = self._died
         if self.reconstructed:
@@ -219,8 +252,8 @@ class Worker:
             # One value per call, which the caller's process splits into its num_returns
             # refs: a generator's values come back as one tuple.
             remote_method = getattr(self.handle, method).options(
-                concurrency_group=group,
-                num_returns=DYNAMIC if method in self.generators else 1)
+                concurrency_group=group, num_returns=DYNAMIC if method in self.generators else 1
+            )
             self.methods[(method, group)] = remote_method
         return remote_method
 
@@ -241,9 +274,20 @@ class Worker:
                     value = tuple(_core.get(list(value)))
                 message = ("ok", ident, wire.dumps(value, self.exports))
             except Exception as exc:
-                message = ("err", ident, encode_error(self._task_error(TypeError(
-                    f"its result could not be pickled to return it to the caller's process: "
-                    f"{type(exc).__name__}: {exc}"), method, group)))
+                message = (
+                    "err",
+                    ident,
+                    encode_error(
+                        self._task_error(
+                            TypeError(
+                                f"its result could not be pickled to return it to the caller's process: "
+                                f"{type(exc).__name__}: {exc}"
+                            ),
+                            method,
+                            group,
+                        )
+                    ),
+                )
         else:  # as the worker's core made it; only __init__'s is raw
             if self.core is not None and self.core.is_dead:
                 self._died()
@@ -283,8 +327,7 @@ class Worker:
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fd_in, fd_out, parent, loop = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \
-        sys.argv[4]
+    fd_in, fd_out, parent, loop = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     _die_with(parent)
     # Before it is given work: a spare is ready at once
     _runtime.init(loop=loop, backend="local")

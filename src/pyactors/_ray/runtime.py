@@ -22,7 +22,6 @@ from .._control import no_actor_named
 from .._runtime import BACKEND_ENV
 from . import errors
 
-
 # pyactors-only options, meaningless on Ray: every actor and task is in a process of its own.
 _NOT_FOR_RAY = frozenset({"process"})
 
@@ -71,8 +70,9 @@ class RayRuntime:
                 ray_class = self._actor_classes.get(key)
                 if ray_class is None:
                     cls = _declare_methods(actor_class)
-                    ray_class = ray.remote(concurrency_groups=groups)(cls) if groups else \
-                        ray.remote(cls)
+                    ray_class = (
+                        ray.remote(concurrency_groups=groups)(cls) if groups else ray.remote(cls)
+                    )
                     self._actor_classes[key] = ray_class
         try:
             return ray_class.options(**options).remote(*args, **kwargs)
@@ -81,7 +81,8 @@ class RayRuntime:
                 raise
             raise exceptions.ActorNameTakenError(
                 f"an actor named {options.get('name')!r} already exists; choose another name, "
-                f"or use .options(name=..., get_if_exists=True) to get it") from exc
+                f"or use .options(name=..., get_if_exists=True) to get it"
+            ) from exc
 
     def get_actor(self, name: str, namespace: str | None):
         try:
@@ -90,8 +91,11 @@ class RayRuntime:
             if namespace is None:
                 names = ray.util.list_named_actors()
             else:
-                names = [actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
-                         if actor["namespace"] == namespace]
+                names = [
+                    actor["name"]
+                    for actor in ray.util.list_named_actors(all_namespaces=True)
+                    if actor["namespace"] == namespace
+                ]
             raise no_actor_named(name, sorted(names)) from None
 
     # --- remote functions -------------------------------------------------------------------
@@ -109,8 +113,10 @@ class RayRuntime:
                 if found is None:
                     declared = _for_ray(pool.declared)
                     function = _runnable_by_ray(pool.function)
-                    found = (ray.remote(**declared)(function) if declared else
-                             ray.remote(function)), pool.declared
+                    found = (
+                        (ray.remote(**declared)(function) if declared else ray.remote(function)),
+                        pool.declared,
+                    )
                     self._functions[key] = found
         ray_function = found[0]
         if call_options:
@@ -146,28 +152,41 @@ def _with_backend(runtime_env) -> dict:
 def _warn_if_joined_unprepared(address, num_cpus, ray_options: dict) -> None:
     # Ray was up before init(): started by ray.init(), or by Ray's own auto-start (a call on
     # a handle kept from before a shutdown()). Its options stand; say what that means.
-    ignored = sorted({*ray_options, *(["address"] if address is not None else []),
-                      *(["num_cpus"] if num_cpus is not None else [])})
+    ignored = sorted(
+        {
+            *ray_options,
+            *(["address"] if address is not None else []),
+            *(["num_cpus"] if num_cpus is not None else []),
+        }
+    )
     env_vars = (ray.get_runtime_context().runtime_env or {}).get("env_vars") or {}
     unprepared = env_vars.get(BACKEND_ENV) != "ray"
     if ignored or unprepared:
         warnings.warn(
-            f"init(backend='ray'): Ray was already running in this process, so pyactors "
-            f"joined it as it is"
+            "init(backend='ray'): Ray was already running in this process, so pyactors "
+            "joined it as it is"
             + (f"; ignored: {ignored}" if ignored else "")
-            + (f"; its workers will run pyactors locally (its job's runtime_env lacks "
-               f"env_vars {{{BACKEND_ENV!r}: 'ray'}}): let pyactors.init() start Ray, or "
-               f"add that to ray.init()" if unprepared else ""),
-            RuntimeWarning, stacklevel=5)
+            + (
+                f"; its workers will run pyactors locally (its job's runtime_env lacks "
+                f"env_vars {{{BACKEND_ENV!r}: 'ray'}}): let pyactors.init() start Ray, or "
+                f"add that to ray.init()"
+                if unprepared
+                else ""
+            ),
+            RuntimeWarning,
+            stacklevel=5,
+        )
 
 
 def _runnable_by_ray(function):
     """`function`, or for an ``async def`` or an async generator (which Ray refuses as tasks)
     a plain function or generator that runs it on an event loop of its own."""
     if inspect.iscoroutinefunction(function):
+
         def run(*args, **kwargs):
             return asyncio.run(function(*args, **kwargs))
     elif inspect.isasyncgenfunction(function):
+
         def run(*args, **kwargs):
             loop = asyncio.new_event_loop()  # (asyncio.Runner is 3.11+)
             values = function(*args, **kwargs)
@@ -201,4 +220,3 @@ def _declare_methods(actor_class: ActorClass) -> type:
         if num_returns is not None:
             func.__ray_num_returns__ = num_returns
     return cls
-

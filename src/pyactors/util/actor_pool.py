@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from .. import _core
 from .._actor import ActorHandle
@@ -33,16 +34,18 @@ class ActorPool:
         self._busy: dict[_core.ObjectRef, tuple[int, ActorHandle]] = {}  # ref -> (index, actor)
         self._by_index: dict[int, _core.ObjectRef] = {}
         self._backlog: collections.deque[tuple[Submit, Any]] = collections.deque()
-        self._next_index = 0     # index of the next submission
-        self._next_ordered = 0   # index get_next() returns next
+        self._next_index = 0  # index of the next submission
+        self._next_ordered = 0  # index get_next() returns next
 
     # -- submitting ------------------------------------------------------------------------
 
     def submit(self, fn: Submit, value: V) -> None:
         """Run ``fn(actor, value)`` on an idle actor, or once one is free."""
         if not callable(fn):
-            raise TypeError(f"ActorPool.submit() takes a function (actor, value) -> ObjectRef, "
-                            f"got {type(fn).__name__} {fn!r}")
+            raise TypeError(
+                f"ActorPool.submit() takes a function (actor, value) -> ObjectRef, "
+                f"got {type(fn).__name__} {fn!r}"
+            )
         if not self._idle:
             self._backlog.append((fn, value))
             return
@@ -50,9 +53,11 @@ class ActorPool:
         ref = fn(actor, value)
         if not isinstance(ref, _core.ObjectRef) and not is_ray_ref(ref):
             self._idle.append(actor)
-            raise TypeError(f"ActorPool: fn(actor, value) must return the ObjectRef of a call "
-                            f"on that actor (e.g. actor.method.remote(value)), got "
-                            f"{type(ref).__name__} {ref!r}")
+            raise TypeError(
+                f"ActorPool: fn(actor, value) must return the ObjectRef of a call "
+                f"on that actor (e.g. actor.method.remote(value)), got "
+                f"{type(ref).__name__} {ref!r}"
+            )
         self._busy[ref] = (self._next_index, actor)
         self._by_index[self._next_index] = ref
         self._next_index += 1
@@ -102,8 +107,10 @@ class ActorPool:
         if not self.has_next():
             raise StopIteration("No more results to get")
         if self._next_ordered not in self._by_index:
-            raise ValueError("get_next() cannot follow get_next_unordered(): the result it "
-                             "would return was already returned out of order")
+            raise ValueError(
+                "get_next() cannot follow get_next_unordered(): the result it "
+                "would return was already returned out of order"
+            )
         ref = self._by_index[self._next_ordered]
         if timeout is not None and not _core.wait([ref], timeout=timeout)[0]:
             if ignore_if_timedout:
@@ -113,8 +120,9 @@ class ActorPool:
         self._next_ordered += 1
         return self._result(ref)
 
-    def get_next_unordered(self, timeout: float | None = None,
-                           ignore_if_timedout: bool = False) -> Any:
+    def get_next_unordered(
+        self, timeout: float | None = None, ignore_if_timedout: bool = False
+    ) -> Any:
         """Whichever pending result completes first; blocks up to ``timeout`` seconds.
 
         Raises StopIteration when nothing is pending, GetTimeoutError on timeout (with
@@ -173,5 +181,6 @@ class ActorPool:
     @staticmethod
     def _check_actor(actor: Any, where: str) -> None:
         if not isinstance(actor, ActorHandle) and ray_handle(actor) is None:
-            raise TypeError(f"{where} takes actor handles (Cls.remote()), got "
-                            f"{type(actor).__name__} {actor!r}")
+            raise TypeError(
+                f"{where} takes actor handles (Cls.remote()), got {type(actor).__name__} {actor!r}"
+            )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import queue as _stdlib_queue
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .. import _core
 from .._actor import ActorHandle
@@ -87,12 +88,19 @@ class Queue:
 
     def __init__(self, maxsize: int = 0, actor_options: dict | None = None):
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
-            raise (TypeError if not isinstance(maxsize, int) or isinstance(maxsize, bool)
-                   else ValueError)(f"Queue(maxsize=...) must be an int >= 0 (0: unbounded), "
-                                    f"got {type(maxsize).__name__} {maxsize!r}")
+            raise (
+                TypeError
+                if not isinstance(maxsize, int) or isinstance(maxsize, bool)
+                else ValueError
+            )(
+                f"Queue(maxsize=...) must be an int >= 0 (0: unbounded), "
+                f"got {type(maxsize).__name__} {maxsize!r}"
+            )
         if actor_options is not None and not isinstance(actor_options, dict):
-            raise TypeError(f"Queue(actor_options=...) must be a dict of actor options, got "
-                            f"{type(actor_options).__name__} {actor_options!r}")
+            raise TypeError(
+                f"Queue(actor_options=...) must be a dict of actor options, got "
+                f"{type(actor_options).__name__} {actor_options!r}"
+            )
         self.maxsize = maxsize
         self.actor = _QueueActorClass.options(**(actor_options or {})).remote(maxsize)
         self._pending: set[_core.ObjectRef] = set()  # operations shutdown() lets finish
@@ -120,8 +128,7 @@ class Queue:
         if not _core.get(self._call("put", item, _wait_for(block, timeout, "put"))):
             raise Full(_no_room(self.maxsize))
 
-    async def put_async(self, item: Any, block: bool = True,
-                        timeout: float | None = None) -> None:
+    async def put_async(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """``put``, awaited."""
         if not await self._call("put", item, _wait_for(block, timeout, "put_async")):
             raise Full(_no_room(self.maxsize))
@@ -151,8 +158,10 @@ class Queue:
     def put_nowait_batch(self, items: Iterable) -> None:
         """Add all of `items` in order, or none of them: Full if they do not all fit."""
         if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
-            raise TypeError(f"put_nowait_batch() takes an iterable of items, got "
-                            f"{type(items).__name__} {items!r}")
+            raise TypeError(
+                f"put_nowait_batch() takes an iterable of items, got "
+                f"{type(items).__name__} {items!r}"
+            )
         items = list(items)
         if not _core.get(self._call("put_nowait_batch", items)):
             raise Full(f"cannot add {len(items)} items: {_no_room(self.maxsize)}")
@@ -160,8 +169,10 @@ class Queue:
     def get_nowait_batch(self, num_items: int) -> list:
         """Remove and return the first `num_items` items, or none: Empty if it holds fewer."""
         if isinstance(num_items, bool) or not isinstance(num_items, int):
-            raise TypeError(f"get_nowait_batch() takes an int number of items, got "
-                            f"{type(num_items).__name__} {num_items!r}")
+            raise TypeError(
+                f"get_nowait_batch() takes an int number of items, got "
+                f"{type(num_items).__name__} {num_items!r}"
+            )
         if num_items < 0:
             raise ValueError(f"get_nowait_batch(): num_items must be >= 0, got {num_items}")
         ok, items = _core.get(self._call("get_nowait_batch", num_items))
@@ -201,15 +212,15 @@ def _wait_for(block: Any, timeout: Any, what: str) -> float | None:
         return 0
     if timeout is not None:
         if not is_real(timeout):
-            raise TypeError(f"{what}(timeout=...) must be None or a number of seconds, got "
-                            f"{type(timeout).__name__} {timeout!r}")
+            raise TypeError(
+                f"{what}(timeout=...) must be None or a number of seconds, got "
+                f"{type(timeout).__name__} {timeout!r}"
+            )
         if not timeout >= 0:
-            raise ValueError(f"{what}(timeout=...) must be a non-negative number, got "
-                             f"{timeout!r}")
+            raise ValueError(f"{what}(timeout=...) must be a non-negative number, got {timeout!r}")
         return float(timeout)
     return None
 
 
 def _no_room(maxsize: int) -> str:
     return f"the queue is full (maxsize={maxsize})"
-
