@@ -4,10 +4,16 @@
 # Thread-safety model: the core runs under the GIL (free-threaded builds are not supported) and
 # relies on this rule: a sequence of C-level operations on cdef fields that makes no Python-level
 # call and drops no last reference (which could run a __del__) cannot be interleaved with another
-# thread. Each field says which thread may write it:
-#   any   - any thread, only inside such an atomic sequence;
-#   group - only a thread that runs the group's calls (its loop thread, or one of its workers);
-#   once  - set before the object is shared, read-only afterwards.
+# thread. On 3.10 and 3.11 an allocation of an object can run the cyclic collector, whose
+# finalizers are Python code: such a sequence allocates nothing, or re-checks after allocating.
+# Each field says which thread may write it:
+#   any        - any thread, only inside such an atomic sequence;
+#   group      - only a thread that runs the group's calls (its loop thread, or a worker);
+#   own thread - only the thread the ThreadState is of (owner: the thread that made it);
+#   once       - set before the object is shared, read-only afterwards;
+#   cleared    - set before the object is shared, then set to None once by any thread when
+#                the call or actor ends: a reader takes a local reference first;
+#   locked     - only while holding the named lock.
 
 from cpython.pythread cimport PyThread_type_lock
 
@@ -23,7 +29,7 @@ cdef class DependencyWaiter
 
 cdef class ThreadState:
     # One per OS thread, stored in the thread-state dict so it is freed when the thread ends.
-    cdef PyThread_type_lock lock      # own thread parks on it; stays acquired unless released for it
+    cdef PyThread_type_lock lock      # own thread parks on it; acquired unless released for it
     cdef LoopWaker waker              # own thread: LoopWaker of the loop last running here
     cdef Group group                  # own thread: the group this thread runs calls for
     cdef bint on_loop                 # own thread: True on a group's event-loop thread
@@ -34,7 +40,7 @@ cdef class ThreadState:
     cdef list waits_for               # own thread: the refs it waits for, or None
     cdef Py_ssize_t waits_needed      # own thread: how many of them must complete
     # While a remote function's thread is parked in get()/wait():
-    cdef ThreadWaiter parked_waiter   # any: its waiter, for cancel() to wake it
+    cdef ThreadWaiter parked_waiter   # own thread (any reads it): for cancel() to wake it
     cdef bint interrupted             # any: woken by cancel(): get() raises KeyboardInterrupt
 
     cdef int park(self, double timeout) except -1
@@ -48,14 +54,17 @@ cdef class ThreadWaiter(Waiter):
     # A plain thread blocked in get()/wait() until `remaining` of the refs it registered on finish.
     cdef ThreadState owner            # once
     cdef Py_ssize_t remaining         # any
-    cdef bint abandoned               # any: the owner stopped waiting; never release its lock again
+    cdef bint abandoned               # owner: it stopped waiting; never release its lock again
+    cdef bint released                # any: a completion (or cancel()) released the owner's
+                                      # lock, which the owner must take back if it did not park
 
 
 cdef class LoopWaker:
     # Delivers completions to one event loop: one call_soon(_threadsafe) per batch, not per result.
     cdef object loop                  # once
     cdef unsigned long thread_id      # once: the thread running `loop`
-    cdef list pending                 # any (append) / loop thread (swap)
+    cdef list pending                 # any (append) / loop thread (swap); any resets it
+                                      # when post() finds the loop closed
     cdef bint scheduled               # any
     cdef object run_cb                # once: bound self.run, allocated once
 
@@ -130,22 +139,50 @@ cdef class DependencyWaiter(Waiter):
     cdef Py_ssize_t remaining         # any
 
 
+# ObjectRef.state, .stage and .flags; RemoteMethod.num_returns.
+cdef enum:
+    PENDING = 0
+    FINISHED = 1
+    FAILED = 2
+    CANCELLED = 3   # asyncio gave up on it (ref.cancel()): awaiters get CancelledError
+
+cdef enum:
+    S_UNLISTED = 0  # in none of its group's lists: not yet submitted, or taken out of one
+    S_QUEUED = 1    # in its group's FIFO, waiting for a slot
+    S_RUNNING = 2   # holds a slot
+    S_WAITING = 3   # waiting for ref arguments, before joining the FIFO
+
+cdef enum:
+    F_INIT = 1               # the actor's __init__: admitted before the actor is ready
+    F_ASYNC = 2              # an `async def`: runs as a task on its group's loop
+    F_REF_ARGS = 4           # some top-level argument is an ObjectRef
+    F_QUEUED_UNRESOLVED = 8  # in an ordered group's FIFO before its ref arguments are ready:
+                             # it keeps its place and holds back the calls behind it
+    F_BLOCKING = 16          # a plain def of an async actor run on a worker thread of its group
+    F_STARTED = 32           # an async call's task has started running its body (loop thread)
+    F_NO_AWAIT = 64          # an `async def` without await: cannot suspend, runs without a Task
+
+cdef enum:
+    NUM_RETURNS_STREAMING = -1  # RemoteMethod.num_returns of a generator's streaming call
+
 cdef class ObjectRef:
     # The result cell of one call, and the call itself until it finishes.
-    cdef int state                    # any: PENDING -> FINISHED | FAILED, exactly once
+    cdef int state                    # any: PENDING -> FINISHED | FAILED | CANCELLED, once
     cdef object value                 # any, with state: the result, or the exception to raise
     cdef object waiters               # any: None, one Waiter, or a list of Waiters
     cdef unsigned long long ident     # once
     # the call; released when the ref completes
-    cdef object func                  # once
-    cdef tuple args                   # once
-    cdef dict kwargs                  # once (None when there are none)
+    cdef object func                  # cleared
+    cdef tuple args                   # any: ref arguments replaced by their values while
+                                      # pending (resolve_arguments); cleared
+    cdef dict kwargs                  # as args (None when there are none)
     cdef str name                     # once: "Class.method", for messages
-    cdef int flags                    # once: F_* bits
-    cdef int stage                    # any: S_* - which group list holds it (group-owned)
+    cdef int flags                    # once: F_* bits; but F_QUEUED_UNRESOLVED is any, and
+                                      # F_STARTED is its group's loop thread
+    cdef int stage                    # any: S_*, which of its group's lists holds it
     cdef Group group                  # any: the group it was submitted to (counted as pending)
     cdef ObjectRef prev               # any: links in the group's waiting, queued or running list
-    cdef ObjectRef next
+    cdef ObjectRef next               # any
     cdef object task                  # group: the asyncio.Task driving an async call
     cdef unsigned long thread         # group: the thread running its plain body, 0 otherwise
     cdef ObjectRef source             # once: the call this ref is one output of (num_returns)
@@ -162,25 +199,39 @@ cdef class ObjectRef:
     cdef object _loop_future(self)
 
 
+# Group.state
+cdef enum:
+    G_UNSTARTED = 0  # no thread yet: the first call starts one
+    G_STARTED = 1
+    G_CLOSED = 2     # every call fails with closed_error
+
 cdef class Group:
     cdef readonly str name            # once
     cdef readonly ActorCore actor     # once
-    cdef Py_ssize_t limit             # any (reads), written under the GIL by set_limit
+    cdef Py_ssize_t limit             # any: most calls in flight (max_concurrency; set_limit;
+                                      # a ProcessGroup: its window, see `declared`)
+    cdef Py_ssize_t borrowed          # any: slots lent by its calls blocked in get()/wait()
+                                      # (lends_slots): more calls may run meanwhile
+    cdef bint lends_slots             # once: the remote-function pool's thread group, whose
+                                      # plain calls lend their slot while they block, as Ray
+                                      # releases a blocked task's CPU
     cdef Py_ssize_t in_flight         # any
     cdef ObjectRef head               # any: FIFO of calls waiting for a slot
-    cdef ObjectRef tail
+    cdef ObjectRef tail               # any
     cdef Py_ssize_t queued            # any
     cdef ObjectRef running            # any: calls in flight, so close() can fail them at once
     cdef ObjectRef waiting            # any: calls waiting for ref arguments, holding no slot
     cdef Py_ssize_t waiting_count     # any
-    cdef int state                    # any: G_IDLE -> G_STARTED -> G_CLOSED
+    cdef int state                    # any: G_UNSTARTED -> G_STARTED -> G_CLOSED, the first
+                                      # step (and its undoing by an interrupted start) and the
+                                      # last under lifecycle_lock
     cdef object closed_error          # once closed
-    cdef object lifecycle_lock        # threading.Lock guarding start against close (slow path)
+    cdef object lifecycle_lock        # once: threading.Lock, start against close (slow path)
     cdef list threads                 # under lifecycle_lock
     cdef object thread_name           # once
-    cdef unsigned long long completed # any
-    cdef unsigned long long failed
-    cdef unsigned long long cancelled
+    cdef unsigned long long completed  # any
+    cdef unsigned long long failed    # any
+    cdef unsigned long long cancelled  # any
     cdef double max_queue_wait        # any: longest time a call waited for a slot
 
     cdef submit(self, ObjectRef call, bint front=*)
@@ -189,6 +240,9 @@ cdef class Group:
     cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter)
     cdef _arguments_ready(self, ObjectRef call, ObjectRef failed)
     cdef bint _can_admit(self)
+    cdef bint _has_free_slot(self)
+    cdef _lend_slot(self)
+    cdef _reclaim_slot(self)
     cdef ObjectRef _admit(self)
     cdef _unlink(self, ObjectRef call)
     cdef _wake(self)
@@ -243,7 +297,7 @@ cdef class ProcessGroup(Group):
     # Admits here, runs in a worker process: `link` (Python, pyactors._process) sends admitted
     # calls, cancels and stops to the worker, and completes calls from its I/O thread.
     cdef object link                  # once
-    cdef object dispatch_lock         # threading.RLock: admission order = order on the wire
+    cdef object dispatch_lock         # once: threading.RLock, admission order = wire order
     cdef bint serial                  # once: a threaded actor's group (ordered at limit 1)
     cdef Py_ssize_t declared          # any: the group's limit (the worker enforces it;
                                       # `limit` bounds the calls sent: its window)
@@ -252,33 +306,36 @@ cdef class ProcessGroup(Group):
 cdef class ActorCore:
     cdef readonly str class_name      # once
     cdef readonly str actor_id        # once
-    cdef str label                    # once: replaces "actor Class(id)" in messages, or None
     cdef readonly bint is_pool        # once: the remote-function pool, not an actor
+    cdef readonly str description     # once: how messages name it: "actor Class(id)", or
+                                      # the pool's own name
     cdef bint ready                   # any: __init__ finished
     cdef bint dead                    # any
-    cdef object death_error           # once dead
+    cdef object death_error           # any: set once, by die()
     cdef Py_ssize_t pending           # any: calls submitted and not yet complete
     cdef bint init_pending            # any: __init__ is one of them (not a max_pending call)
     cdef Py_ssize_t max_pending       # once: 0 = unlimited
-    cdef Py_ssize_t users             # any: live handles and method objects; 0 = unreachable
-    cdef object reaper                # once: reentrant callable told when users reaches 0
-    cdef readonly object handle_factory  # until it dies: makes a new ActorHandle (current_actor)
-    cdef public object on_death       # once: None, or called (no arguments) when it dies
+    cdef Py_ssize_t submitters        # any: live handles and RemoteMethods, what can still
+                                      # submit calls; 0 = unreachable
+    cdef object reaper                # once: reentrant callable told when submitters reaches 0
+    cdef readonly object handle_factory  # cleared: makes a new ActorHandle (current_actor)
+    cdef public object on_death       # cleared: None, or called (no arguments) when it dies
     cdef object __weakref__           # the runtime tracks actors weakly
-    cdef dict groups                  # once (before the first call): name -> Group
-    cdef list retired                 # groups renew_group() replaced: still joined on stop
-    cdef readonly Group default_group # once
+    cdef dict groups                  # once (before the first call): name -> Group; the
+                                      # pool's: renew_group() replaces a closed one
+    cdef list retired                 # any: groups renew_group() replaced, joined on stop
+    cdef readonly Group default_group  # once
 
-    # Exits from inside (exit.pyx)
-    cdef public object lifecycle      # once: None, or the Python object that runs
+    # Exits from inside
+    cdef public object lifecycle      # cleared: None, or the Python object that runs
                                       # __ray_shutdown__ (once) and resets the instance
     cdef object exiting               # any: None, or the error of a graceful exit under way
     cdef bint restarting              # any: to restart once its running calls have ended
     cdef readonly bint reconstructed  # any: it was restarted
     cdef Py_ssize_t restarts_left     # any: max_restarts still allowed (-1: without end)
     cdef Py_ssize_t task_retries      # once: max_task_retries (-1: without end)
-    cdef tuple init_args              # once: __init__'s arguments, for restarts
-    cdef dict init_kwargs             # once
+    cdef tuple init_args              # cleared: __init__'s arguments, for restarts
+    cdef dict init_kwargs             # cleared
 
     cdef _init_finished(self, object exc)
     cdef Group _added(self, str name, Group group)
@@ -294,11 +351,14 @@ cdef class RemoteMethod:
     # `handle.method` / `remote_function`: everything .remote() needs, resolved once.
     cdef object func                  # once: bound method or plain function
     cdef readonly str name            # once: "Class.method"
-    cdef Group group                  # once for actor methods; functions re-resolve after shutdown
+    cdef Group group                  # once for actor methods; a remote function's: any
+                                      # (it finds a new one after a shutdown, _adopt)
     cdef int flags                    # once
-    cdef object regroup               # once: None, or (a remote function) a callable giving
-                                      # what runs its calls: a live group of this runtime, or
-                                      # another backend's (Ray's) submit function
+    cdef readonly bint is_function    # once: a remote function's (else an actor method's)
+    cdef object pool                  # once: a remote function's pool (_function._Pool), None
+                                      # for a method: pool(call_options) gives what runs its
+                                      # calls, a live group of this runtime or another
+                                      # backend's (Ray's) submit function
     cdef dict call_options            # once: what .options() gave a remote function, for a
                                       # backend that reads it (Ray); None if nothing
     cdef RemoteMethod origin          # once: the method an .options() variant came from,

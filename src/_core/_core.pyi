@@ -79,7 +79,7 @@ class ActorCore:
         self,
         class_name: str,
         actor_id: str,
-        label: str | None = None,
+        pool_name: str | None = None,
         max_pending_calls: int = 0,
         handle_factory: Callable[[], Any] | None = None,
         reaper: Callable[[ActorCore], object] | None = None,
@@ -110,8 +110,6 @@ class ActorCore:
     def is_pool(self) -> bool: ...
     @property
     def is_dead(self) -> bool: ...
-    @property
-    def is_ready(self) -> bool: ...
     def add_group(
         self,
         name: str,
@@ -138,7 +136,8 @@ class ActorCore:
     def all_groups(self) -> list[Group]: ...
     def abandon_after_fork(self, error: BaseException) -> None: ...
     def join(self, timeout: float) -> bool: ...
-    def describe(self) -> str: ...
+    @property
+    def description(self) -> str: ...
 
 class RemoteMethod:
     def __init__(
@@ -147,7 +146,7 @@ class RemoteMethod:
         name: str,
         group: Group | None,
         is_async: bool,
-        regroup: Callable[[], Group] | None = None,
+        pool: Callable[[dict[str, Any] | None], Any] | None = None,
         blocking: bool = False,
         awaits: bool = True,
         num_returns: int = 1,
@@ -156,6 +155,8 @@ class RemoteMethod:
     ) -> None: ...
     @property
     def name(self) -> str: ...
+    @property
+    def is_function(self) -> bool: ...
     @property
     def concurrency_group(self) -> str | None: ...
     def remote(self, *args: Any, **kwargs: Any) -> ObjectRef: ...

@@ -3,22 +3,23 @@
 
 from pyactors._options import IGNORED_TASK_OPTIONS as _IGNORED_TASK_OPTIONS
 from pyactors._options import num_returns as _num_returns
-from pyactors._options import is_real as _is_real
 from pyactors._options import require_bool as _require_bool
 from pyactors._retries import retry_options as _retry_options
 from pyactors._retries import retrying as _retrying
 
 
 cdef class ActorCore:
-    def __cinit__(self, str class_name, str actor_id, str label=None,
+    def __cinit__(self, str class_name, str actor_id, str pool_name=None,
                   Py_ssize_t max_pending_calls=0, handle_factory=None, reaper=None,
                   Py_ssize_t max_restarts=0, Py_ssize_t max_task_retries=0):
         self.class_name = class_name
         self.actor_id = actor_id
         self.restarts_left = max_restarts
         self.task_retries = max_task_retries
-        self.label = label
-        self.is_pool = label is not None
+        # The remote-function pool is an ActorCore too (its groups admit the same way); its
+        # name stands where messages about an actor say "actor Class(id)".
+        self.is_pool = pool_name is not None
+        self.description = pool_name if self.is_pool else f"actor {class_name}({actor_id})"
         self.max_pending = max_pending_calls
         self.handle_factory = handle_factory
         self.reaper = reaper
@@ -27,7 +28,7 @@ cdef class ActorCore:
 
     def add_group(self, str name, Py_ssize_t limit, loop_factory=None):
         """Add a concurrency group: on an event loop from `loop_factory`, or on worker threads."""
-        if self.default_group is not None and self.default_group.state != G_IDLE:
+        if self.default_group is not None and self.default_group.state != G_UNSTARTED:
             raise RuntimeError("groups must be added before the actor's first call")
         cdef Group group
         if loop_factory is None:
@@ -41,7 +42,7 @@ cdef class ActorCore:
         """Add a concurrency group whose calls `link` runs in worker processes, which enforce
         `limit`; `serial`: a threaded actor's group (its calls keep submission order at limit
         1); `window`: the most calls sent at once (0: no bound)."""
-        if self.default_group is not None and self.default_group.state != G_IDLE:
+        if self.default_group is not None and self.default_group.state != G_UNSTARTED:
             raise RuntimeError("groups must be added before the actor's first call")
         return self._added(name, new_process_group(self, name, limit, link, serial, window))
 
@@ -125,29 +126,29 @@ cdef class ActorCore:
         if call.flags & F_INIT:
             self.init_pending = False
         if PYACTORS_DEBUG and self.pending < 0:
-            dbg_violation(f"{self.describe()}: pending calls went negative")
+            dbg_violation(f"{self.description}: pending calls went negative")
         if PYACTORS_DEBUG:
             dbg_calls_pending -= 1
-        if self.pending == 0 and self.users == 0 and self.reaper is not None and not self.dead:
+        if self.pending == 0 and self.submitters == 0 and self.reaper is not None and not self.dead:
             # It exits: on the reaper's thread, where __ray_shutdown__ may run (not here, in
             # the middle of completing a ref).
             self.reaper(self)
 
     cdef _release(self):
-        self.users -= 1
+        self.submitters -= 1
         # A dead actor needs no reaping; handing it over would also resurrect a garbage cycle
         # through it until the reaper has run.
-        if self.users == 0 and self.reaper is not None and not self.dead:
+        if self.submitters == 0 and self.reaper is not None and not self.dead:
             self.reaper(self)
 
     def acquire(self):
-        self.users += 1
+        self.submitters += 1
 
     def release(self):
         self._release()
 
     def exit_if_unused(self):
-        if self.users == 0 and self.pending == 0 and not self.dead:
+        if self.submitters == 0 and self.pending == 0 and not self.dead:
             self.run_shutdown_hook()
             self.die(actor_died_error(self, "nothing references it any more", None))
 
@@ -205,6 +206,7 @@ cdef class ActorCore:
             self._restart()
 
     cdef _restart(self):
+        cdef ObjectRef call
         self.restarting = False
         if self.restarts_left > 0:
             self.restarts_left -= 1
@@ -214,10 +216,12 @@ cdef class ActorCore:
         except BaseException as exc:
             self.die(actor_died_error(self, "it could not be restarted", exc))
             return
+        call = new_call(init, self.init_args if self.init_args is not None else (),
+                        self.init_kwargs, f"{self.class_name}.__init__", F_INIT)
+        # Set only now, next to submit()'s count of it: another thread's submit() in between
+        # would count one pending call too few against max_pending_calls.
         self.init_pending = True
-        self.default_group.submit(
-            new_call(init, self.init_args if self.init_args is not None else (),
-                     self.init_kwargs, f"{self.class_name}.__init__", F_INIT), True)
+        self.default_group.submit(call, True)
 
     def mark_reconstructed(self):
         """A process actor's new worker: was_current_actor_reconstructed is true there."""
@@ -240,14 +244,15 @@ cdef class ActorCore:
             return False
         self.dead = True
         self.death_error = error
-        # The factory's closure holds the instance and this core, and so does the lifecycle:
-        # dropped, the instance and its state are freed by reference counting alone, without
-        # waiting for the collector.
+        for group in list(self.groups.values()):
+            group.close(error, stop)
+        # After the groups closed: these may hold the last reference to objects whose
+        # __del__ could let other threads run and submit meanwhile. The factory's closure
+        # holds the instance and this core, and so does the lifecycle: dropped, the instance
+        # and its state are freed by reference counting alone, without the collector.
         self.handle_factory = None
         self.lifecycle = None
         self.init_args = self.init_kwargs = None
-        for group in list(self.groups.values()):
-            group.close(error, stop)
         on_death, self.on_death = self.on_death, None
         if on_death is not None:
             on_death()
@@ -283,24 +288,15 @@ cdef class ActorCore:
         return list(self.groups)
 
     @property
-    def is_ready(self):
-        return self.ready
-
-    @property
     def is_actor(self):
         return not self.is_pool
 
-    def describe(self):
-        if self.label is not None:
-            return self.label
-        return f"actor {self.class_name}({self.actor_id})"
-
     def __repr__(self):
-        return f"<ActorCore {self.describe()}>"
+        return f"<ActorCore {self.description}>"
 
 
 cdef class RemoteMethod:
-    def __cinit__(self, func, str name, Group group, bint is_async, regroup=None,
+    def __cinit__(self, func, str name, Group group, bint is_async, pool=None,
                   bint blocking=False, bint awaits=True, Py_ssize_t num_returns=1,
                   generator=None, Py_ssize_t backpressure=-1):
         self.func = func
@@ -311,9 +307,10 @@ cdef class RemoteMethod:
         self.backpressure = backpressure
         self.flags = ((F_ASYNC | (0 if awaits else F_NO_AWAIT) if is_async else 0)
                       | (F_BLOCKING if blocking else 0))
-        self.regroup = regroup
+        self.pool = pool
+        self.is_function = pool is not None
         if group is not None:
-            group.actor.users += 1
+            group.actor.submitters += 1
 
     def __del__(self):
         # tp_finalize, not __dealloc__: finalizers run before the cyclic collector clears
@@ -326,7 +323,7 @@ cdef class RemoteMethod:
     def remote(self, *args, **kwargs):
         """Submit the call; returns its ObjectRef at once."""
         cdef Group group = self.group
-        if self.regroup is not None and (group is None or group.state == G_CLOSED):
+        if self.is_function and (group is None or group.state == G_CLOSED):
             target = self._target()
             if not isinstance(target, Group):  # another backend (Ray) runs it: its ref
                 return target(*args, **kwargs)
@@ -352,16 +349,16 @@ cdef class RemoteMethod:
         # What runs a remote function's calls: a group of this runtime (kept, and by its
         # origin too when that one goes to the same pool), or another backend's submit
         # function (asked again each call).
-        target = self.regroup(self.call_options)
+        target = self.pool(self.call_options)
         if isinstance(target, Group):
             self._adopt(<Group>target)
-            if self.origin is not None and self.origin.regroup is self.regroup and (
+            if self.origin is not None and self.origin.pool is self.pool and (
                     self.origin.group is None or self.origin.group.state == G_CLOSED):
                 self.origin._adopt(<Group>target)
         return target
 
     cdef _adopt(self, Group group):
-        group.actor.users += 1
+        group.actor.submitters += 1
         if self.group is not None:
             self.group.actor._release()
         self.group = group
@@ -370,7 +367,7 @@ cdef class RemoteMethod:
                 _generator_backpressure_num_objects=None, **options):
         """Options for one call: ``concurrency_group`` overrides the declared group,
         ``num_returns`` the number of refs the call returns."""
-        if self.regroup is None or (not options and num_returns is None
+        if not self.is_function or (not options and num_returns is None
                                     and _generator_backpressure_num_objects is None):
             return self._options(concurrency_group, num_returns,
                                  _generator_backpressure_num_objects, options)
@@ -391,7 +388,7 @@ cdef class RemoteMethod:
         cdef RemoteMethod method = self._options(concurrency_group, num_returns, backpressure,
                                                  options)
         cdef RemoteMethod carrying = RemoteMethod(
-            method.func, method.name, method.group, method.flags & F_ASYNC, method.regroup,
+            method.func, method.name, method.group, method.flags & F_ASYNC, method.pool,
             method.flags & F_BLOCKING, not method.flags & F_NO_AWAIT, method.num_returns,
             method.generator, method.backpressure)
         carrying.call_options = given
@@ -413,14 +410,13 @@ cdef class RemoteMethod:
                 concurrency_group=concurrency_group, num_returns=num_returns, **options)
         if options and not _IGNORED_TASK_OPTIONS.issuperset(options):
             unknown = set(options) - _IGNORED_TASK_OPTIONS
-            supported = "num_returns, process" if self.regroup is not None else \
+            supported = "num_returns, process" if self.is_function else \
                 "concurrency_group, num_returns"
             raise TypeError(
                 f"{self.name}.options() got unsupported option(s) {sorted(unknown)}; "
                 f"supported: {supported}, and Ray's scheduling options "
                 f"{sorted(_IGNORED_TASK_OPTIONS)} (accepted, no effect in one process)")
-        if self.regroup is not None and ("retry_exceptions" in options
-                                         or "max_retries" in options):
+        if self.is_function and ("retry_exceptions" in options or "max_retries" in options):
             return self._with_retries(options).options(
                 concurrency_group=concurrency_group, num_returns=num_returns)
         cdef Py_ssize_t returns = self.num_returns
@@ -432,7 +428,7 @@ cdef class RemoteMethod:
             return self
         cdef Group group = self.group
         if concurrency_group is not None:
-            if self.regroup is not None:
+            if self.is_function:
                 raise ValueError(f"{self.name}.options(concurrency_group="
                                  f"{concurrency_group!r}): {self.name} is a remote function; "
                                  f"concurrency groups belong to actors")
@@ -446,7 +442,7 @@ cdef class RemoteMethod:
     cdef RemoteMethod _variant(self, func, Group group, bint is_async, bint awaits,
                                Py_ssize_t num_returns, Py_ssize_t backpressure):
         # This method with some of its settings replaced (.options()).
-        return RemoteMethod(func, self.name, group, is_async, self.regroup,
+        return RemoteMethod(func, self.name, group, is_async, self.pool,
                             self.flags & F_BLOCKING, awaits, num_returns, self.generator,
                             backpressure)
 
@@ -467,13 +463,13 @@ cdef class RemoteMethod:
     def _in_process_or_not(self, dict options):
         # A remote function's .options(process=...): the same function on the other pool.
         process = options.pop("process")
-        if self.regroup is None:
+        if not self.is_function:
             raise ValueError(f"{self.name}.options(process=...): an actor's methods run where "
                              f"the actor lives; choose it when creating the actor: "
                              f"Cls.options(process=True).remote()")
         _require_bool(process, f"{self.name}.options(process=...)")
-        regroup = self.regroup.with_process(process)
-        return RemoteMethod(self.func, self.name, None, self.flags & F_ASYNC, regroup,
+        pool = self.pool.with_process(process)
+        return RemoteMethod(self.func, self.name, None, self.flags & F_ASYNC, pool,
                             self.flags & F_BLOCKING, not self.flags & F_NO_AWAIT,
                             self.num_returns, self.generator, self.backpressure)
 
@@ -485,7 +481,6 @@ cdef class RemoteMethod:
         raise TypeError(
             f"{self.name}() cannot be called directly: use {self.name}.remote(...) to submit "
             f"the call, and pyactors.get(ref) or `await ref` for its result")
-
 
     @property
     def concurrency_group(self):

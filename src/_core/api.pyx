@@ -1,5 +1,7 @@
 # get / wait / put / cancel: the module-level functions of the public API.
 
+from pyactors._options import is_real as _is_real
+
 cdef str _BLOCKING_ON_LOOP = (
     "{what}() would block an event loop: it was called on the loop thread of "
     "{location}. Inside an async actor use `await ref` "
@@ -44,24 +46,24 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     cdef bint parked = False
     cdef bint watched = False
     cdef int woken = 0
-    # A plain remote function blocked here lends its pool slot to others meanwhile, as Ray
-    # releases a blocked task's CPU: nested remote calls cannot deadlock the pool.
-    cdef Group lent = ts.group if ts.group is not None and ts.group.actor.is_pool \
-        and type(ts.group) is ThreadGroup else None
+    # Nested remote calls cannot deadlock the remote-function pool: its calls lend their
+    # slot while they block here.
+    cdef Group lent = ts.group if ts.group is not None and ts.group.lends_slots else None
     waiter.owner = ts
     waiter.remaining = needed
-    for ref in pending:  # atomic: no completion can interleave with the registration
+    # Completions may interleave with the registration (on 3.10/3.11 an allocation in
+    # _add_waiter can run the collector, whose finalizers can switch threads): whoever takes
+    # `remaining` to zero first releases the lock (or, here, finds no need to park).
+    for ref in pending:
         if not (<ObjectRef>ref)._add_waiter(waiter):
             waiter.remaining -= 1
     try:
         if waiter.remaining > 0:
             parked = True
             if lent is not None:
-                lent.limit += 1
-                if lent._can_admit():
-                    lent._wake()
                 ts.parked_waiter = waiter  # cancel() of the function wakes it (interrupt_call)
                 parked_threads[ts.ident] = ts
+                lent._lend_slot()  # last: it can start a thread (Python code that may raise)
             if ts.group is not None and timeout < 0:  # a wait with a timeout always ends
                 ts.waits_for = pending
                 ts.waits_needed = needed
@@ -75,14 +77,17 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
             ts.waits_for = None
         ts.parked_waiter = None
         if parked and lent is not None:
-            lent.limit -= 1
+            lent._reclaim_slot()
             del parked_threads[ts.ident]
         waiter.abandoned = True
-        if parked and not woken and waiter.remaining <= 0:
-            # The last completion released our lock after the wait gave up (timeout or
-            # KeyboardInterrupt) and before we had the GIL back: take that release back so
-            # the lock stays acquired for the next park().
+        if waiter.released and not woken:
+            # A completion released our lock and no park() took it: during the registration,
+            # or after the wait gave up (timeout or KeyboardInterrupt) and before we had the
+            # GIL back. Take it now (it is free: this cannot block) so that the lock stays
+            # acquired for the next park().
             PyThread_acquire_lock(ts.lock, WAIT_LOCK)
+        elif PYACTORS_DEBUG and PyThread_acquire_lock(ts.lock, NOWAIT_LOCK):
+            dbg_violation("a thread left get()/wait() with its park lock released")
         for ref in pending:
             (<ObjectRef>ref)._remove_waiter(waiter)
     if ts.interrupted:
@@ -402,7 +407,7 @@ def failed_ref(error):
 
 
 def cancel_requested(ObjectRef ref):
-    """Whether cancel() asked the call behind `ref` to stop (get_runtime_context().is_canceled())."""
+    """Whether cancel() asked the call behind `ref` to stop (its context's is_canceled())."""
     return ref.cancel_requested
 
 

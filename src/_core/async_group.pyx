@@ -17,7 +17,7 @@ cdef class AsyncGroup(Group):
             return
         self.drain_pending = True
         try:
-            if self.state == G_IDLE:
+            if self.state == G_UNSTARTED:
                 self._start()
             elif self.loop is None:
                 self._unpark()  # the thread makes the loop and drains
@@ -85,8 +85,9 @@ cdef class AsyncGroup(Group):
             loop.set_default_executor(executor)
             ts.on_loop = True
             self.loop = loop
-            if self.state == G_CLOSED:
-                loop.stop()  # closed while the loop was being made: close() saw no loop
+            if self.state == G_CLOSED:  # closed while the loop was being made: close() saw none
+                self.loop_stopping = True
+                loop.stop()
             loop.call_soon(self.drain_cb)
             try:
                 try:
@@ -282,12 +283,12 @@ cdef class AsyncGroup(Group):
             PyThread_release_lock((<ThreadState>worker).lock)
         if self.loop is None:
             self._unpark()  # a thread before its loop sees the group closed and ends
-        elif self.loop_stopping:
-            pass  # once: a second stop() would cut short the loop's final run (_finalize_loop)
-        elif PyThread_get_thread_ident() == self.thread_id and not self.loop.is_running():
-            self.loop_stopping = True  # it stopped by itself, and this thread is finishing it
-        else:
+        elif not self.loop_stopping:
+            # Set before any Python call: a second stop() would cut short the loop's final
+            # run (_finalize_loop).
             self.loop_stopping = True
+            if PyThread_get_thread_ident() == self.thread_id and not self.loop.is_running():
+                return  # it stopped by itself, and this thread is finishing it
             try:
                 self.loop.call_soon_threadsafe(self.loop.stop)
             except RuntimeError:

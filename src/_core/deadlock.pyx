@@ -47,10 +47,10 @@ cdef int check_deadlock(ThreadState ts, str what) except -1:
             f"{what}() would wait forever: a deadlock.\n  "
             + "\n  ".join(steps)
             + f"\n  ... {back + 1}. again: a cycle"
-            + f"\nNo thread can end this wait. Await instead of blocking (an async method, or "
-              f"get() outside the actor), give the group more slots (max_concurrency= or "
-              f"concurrency_groups=), or send the inner call to another group "
-              f"(.options(concurrency_group=...)).")
+            + "\nNo thread can end this wait. Await instead of blocking (an async method, or "
+              "get() outside the actor), give the group more slots (max_concurrency= or "
+              "concurrency_groups=), or send the inner call to another group "
+              "(.options(concurrency_group=...)).")
         error.cycle = steps
         raise error
     return 0
@@ -101,8 +101,8 @@ cdef inline bint _progresses(ObjectRef call):
         return True
     if call.stage == S_RUNNING:
         return not call.thread or call.thread not in blocked_threads
-    return (call.stage == S_QUEUED and not call.flags & F_UNRESOLVED
-            and (group.actor.ready or call.flags & F_INIT) and group.in_flight < group.limit)
+    return (call.stage == S_QUEUED and not call.flags & F_QUEUED_UNRESOLVED
+            and (group.actor.ready or call.flags & F_INIT) and group._has_free_slot())
 
 
 cdef tuple _needs(node):
@@ -128,7 +128,7 @@ cdef tuple _needs(node):
         return ts.waits_needed - done, found
     if isinstance(node, Group):
         group = <Group>node
-        if group.in_flight < group.limit or group.state == G_CLOSED:
+        if group._has_free_slot() or group.state == G_CLOSED:
             return 0, found
         call = group.running
         while call is not None:  # all slots taken: one of their calls must end
@@ -147,7 +147,7 @@ cdef tuple _needs(node):
             return 0, found  # running freely (or a coroutine): it can end
         found.append(waiter)
         return 1, found
-    if call.stage == S_WAITING or (call.stage == S_QUEUED and call.flags & F_UNRESOLVED):
+    if call.stage == S_WAITING or (call.stage == S_QUEUED and call.flags & F_QUEUED_UNRESOLVED):
         # Its arguments first, and then a slot: both are needed.
         for arg in _ref_arguments(call):
             if (<ObjectRef>arg).state == PENDING:
@@ -227,7 +227,8 @@ cdef str _describe(node):
     cdef Group group
     if isinstance(node, Group):
         group = <Group>node
-        return f"a free slot of {group.location}: all {group.limit} are taken, by"
+        return (f"a free slot of {group.location}: all {group.limit + group.borrowed} are "
+                f"taken, by")
     if type(node) is ThreadState:
         ts = <ThreadState>node
         call = _call_on_thread(ts)
@@ -240,7 +241,7 @@ cdef str _describe(node):
         return f"{call.name}()"
     if call.stage == S_RUNNING:
         return f"{call.name}(), running in {group.location}, whose thread"
-    if call.stage == S_WAITING or call.flags & F_UNRESOLVED:
+    if call.stage == S_WAITING or call.flags & F_QUEUED_UNRESOLVED:
         return (f"{call.name}() in {group.location}, waiting for its ref arguments and then "
                 f"for")
     if not group.actor.ready:

@@ -5,11 +5,6 @@
 # completing) calls _wake(); the subclass turns that into at most one pending wakeup of its
 # thread(s). All list and counter updates are atomic sequences (see _core.pxd).
 
-cdef enum:
-    G_IDLE = 0      # no thread yet: started by the first call
-    G_STARTED = 1
-    G_CLOSED = 2    # every call fails with closed_error
-
 # Admissions per drain before yielding to the loop's other callbacks.
 cdef int DRAIN_BATCH = 256
 # How long start_thread() waits, after an interrupt, to learn whether the thread started.
@@ -34,7 +29,7 @@ cdef class Group:
         if actor.max_pending and actor.pending - actor.init_pending >= actor.max_pending \
                 and not call.flags & F_INIT:
             raise PendingCallsLimitExceededError(
-                f"{actor.describe()} has {actor.pending - actor.init_pending} calls pending, "
+                f"{actor.description} has {actor.pending - actor.init_pending} calls pending, "
                 f"its limit (max_pending_calls={actor.max_pending}); wait for some to finish")
         actor.pending += 1
         call.group = self  # from here on the call counts as pending until _set()
@@ -89,7 +84,7 @@ cdef class Group:
             self._arguments_ready(call, None)
         elif self._ordered():
             # Ordered group: later calls queue behind this one, as Ray orders a caller's calls.
-            call.flags |= F_UNRESOLVED
+            call.flags |= F_QUEUED_UNRESOLVED
             self._enqueue(call)
         else:
             # Holds no slot and blocks nobody until its arguments are ready.
@@ -104,26 +99,41 @@ cdef class Group:
         """All of `call`'s ref arguments completed, or `failed` did: run it, or fail it."""
         error = failed.value if failed is not None else resolve_arguments(call)
         if error is not None:
-            if call.stage != S_NEW:
+            if call.stage != S_UNLISTED:
                 self._unlink(call)
             self._finish(call, FAILED, error)
         elif call.stage == S_WAITING:
             self._unlink(call)
             self._enqueue(call)
         elif call.stage == S_QUEUED:
-            call.flags &= ~F_UNRESOLVED
+            call.flags &= ~F_QUEUED_UNRESOLVED
             if self._can_admit():
                 self._wake()
-        elif call.stage == S_NEW and call.state == PENDING:  # all were ready at submission
+        elif call.stage == S_UNLISTED and call.state == PENDING:  # all were ready at submission
             if self.state == G_CLOSED:
                 self._finish(call, FAILED, self.closed_error)
             else:
                 self._enqueue(call)
 
+    cdef bint _has_free_slot(self):
+        return self.in_flight < self.limit + self.borrowed
+
+    cdef _lend_slot(self):
+        # One of the group's calls blocks without needing its slot meanwhile: nested calls
+        # it waits for can then run even when every slot is taken by such waiters.
+        self.borrowed += 1
+        if self._can_admit():
+            self._wake()
+
+    cdef _reclaim_slot(self):
+        # The call runs again: the group may run past its limit until enough calls end, as
+        # Ray's CPU accounting does when a blocked task resumes.
+        self.borrowed -= 1
+
     cdef bint _can_admit(self):
         cdef ObjectRef head = self.head
-        return (head is not None and self.in_flight < self.limit and self.state != G_CLOSED
-                and not head.flags & F_UNRESOLVED
+        return (head is not None and self._has_free_slot() and self.state != G_CLOSED
+                and not head.flags & F_QUEUED_UNRESOLVED
                 and (self.actor.ready or head.flags & F_INIT))
 
     cdef ObjectRef _admit(self):
@@ -142,9 +152,10 @@ cdef class Group:
         self.running = call
         call.stage = S_RUNNING
         self.in_flight += 1
-        if PYACTORS_DEBUG and self.in_flight > self.limit:
+        if PYACTORS_DEBUG and self.in_flight > self.limit + self.borrowed:
             dbg_violation(f"{self.location}: admitted a call past its limit "
-                          f"({self.in_flight} running, limit {self.limit})")
+                          f"({self.in_flight} running, limit {self.limit}, "
+                          f"{self.borrowed} lent)")
         return call
 
     cdef _unlink(self, ObjectRef call):
@@ -166,14 +177,14 @@ cdef class Group:
             self.tail = prev
         call.prev = None
         call.next = None
-        call.stage = S_NEW
+        call.stage = S_UNLISTED
         if stage == S_QUEUED:
             self.queued -= 1
         elif stage == S_RUNNING:
             self.in_flight -= 1
         else:
             self.waiting_count -= 1
-        if PYACTORS_DEBUG and stage == S_NEW:
+        if PYACTORS_DEBUG and stage == S_UNLISTED:
             dbg_violation(f"{self.location}: unlinked {call.name}(), which was in no list")
         if PYACTORS_DEBUG and (self.queued < 0 or self.in_flight < 0 or self.waiting_count < 0):
             dbg_violation(f"{self.location}: a negative count (queued {self.queued}, running "
@@ -285,7 +296,7 @@ cdef class Group:
         error = TaskCancelledError(f"{call.name}() was cancelled before it started")
         if call.state != PENDING or call.stage == S_RUNNING:
             return False
-        if call.stage != S_NEW:
+        if call.stage != S_UNLISTED:
             self._unlink(call)
         call.cancel_requested = True
         self._finish(call, state, error)
@@ -348,17 +359,18 @@ cdef class Group:
         `running` false, the running calls stay where they are."""
         cdef ObjectRef node
         cdef list calls = []
+        # From here on no object is allocated (list growth is not one): nothing can switch
+        # threads and change the lists while they are walked.
         self.state = G_CLOSED
         self.closed_error = error
-        for first in (self.waiting, self.head, self.running if running else None):
-            node = first
-            while node is not None:
-                calls.append(node)
-                node = node.next
+        _append_chain(calls, self.waiting)
+        _append_chain(calls, self.head)
+        if running:
+            _append_chain(calls, self.running)
         for node in calls:
             node.prev = None
             node.next = None
-            node.stage = S_NEW
+            node.stage = S_UNLISTED
         self.head = self.tail = self.waiting = None
         self.queued = self.waiting_count = 0
         if running:
@@ -422,16 +434,23 @@ cdef class Group:
 
     @property
     def location(self):
-        if self.actor.label is not None:
-            return self.actor.label
-        return f"concurrency group {self.name!r} of {self.actor.describe()}"
+        if self.actor.is_pool:
+            return self.actor.description
+        return f"concurrency group {self.name!r} of {self.actor.description}"
 
     @property
     def closed(self):
         return self.state == G_CLOSED
 
     def __repr__(self):
-        return f"<{type(self).__name__} {self.name!r} of {self.actor.describe()}>"
+        return f"<{type(self).__name__} {self.name!r} of {self.actor.description}>"
+
+
+cdef int _append_chain(list calls, ObjectRef node) except -1:
+    while node is not None:
+        calls.append(node)
+        node = node.next
+    return 0
 
 
 cdef inline void body_ended(ObjectRef call) noexcept:
@@ -470,7 +489,7 @@ cdef bint start_thread(Group group, thread, bint only_first) except -1:
             if not thread._started.wait(THREAD_START_GRACE):
                 group.threads.remove(thread)
                 if not group.threads:
-                    group.state = G_IDLE
+                    group.state = G_UNSTARTED
             raise
     if failure is not None:
         group.actor.die(actor_died_error(
@@ -483,7 +502,7 @@ cdef _setup_group(Group group, ActorCore actor, str name, Py_ssize_t limit):
     group.actor = actor
     group.name = name
     group.limit = limit
+    group.lends_slots = actor.is_pool and type(group) is ThreadGroup
     group.lifecycle_lock = Lock()
     group.threads = []
     group.thread_name = f"pyactors:{actor.class_name}({actor.actor_id[:8]}):{name}"
-

@@ -47,6 +47,7 @@ cdef bint _wake_parked(unsigned long ident):
     if waiter is None or waiter.abandoned or waiter.remaining <= 0:
         return False
     waiter.remaining = 0  # as the completing waiter does: the lock is released just once
+    waiter.released = True
     ts.interrupted = True
     PyThread_release_lock(ts.lock)
     return True

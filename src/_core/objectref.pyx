@@ -3,30 +3,6 @@
 # (await, and asyncio.isfuture() is true so gather/wait/shield/as_completed accept it), and
 # concurrent.futures (ref.future()).
 
-cdef enum:
-    PENDING = 0
-    FINISHED = 1
-    FAILED = 2
-    CANCELLED = 3   # asyncio gave up on it (ref.cancel()): awaiters get CancelledError
-
-cdef enum:
-    S_NEW = 0       # not in any group list (not yet submitted, or taken out of one)
-    S_QUEUED = 1    # in its group's FIFO, waiting for a slot
-    S_RUNNING = 2   # holds a slot
-    S_WAITING = 3   # waiting for ref arguments, before joining the FIFO
-
-cdef enum:
-    F_INIT = 1          # the actor's __init__: admitted before the actor is ready
-    F_ASYNC = 2         # an `async def`: runs as a task on its group's loop
-    F_REF_ARGS = 4      # some top-level argument is an ObjectRef
-    F_UNRESOLVED = 8    # queued in an ordered group, its ref arguments not ready yet
-    F_BLOCKING = 16     # a plain def of an async actor run on a worker thread of its group
-    F_STARTED = 32      # an async call's task has started running its body (loop thread)
-    F_NO_AWAIT = 64     # an `async def` without await: cannot suspend, so runs without a Task
-
-cdef enum:
-    NUM_RETURNS_STREAMING = -1  # RemoteMethod.num_returns of a generator's streaming call
-
 STREAMING = NUM_RETURNS_STREAMING
 
 cdef unsigned long long _next_ident = 0
@@ -193,6 +169,7 @@ cdef class ObjectRef:
 
     def as_future(self):
         """An ``asyncio.Future`` of the running loop that completes with this ref."""
+        _running_loop("as_future")  # outside a loop: the error that says what to use
         return self._loop_future()
 
     def done(self):
@@ -326,11 +303,13 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
 
 
 cdef adopt(ObjectRef parent, ObjectRef child):
-    if parent.state != PENDING:
-        return
-    if parent.children is None:
-        parent.children = [child]
-    else:
+    cdef list children
+    if parent.state == PENDING and parent.children is None:
+        children = [child]  # may let another thread run, and complete the parent
+        if parent.state == PENDING and parent.children is None:
+            parent.children = children
+            return
+    if parent.state == PENDING:
         parent.children.append(child)
 
 

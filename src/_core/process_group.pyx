@@ -4,9 +4,9 @@
 # kept for a threaded actor's single slot - and handed to the group's link, which writes it to
 # the worker's pipe on the admitting thread (no thread of its own, no loop hop): calls
 # pipeline instead of waiting here for a slot a round trip away. The pool of process tasks
-# sends at most a few calls ahead per worker (its window), and each worker runs one at a time. Kill, max_pending_calls and
-# cancel of a call not sent yet answer here at once; the link's I/O thread completes calls
-# through complete(), the path every group finishes by.
+# sends at most a few calls ahead per worker (its window), and each worker runs one at a time.
+# Kill, max_pending_calls and cancel of a call not sent yet answer here at once; the link's I/O
+# thread completes calls through complete(), the path every group finishes by.
 
 
 cdef class ProcessGroup(Group):
@@ -15,6 +15,7 @@ cdef class ProcessGroup(Group):
         # a cancel never overtakes the call it cancels. Reentrant: ending an unstarted call
         # below may admit and send the next one from inside this loop.
         cdef ObjectRef call
+        cdef object func, args, kwargs
         cdef list batch = []
         cdef list unstarted = None
         with self.dispatch_lock:
@@ -22,13 +23,15 @@ cdef class ProcessGroup(Group):
                 call = self._admit()
                 if call is None:
                     break
+                # Taken before anything allocates: completing the call (a kill, asyncio's
+                # ref.cancel()) drops them, and the tuple below may let another thread run.
+                func, args, kwargs = call.func, call.args, call.kwargs
                 if call.state != PENDING:  # completed between admission and now (killed)
                     if unstarted is None:
                         unstarted = []
                     unstarted.append(call)
                     continue
-                batch.append((call, call.func, call.args, call.kwargs,
-                              bool(call.flags & F_INIT)))
+                batch.append((call, func, args, kwargs, bool(call.flags & F_INIT)))
             if batch:
                 self.link.send_calls(self, batch)
             if unstarted is not None:

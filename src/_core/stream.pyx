@@ -91,8 +91,12 @@ cdef class Stream:
         signal = self.ready
         if signal is None:
             signal = new_signal()
-            if self.consumed < len(self.items) or self.finished:  # came while allocating
+            # The allocation may have let another thread run: an item may have come, or
+            # another consumer may have made the signal (that one is then everyone's).
+            if self.consumed < len(self.items) or self.finished:
                 return _DONE_SIGNAL
+            if self.ready is not None:
+                return self.ready
             self.ready = signal
         return signal
 
@@ -176,7 +180,7 @@ cdef ObjectRef new_signal():
 
 
 cdef ObjectRefGenerator start_stream(object func, tuple args, dict kwargs, str name,
-                                    int flags, Py_ssize_t backpressure, Group group):
+                                     int flags, Py_ssize_t backpressure, Group group):
     """Submit a generator call to `group`: its body is `func(stream, *args, **kwargs)`."""
     cdef ObjectRefGenerator generator = ObjectRefGenerator.__new__(ObjectRefGenerator)
     cdef Stream stream = Stream.__new__(Stream)

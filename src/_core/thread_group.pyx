@@ -15,17 +15,18 @@ cdef class ThreadGroup(Group):
         if self.idle:
             worker = <ThreadState>self.idle.pop()
             PyThread_release_lock(worker.lock)
-        elif self.spawned < self.limit and self.state != G_CLOSED:
+        elif self.spawned < self.limit + self.borrowed and self.state != G_CLOSED:
             self.spawned += 1
             self._spawn()
 
     cdef _spawn(self):
-        thread = Thread(target=self._work, daemon=True,
-                        name=f"{self.thread_name}:{self.spawned - 1}")
+        thread = None
         try:
+            thread = Thread(target=self._work, daemon=True,
+                            name=f"{self.thread_name}:{self.spawned - 1}")
             start_thread(self, thread, False)
         except BaseException:
-            if thread not in self.threads:  # interrupted before it started
+            if thread is None or thread not in self.threads:  # interrupted before it started
                 self.spawned -= 1
             raise
 

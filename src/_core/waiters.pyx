@@ -23,6 +23,7 @@ cdef class ThreadWaiter(Waiter):
         # C only: runs inside the completing thread's atomic sequence.
         self.remaining -= 1
         if self.remaining == 0 and not self.abandoned:
+            self.released = True
             PyThread_release_lock(self.owner.lock)
 
 

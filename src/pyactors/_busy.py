@@ -69,7 +69,7 @@ def describe(group) -> str:
     core = group.actor
     if core.is_pool:
         return f"the remote-function pool ({group.name!r})"
-    return f"concurrency group {group.name!r} of {core.describe()}"
+    return f"concurrency group {group.name!r} of {core.description}"
 
 
 # -- stopping threads -----------------------------------------------------------------------

@@ -102,7 +102,7 @@ class RuntimeContext:
         if self._core is None:
             return "RuntimeContext(not in an actor)"
         return (
-            f"RuntimeContext(actor={self._core.describe()}, concurrency_group={self._group.name!r})"
+            f"RuntimeContext(actor={self._core.description}, concurrency_group={self._group.name!r})"
         )
 
 

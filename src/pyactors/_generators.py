@@ -57,7 +57,7 @@ class Generator:
         self,
         name: str,
         group,
-        regroup=None,
+        pool=None,
         blocking: bool = False,
         num_returns: Any = STREAMING,
         backpressure: int = -1,
@@ -65,7 +65,7 @@ class Generator:
         """The RemoteMethod of this generator, for `num_returns`."""
         body, returns = self._body(num_returns)
         return _core.RemoteMethod(
-            body, name, group, self.on_loop, regroup, blocking, True, returns, self, backpressure
+            body, name, group, self.on_loop, pool, blocking, True, returns, self, backpressure
         )
 
     def options(

@@ -275,7 +275,7 @@ def _format_remote(cause: BaseException) -> str:
 
 def _actor_died_error(actor, reason: str, cause: BaseException | None) -> ActorDiedError:
     """The error every call of a dead actor fails with."""
-    message = f"{actor.describe()} died: {reason}"
+    message = f"{actor.description} died: {reason}"
     if cause is not None:
         message = f"{message}:\n\n{_format_remote(cause).rstrip()}"
     error = ActorDiedError(message)

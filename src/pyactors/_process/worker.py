@@ -223,25 +223,27 @@ class Worker:
             method for method, spec in actor_class._methods.items() if spec.generator
         }
         self.core = core
-        core.on_death = self._died
+        core.on_death = functools.partial(self._died, core.on_death)  # after the registry's
         if self.reconstructed:
             core.mark_reconstructed()
         if core.lifecycle is not None:
             core.lifecycle = _Told(core.lifecycle, self._send)
         return start()
 
-    def _died(self) -> None:
+    def _died(self, forget_name=None) -> None:
         # The actor left (exit_actor(), sys.exit() with no restart left, its __init__
         # raised): so does its process. Said before the errors of the calls that die with it
         # (their callbacks run first), so that the parent's actor is dead when they arrive,
         # as in one process.
+        if forget_name is not None:  # the runtime frees the actor's name here too
+            forget_name()
         if os.getpid() != self.pid:
             return  # a fork's copy of the actor died (see _send)
         with self.write_lock:
             if self.death_told:
                 return
             self.death_told = True
-            reason = str(self.core.death_cause).removeprefix(f"{self.core.describe()} died: ")
+            reason = str(self.core.death_cause).removeprefix(f"{self.core.description} died: ")
             self.outbox.append(wire.frame(("died", reason)))  # after the results before it
             wire.write_all(self.fd_out, b"".join(self.outbox))
             self.outbox.clear()
