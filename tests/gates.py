@@ -2,25 +2,53 @@
 tests wait for what they need instead of sleeping."""
 
 import asyncio
+import contextlib
 import threading
 
 
-class LoopGate:
-    """An asyncio.Event of one loop that any thread can open.
-
-    Create it on the loop thread (in a method of an async actor: __init__ runs before the
-    loop starts); await `wait()` there; call `open()` from anywhere.
-    """
+class Gate:
+    """A one-shot gate that any thread opens, and that threads and any number of event loops
+    wait on: `wait_blocking()` from a thread, `await wait()` on a loop. It may be opened
+    before or after anyone waits; it then stays open. `open(fail=True)` tells the waiters to
+    fail (both waits return the flag)."""
 
     def __init__(self):
-        self._loop = asyncio.get_running_loop()
-        self._event = asyncio.Event()
+        self._lock = threading.Lock()
+        self._opened = threading.Event()
+        self._wakers = []
+        self.fail = False
+
+    def open(self, fail=False):
+        with self._lock:
+            if self._opened.is_set():
+                return
+            self.fail = fail
+            self._opened.set()
+            wakers, self._wakers = self._wakers, []
+        for wake in wakers:
+            with contextlib.suppress(RuntimeError):  # its loop closed: its actor was killed
+                wake()
+
+    @property
+    def is_open(self):
+        return self._opened.is_set()
+
+    def wait_blocking(self, timeout=90.0):
+        # Bounded so that a broken test cannot hang a worker thread forever.
+        if not self._opened.wait(timeout):
+            raise AssertionError("gate never opened")
+        return self.fail
 
     async def wait(self):
-        await self._event.wait()
-
-    def open(self):
-        self._loop.call_soon_threadsafe(self._event.set)
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        with self._lock:
+            closed = not self._opened.is_set()
+            if closed:
+                self._wakers.append(lambda: loop.call_soon_threadsafe(event.set))
+        if closed:
+            await event.wait()
+        return self.fail
 
 
 class Countdown:
@@ -45,18 +73,20 @@ class Countdown:
 
 class Gated:
     """Actor mixin (async actors): wait() calls finish once open() is called, from anywhere;
-    the gate then stays open. Both run on the default group's loop."""
+    the gate then stays open."""
 
     _gate = None
 
-    def _loop_gate(self):
+    def _the_gate(self):
+        # Made by the actor's first call: an instance created in another process (a process
+        # actor's, unpickled there) gets its own.
         if self._gate is None:
-            self._gate = LoopGate()
+            self._gate = Gate()
         return self._gate
 
     async def wait(self, value=None):
-        await self._loop_gate().wait()
+        await self._the_gate().wait()
         return value
 
     def open(self):
-        self._loop_gate().open()
+        self._the_gate().open()

@@ -182,7 +182,7 @@ def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(l
         assert started.wait(10)
         ray.cancel(ref)
         with pytest.raises(TaskCancelledError):
-            ray.get(ref, timeout=10)  # before the fix: pending forever
+            ray.get(ref, timeout=10)  # pending forever if the interrupt is lost
     # No child thread ever got the interrupt: each one that started ran to its end.
     assert ray.get([value.remote(i) for i in range(4)], timeout=10) == list(range(4))
 

@@ -5,7 +5,7 @@ import asyncio
 import threading
 
 import pytest
-from gates import Countdown, LoopGate
+from gates import Countdown, Gate
 
 import pyactors as ray
 
@@ -102,7 +102,7 @@ class Meter:
 
     async def _hold(self, group, i):
         if group not in self.gates:
-            self.gates[group] = LoopGate()
+            self.gates[group] = Gate()
         self.running[group] = self.running.get(group, 0) + 1
         self.peak[group] = max(self.peak.get(group, 0), self.running[group])
         self.starts.append((group, i, self.running[group], self.finished))

@@ -302,8 +302,8 @@ def test_exit_with_a_blocking_method_still_running(loop_kind):
 
 
 def test_ctrl_c_during_remote_never_strands_an_async_group(loop_kind):
-    """A KeyboardInterrupt inside call_soon_threadsafe (asyncio's is Python code) used to leave
-    the group believing a wakeup was on its way: every later call queued forever."""
+    """A KeyboardInterrupt inside call_soon_threadsafe (asyncio's is Python code) must not
+    leave the group believing a wakeup is on its way: every later call would queue forever."""
     result = run_python(
         """
         import os, signal, sys, threading, time

@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from gates import Countdown, LoopGate
+from gates import Countdown, Gate
 
 import pyactors as ray
 from pyactors.exceptions import ActorDiedError, TaskCancelledError
@@ -23,7 +23,7 @@ class Worker:
 
     async def hold(self, tag):
         if self.gate is None:
-            self.gate = LoopGate()
+            self.gate = Gate()
         self.ran.append(tag)
         if self.started is not None:
             self.started.count()

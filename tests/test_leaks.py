@@ -9,7 +9,7 @@ import threading
 import weakref
 
 import pytest
-from gates import Countdown, LoopGate
+from gates import Countdown, Gate
 from measure import python_heap_kept, rss_bytes
 
 import pyactors as ray
@@ -28,7 +28,7 @@ class Paths:
 
     @ray.method(concurrency_group="io")
     def make_gate(self):
-        self.gate = LoopGate()
+        self.gate = Gate()
         return self.gate
 
     @ray.method(concurrency_group="io")

@@ -6,7 +6,7 @@ import os
 import threading
 
 import pytest
-from gates import Countdown, LoopGate
+from gates import Countdown, Gate
 from measure import join_actor_threads, python_heap_kept, rss_bytes
 
 import pyactors as ray
@@ -20,7 +20,7 @@ class Short:
         self.gate = None
 
     def make_gate(self):
-        self.gate = LoopGate()
+        self.gate = Gate()
         return self.gate
 
     async def hold(self, value):

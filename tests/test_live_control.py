@@ -4,7 +4,7 @@ inside the actor."""
 import threading
 
 import pytest
-from gates import Countdown, LoopGate
+from gates import Countdown, Gate
 
 import pyactors as ray
 from pyactors.exceptions import PendingCallsLimitExceededError
@@ -27,7 +27,7 @@ class Pool:
     def make_gate(self):
         # The caller gets the gate itself (nothing is copied in one process) and can open
         # it without a call, even when the actor accepts no more calls.
-        self.gate = LoopGate()
+        self.gate = Gate()
         return self.gate
 
     @ray.method(concurrency_group="io")

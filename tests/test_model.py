@@ -34,14 +34,12 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
-import inspect
 import itertools
-import os
 import queue
 import threading
-import types
 
 import pytest
+from gates import Gate
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -53,7 +51,8 @@ from hypothesis.stateful import (
 )
 
 import pyactors as ray
-from pyactors import _core
+from pyactors import _runtime
+from pyactors._actor import _assemble
 from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
 
 # Bound on anything the model says must happen (a start, a completion). Generous: the test VM
@@ -67,51 +66,6 @@ class Boom(Exception):
 
 
 # -- what the actors see ---------------------------------------------------------------------
-
-
-class Gate:
-    """One call's gate: opened (to return or to raise) by the test, from any thread, before or
-    after the call starts. Async calls await it on their group's loop, threaded ones block."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._opened = threading.Event()
-        self._wakers = []
-        self.fail = False
-
-    def open(self, fail=False):
-        with self._lock:
-            if self._opened.is_set():
-                return
-            self.fail = fail
-            self._opened.set()
-            wakers, self._wakers = self._wakers, []
-        for wake in wakers:
-            try:
-                wake()
-            except RuntimeError:
-                pass  # its loop is closed: the actor was killed, the call cancelled
-
-    @property
-    def is_open(self):
-        return self._opened.is_set()
-
-    def wait_blocking(self):
-        # Bounded so that a broken test cannot hang a worker thread forever.
-        if not self._opened.wait(3 * WAIT):
-            raise AssertionError("gate never opened")
-        return self.fail
-
-    async def wait_async(self):
-        loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        with self._lock:
-            closed = not self._opened.is_set()
-            if closed:
-                self._wakers.append(lambda: loop.call_soon_threadsafe(event.set))
-        if closed:
-            await event.wait()
-        return self.fail
 
 
 class Token:
@@ -177,7 +131,7 @@ class Recorder:
 async def async_body(rec, token):
     rec.start(token)
     try:
-        fail = await token.gate.wait_async()
+        fail = await token.gate.wait()
     except asyncio.CancelledError:
         rec.finish(token, "cancelled")
         raise
@@ -189,7 +143,7 @@ async def async_body(rec, token):
 
 def blocking_body(rec, token):
     rec.start(token)
-    fail = token.gate.wait_blocking()
+    fail = token.gate.wait_blocking(3 * WAIT)
     rec.finish(token, "raised" if fail else "value")
     if fail:
         raise Boom(token.cid)
@@ -256,56 +210,34 @@ class ApiDriver:
 
 
 class CoreDriver:
-    """The compiled core alone, assembled here the way pyactors' Python layer assembles it."""
+    """The compiled core, driven directly: the actor is assembled by the library's own code
+    (groups, method objects, __init__) but not registered with the runtime, and limits, stats
+    and kills go to the core instead of the public API."""
 
     killed = "killed by the model"
 
-    def __init__(self, loop_kind):
-        if loop_kind == "uvloop":
-            import uvloop
-
-            self.loop_factory = uvloop.new_event_loop
-        else:
-            self.loop_factory = asyncio.new_event_loop
-
-    def create(self, slot, rec):
-        actor_class, threaded, limits = SPECS[slot]
-        cls = actor_class._cls
-        core = _core.ActorCore(cls.__name__, os.urandom(8).hex())
-        for name, limit in limits.items():
-            core.add_group(name, limit, None if threaded else self.loop_factory)
-        instance = cls.__new__(cls)
-        handle = types.SimpleNamespace(core=core)
-        for name in limits:  # each group's method is `<group>_work`, declared in it
-            method = f"{name}_work"
-            func = getattr(instance, method)
-            setattr(
-                handle,
-                method,
-                _core.RemoteMethod(
-                    func,
-                    f"{cls.__name__}.{method}",
-                    core.group(name),
-                    inspect.iscoroutinefunction(func),
-                    None,
-                    name == "blk",
-                ),
-            )
-        core.start(instance.__init__, (rec,), {})
+    @staticmethod
+    def create(slot, rec):
+        actor_class, _, limits = SPECS[slot]
+        options = actor_class.options(max_concurrency=limits["default"])._options
+        core, start = _assemble(actor_class, options, _runtime.current(), (rec,), {})
+        handle = core.handle_factory()  # first, as the library does: it keeps the actor alive
+        start()
         return handle
 
     @staticmethod
     def stats(handle):
-        return {name: handle.core.group(name).stats() for name in handle.core.group_names}
+        core = handle._pyactors_core
+        return {name: core.group(name).stats() for name in core.group_names}
 
     @staticmethod
     def set_concurrency(handle, name, limit):
-        handle.core.group(name).set_limit(limit)
+        handle._pyactors_core.group(name).set_limit(limit)
 
     @staticmethod
     def kill(handle):
-        handle.core.die(ActorDiedError(CoreDriver.killed))
-        handle.core.join(WAIT)
+        handle._pyactors_core.die(ActorDiedError(CoreDriver.killed))
+        handle._pyactors_core.join(WAIT)
 
 
 # -- caller threads ----------------------------------------------------------------------------
@@ -341,13 +273,8 @@ class ThreadHelper:
 class LoopHelper:
     """A long-lived asyncio caller loop (of the runtime's loop kind) on a thread of its own."""
 
-    def __init__(self, loop_kind):
-        if loop_kind == "uvloop":
-            import uvloop
-
-            self.loop = uvloop.new_event_loop()
-        else:
-            self.loop = asyncio.new_event_loop()
+    def __init__(self):
+        self.loop = _runtime.current().loop_factory()  # the loop kind the runtime runs
         self._thread = threading.Thread(target=self._run, name="model:caller-loop", daemon=True)
         self._thread.start()
 
@@ -467,7 +394,7 @@ class ActorModel(RuleBasedStateMachine):
         self.cids = itertools.count(1)
         self.segments = itertools.count(1)
         self.thread_helper = ThreadHelper()
-        self.loop_helper = LoopHelper(loop_kind)
+        self.loop_helper = LoopHelper()
         self.actors = {slot: MActor(slot, driver) for slot in SPECS}
         self.incarnations = list(self.actors.values())
         self.all_calls = []
@@ -986,7 +913,7 @@ class ActorModel(RuleBasedStateMachine):
 @pytest.mark.stress
 @pytest.mark.parametrize("drive", ["api", "core"])
 def test_actor_model(loop_kind, drive):
-    driver = ApiDriver() if drive == "api" else CoreDriver(loop_kind)
+    driver = ApiDriver() if drive == "api" else CoreDriver()
     run_state_machine_as_test(
         lambda: ActorModel(loop_kind, driver),
         settings=settings(

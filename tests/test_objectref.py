@@ -68,6 +68,51 @@ def test_await_a_ref_in_the_callers_own_loop_without_blocking_it():
     assert caller_loop != actor_loop
 
 
+def test_as_future_is_a_future_of_the_calling_loop_completing_with_the_call():
+    g = Gate.remote()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pending = g.wait.remote("late")
+        fut = pending.as_future()  # made while the call waits at the gate
+        done_early = fut.done()
+        g.open.remote()
+        ready = Echo.remote().echo.remote(7)
+        await ready
+        return (
+            done_early,
+            fut.get_loop() is loop,
+            await fut,
+            ready.as_future().get_loop() is loop,
+            await ready.as_future(),  # completed before the future was made
+        )
+
+    assert asyncio.run(main()) == (False, True, "late", True, 7)
+
+
+def test_as_future_carries_the_calls_error():
+    async def main():
+        fut = Echo.remote().fail.remote().as_future()
+        with pytest.raises(TaskError, match="missing"):
+            await fut
+        return isinstance(fut.exception(), KeyError)
+
+    assert asyncio.run(main())
+
+
+def test_get_loop_is_the_awaiting_loop_and_needs_one():
+    ref = Echo.remote().echo.remote(1)
+
+    async def main():
+        return ref.get_loop() is asyncio.get_running_loop()
+
+    assert asyncio.run(main())
+    assert asyncio.run(main())  # another loop: a ref belongs to none
+    for use in (ref.get_loop, ref.as_future):
+        with pytest.raises(RuntimeError, match=r"needs a running event loop.*pyactors\.get\(\)"):
+            use()
+
+
 def test_await_completes_in_the_awaiting_loop_thread():
     e = Echo.remote()
 

@@ -92,7 +92,8 @@ COMMON = """
 """
 
 
-# Rounds of the first scenario: before the fix, 4 runs in 10 of 20 rounds crashed on 3.10.
+# Rounds of the first scenario: enough that the race it guards against (a use-after-free when
+# the interleaving is lost) shows up in about half the runs on 3.10 if it comes back.
 ROUNDS = 20
 
 

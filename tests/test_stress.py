@@ -16,6 +16,7 @@ import pytest
 from gates import Countdown
 
 import pyactors as ray
+from pyactors import _runtime
 from pyactors.exceptions import ActorDiedError, TaskCancelledError, TaskError
 
 pytestmark = pytest.mark.stress
@@ -193,14 +194,12 @@ async def run_loop_caller(caller, methods, progress):
         caller.errors.append(repr(exc))
 
 
-def loop_thread(loop_kind, coroutine_factory):
-    def run():
-        if loop_kind == "uvloop":
-            import uvloop
+def loop_thread(coroutine_factory):
+    """A thread body running the coroutine on a new loop of the runtime's loop kind."""
+    loop_factory = _runtime.current().loop_factory
 
-            loop = uvloop.new_event_loop()
-        else:
-            loop = asyncio.new_event_loop()
+    def run():
+        loop = loop_factory()
         try:
             loop.run_until_complete(coroutine_factory())
         finally:
@@ -226,7 +225,7 @@ def test_many_calls_many_callers_cancels_and_kills(loop_kind):
     ]
     threads += [
         threading.Thread(
-            target=loop_thread(loop_kind, lambda c=c: run_loop_caller(c, methods, progress)),
+            target=loop_thread(lambda c=c: run_loop_caller(c, methods, progress)),
             name=f"stress:loop-{i}",
         )
         for i, c in enumerate(callers[N_THREADS:])
@@ -514,9 +513,7 @@ def test_shutdown_with_10000_calls_in_flight(loop_kind):
     threads += [
         threading.Thread(target=racer, args=(k,), name=f"stress:racer-{k}") for k in range(2)
     ]
-    threads.append(
-        threading.Thread(target=loop_thread(loop_kind, awaiter), name="stress:awaiting-loop")
-    )
+    threads.append(threading.Thread(target=loop_thread(awaiter), name="stress:awaiting-loop"))
     for t in threads:
         t.start()
     submitted.wait(BOUND)

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from gates import Gate
 
 import pyactors as ray
 
@@ -105,21 +106,23 @@ class Recorder:
 
 
 @ray.remote
-class Gate:
+class Held:
+    """Its wait() calls block a thread of their group until open() is called."""
+
     def __init__(self):
-        self.event = threading.Event()
+        self.gate = Gate()
 
     @ray.method(concurrency_group="wait")
     def wait(self, value):
-        self.event.wait(timeout=10)
+        self.gate.wait_blocking(10)
         return value
 
     def open(self):
-        self.event.set()
+        self.gate.open()
 
 
 def gate():
-    return Gate.options(concurrency_groups={"wait": 8}).remote()
+    return Held.options(concurrency_groups={"wait": 8}).remote()
 
 
 def test_ordered_group_keeps_order_behind_a_call_waiting_for_its_argument():

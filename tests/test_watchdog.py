@@ -135,8 +135,8 @@ def test_kill_names_a_stuck_actor_and_does_not_wait_for_it(loop_kind, warnings_a
 
 
 def test_exit_with_a_threaded_actor_stuck_in_user_code(loop_kind):
-    """Exit does not wait for a thread stuck in a method (it took 10 s, silently): the stuck
-    call is named on stderr, and the process exits."""
+    """Exit does not wait for a thread stuck in a method (a silent wait would look like a
+    hang): the stuck call is named on stderr, and the process exits."""
     result = run_python(
         """
         import sys, threading
