@@ -84,6 +84,30 @@ def test_the_version_is_written_once_and_the_license_ships():
         assert "LICENSE" in files, "the wheel carries the license text"
 
 
+def test_the_metadata_names_the_license_and_the_supported_pythons():
+    metadata = importlib.metadata.metadata("pyactors")
+    assert metadata["License-Expression"] == "Apache-2.0"  # SPDX, not the deprecated table
+    classifiers = metadata.get_all("Classifier") or []
+    assert not [c for c in classifiers if c.startswith("License ::")], "superseded by the SPDX"
+    assert metadata["Requires-Python"] == ">=3.10"
+    versions = {c.rsplit(" ", 1)[1] for c in classifiers if c.startswith("Programming Language")}
+    assert {"3.10", "3.11", "3.12", "3.13"} <= versions
+
+
+def test_the_wheel_ships_the_compiled_core_and_no_sources():
+    if not INSTALLED:
+        pytest.skip("checks an installed wheel; an editable install has no wheel")
+    files = importlib.metadata.files("pyactors") or []
+    installed = {f.as_posix() for f in files}
+    assert {"pyactors/py.typed", "pyactors/_core.pyi"} <= installed
+    assert [f for f in files if f.parent.as_posix() == "pyactors" and f.stem.startswith("_core.")]
+    # The core's Cython sources, generated C and annotation HTML stay in the sdist (or out of it)
+    sources = [f for f in files if f.suffix in (".pyx", ".pxd", ".pxi", ".c", ".h", ".html")]
+    assert not sources, f"the wheel ships sources: {sources}"
+    top = {f.parts[0] for f in files}
+    assert top <= {"pyactors", f"pyactors-{pyactors.__version__}.dist-info"}, top
+
+
 def test_the_package_is_typed_and_exports_what_it_lists():
     assert (PACKAGE_DIR / "py.typed").is_file()
     for name in pyactors.__all__:
