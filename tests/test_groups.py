@@ -184,7 +184,7 @@ def test_default_group_limit_is_1000_when_max_concurrency_is_not_given():
     assert ray.get(refs) == list(range(1001))
     peak, starts = ray.get(m.report.remote())
     assert peak["default"] == 1000
-    last = [s for s in starts if s[1] == 1000][0]
+    last = next(s for s in starts if s[1] == 1000)
     assert last[3] >= 1, "the 1001st call started only after another one finished"
 
 

@@ -33,6 +33,7 @@ machine gets both loop kinds and the per-test thread check.
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 import itertools
@@ -87,10 +88,9 @@ class Gate:
             self._opened.set()
             wakers, self._wakers = self._wakers, []
         for wake in wakers:
-            try:
+            # RuntimeError: its loop is closed, the actor was killed, the call cancelled.
+            with contextlib.suppress(RuntimeError):
                 wake()
-            except RuntimeError:
-                pass  # its loop is closed: the actor was killed, the call cancelled
 
     @property
     def is_open(self):
@@ -661,7 +661,7 @@ class ActorModel(RuleBasedStateMachine):
         names = sorted(actor.groups)
         group_name = data.draw(st.sampled_from(names), label="group")
         method_group = data.draw(
-            st.sampled_from([group_name, group_name] + names), label="method of group"
+            st.sampled_from([group_name, group_name, *names]), label="method of group"
         )
         call = self.new_call(actor, group_name, method_group, via)
         if preopen is not None:

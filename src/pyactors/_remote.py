@@ -4,13 +4,14 @@ remote function, used bare or with options."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from ._actor import ActorClass
 from ._function import RemoteFunction
 from ._options import ACTOR_DECORATOR_OPTIONS, actor_options
 
 
-def remote(*args, **options):
+def remote(*args: Any, **options: Any) -> Any:
     """``@remote`` / ``@remote(max_concurrency=..., concurrency_groups={...})``.
 
     On a class: an ActorClass (``Cls.remote(...)`` creates an actor). On a function: a

@@ -9,6 +9,7 @@ worker when this process dies, even one stuck in C code that holds its GIL.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import selectors
 import signal
@@ -278,10 +279,8 @@ class Hub:
             self.poke()
 
     def poke(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a wakeup is pending already (or the hub stopped)
             os.write(self._wake_out, b"!")
-        except OSError:
-            pass  # a wakeup is pending already (or the hub has stopped)
 
     # -- the hub's thread -----------------------------------------------------------------
 
@@ -351,10 +350,8 @@ class Hub:
 
     def _write(self, worker: Worker) -> None:
         if worker in self._workers and worker.fd_out >= 0 and not worker.flush():
-            try:
+            with contextlib.suppress(KeyError):  # registered already
                 self._selector.register(worker.fd_out, selectors.EVENT_WRITE, (worker, _WRITE))
-            except KeyError:
-                pass  # registered already
 
     def _cut(self, worker: Worker) -> None:
         if worker not in self._workers or worker.cut_off:
@@ -365,10 +362,8 @@ class Hub:
             if worker.fd_out >= 0:
                 os.close(worker.fd_out)  # a worker whose reader runs sees its end at once
                 worker.fd_out = -1
-        try:
+        with contextlib.suppress(ProcessLookupError):
             worker.proc.terminate()
-        except ProcessLookupError:
-            pass
         worker.kill_at = time.monotonic() + TERMINATE_GRACE
 
     def _end(self, worker: Worker) -> None:
@@ -379,10 +374,8 @@ class Hub:
 
     def _forget_writes(self, worker: Worker) -> None:
         if worker.fd_out >= 0:
-            try:
+            with contextlib.suppress(KeyError):
                 self._selector.unregister(worker.fd_out)
-            except KeyError:
-                pass
 
     def _timeout(self) -> float | None:
         deadlines = [worker.kill_at for worker in self._workers if worker.kill_at]
@@ -395,10 +388,8 @@ class Hub:
         for worker in self._workers:
             if worker.kill_at and now >= worker.kill_at:
                 worker.kill_at = 0.0  # once
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()
-                except ProcessLookupError:
-                    pass
 
     def stop(self, timeout: float) -> None:
         """After every link was stopped: wait for their workers to end, then for the thread."""

@@ -71,7 +71,8 @@ class _Link(abc.ABC):
         """The name of what `func` calls, and a callable with its parameters."""
 
     def _check_callable(self, func) -> None:
-        """Raise if calls of `func` cannot run in a worker."""
+        """Raise if calls of `func` cannot run in a worker; by default they all can."""
+        return
 
     def send_calls(self, group, batch: list) -> None:
         sendable = []
@@ -130,7 +131,8 @@ class _Link(abc.ABC):
     def join(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         return all(
-            [
+            [  # noqa: C419  a list, not a generator: all() must not stop at the first False,
+                # every worker is waited for within the deadline
                 worker.reaped.wait(max(0.0, deadline - time.monotonic()))
                 for worker in self._workers()
             ]

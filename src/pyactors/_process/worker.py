@@ -176,8 +176,8 @@ class Worker:
                     ident,
                     encode_error(
                         TypeError(
-                            f"the arguments of {name}() could not be unpickled in its worker process "
-                            f"(pid {os.getpid()}): {type(exc).__name__}: {exc}"
+                            f"the arguments of {name}() could not be unpickled in its worker "
+                            f"process (pid {os.getpid()}): {type(exc).__name__}: {exc}"
                         )
                     ),
                 )
@@ -197,8 +197,8 @@ class Worker:
                     encode_error(
                         self._task_error(
                             TypeError(
-                                f"{method}() is a generator: process actors do not stream yet; return a "
-                                f"list, or use an in-process actor"
+                                f"{method}() is a generator: process actors do not stream yet; "
+                                "return a list, or use an in-process actor"
                             ),
                             method,
                             group,
@@ -280,8 +280,8 @@ class Worker:
                     encode_error(
                         self._task_error(
                             TypeError(
-                                f"its result could not be pickled to return it to the caller's process: "
-                                f"{type(exc).__name__}: {exc}"
+                                "its result could not be pickled to return it to the caller's "
+                                f"process: {type(exc).__name__}: {exc}"
                             ),
                             method,
                             group,

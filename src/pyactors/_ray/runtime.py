@@ -12,6 +12,7 @@ import functools
 import inspect
 import threading
 import warnings
+from typing import Any, ClassVar, Literal
 
 import ray
 import ray.util
@@ -33,7 +34,7 @@ def _for_ray(options: dict) -> dict:
 class RayRuntime:
     """State of one ``init(backend="ray")`` ... ``shutdown()`` span."""
 
-    backend = "ray"
+    backend: ClassVar[Literal["ray"]] = "ray"
 
     def __init__(self, address: str | None, num_cpus: int | None, ray_options: dict):
         errors.adopt(ray.exceptions)
@@ -125,7 +126,7 @@ class RayRuntime:
 
     # --- the rest of the API ----------------------------------------------------------------
 
-    def put(self, value):
+    def put(self, value: object) -> Any:
         if isinstance(value, ray.ObjectRef):  # as the local backend says it
             raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
         return ray.put(value)
@@ -210,7 +211,7 @@ def _declare_methods(actor_class: ActorClass) -> type:
     """The class, its methods carrying what ``@pyactors.method`` declared in the attributes
     Ray's ``@ray.method`` sets (which Ray reads when the class becomes a Ray actor class)."""
     cls = actor_class._cls
-    for name, spec in actor_class._methods.items():
+    for name in actor_class._methods:
         attr = inspect.getattr_static(cls, name)
         func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
         group = getattr(func, _GROUP_ATTR, None)
