@@ -22,6 +22,12 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def loop_kind():
+    """Replaces conftest's: the checkers start no runtime, so each runs once, not per loop."""
+    return None
+
+
 def python_paths() -> list[str]:
     """Every directory of Python code ruff checks (docs/ holds the docs' own code, if any)."""
     names = ["src", "tests", "benchmarks", "examples", "docs"]

@@ -8,7 +8,7 @@ import threading
 import types
 from collections.abc import Callable, Generator
 from contextvars import Context
-from typing import Any
+from typing import Any, Protocol
 
 from typing_extensions import Self, disjoint_base
 
@@ -153,16 +153,22 @@ class ActorCore:
     def join(self, timeout: float) -> bool: ...
     def describe(self) -> str: ...
 
+class _Regroup(Protocol):
+    # What picks the group of each call of a remote function (pyactors._function._Pool):
+    # given the options of .options(), a group of this process, or another backend's submit.
+    def __call__(self, call_options: dict[str, Any] | None, /) -> Any: ...
+    def with_process(self, process: bool, /) -> _Regroup: ...
+
 @disjoint_base
 class RemoteMethod:
     # Its arguments are __cinit__'s, which Cython makes the type's __new__.
     def __new__(
         cls,
-        func: Callable[..., Any],
+        func: Callable[..., Any] | str,  # str: the method's name, which a worker process runs
         name: str,
         group: Group | None,
         is_async: bool,
-        regroup: Callable[[], Group] | None = None,
+        regroup: _Regroup | None = None,
         blocking: bool = False,
         awaits: bool = True,
         num_returns: int = 1,

@@ -50,7 +50,7 @@ def where(frame: types.FrameType) -> str:
 
 
 def busy_with(
-    group, ident: int, frame: types.FrameType, running: list | None = None
+    group, ident: int | None, frame: types.FrameType, running: list | None = None
 ) -> tuple[str, float | None]:
     """(what, seconds) the thread `ident` of `group` runs: the call in flight on it, found by
     its plain body's thread or, on an event loop, by the loop's current task; else the frame
@@ -127,7 +127,9 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
                     thread.join(max(0.0, min(USER_CODE_GRACE, deadline - time.monotonic())))
 
 
-def _report_stuck(who: str, group, thread: threading.Thread, frame, running: list) -> None:
+def _report_stuck(
+    who: str, group, thread: threading.Thread, frame: types.FrameType | None, running: list
+) -> None:
     if frame is None:
         what, seconds = "its shutdown", None
     else:

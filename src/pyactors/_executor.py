@@ -22,7 +22,7 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
         self._name = name
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
+        self._daemons: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -35,12 +35,12 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
                     "event loop has stopped)"
                 )
             self._jobs.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+            if not self._idle.acquire(blocking=False) and len(self._daemons) < self._max_workers:
                 thread = threading.Thread(
-                    target=self._work, daemon=True, name=f"{self._name}:{len(self._threads)}"
+                    target=self._work, daemon=True, name=f"{self._name}:{len(self._daemons)}"
                 )
                 thread.start()
-                self._threads.append(thread)
+                self._daemons.append(thread)
         return future
 
     def _work(self) -> None:
@@ -59,7 +59,7 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._closed = True
-            threads = list(self._threads)
+            threads = list(self._daemons)
         if cancel_futures:
             try:
                 while True:

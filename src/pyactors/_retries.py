@@ -48,7 +48,7 @@ def retry_options(
     return retries, kinds
 
 
-def retrying(func: Callable, retries: int, kinds: tuple[type, ...]) -> Callable:
+def retrying(func: Callable, retries: int, kinds: tuple[type[BaseException], ...]) -> Callable:
     """`func`, run again when it raises one of `kinds` (the original function, if `func`
     already is such a wrapper)."""
     original = getattr(func, _ORIGINAL, func)

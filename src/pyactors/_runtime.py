@@ -522,6 +522,12 @@ def current() -> Runtime | RayRuntime:
     return runtime
 
 
+def current_local() -> Runtime:
+    """current(), where only the in-process runtime can be the one running (in a worker
+    process, in an in-process actor): typed as such, not checked."""
+    return cast(Runtime, current())
+
+
 _core.set_foreign_refs(is_ray_ref, foreign_op)
 _set_put_backend(None)
 

@@ -65,7 +65,8 @@ class Worker:
         self.write_lock = threading.Lock()
         self.outbox: collections.deque = collections.deque()  # what waits for the pipe
         self.reader = wire.FrameReader()
-        self.proc: subprocess.Popen | None = None
+        # Set by spawn(), before the hub serves the worker (reaps, cuts or kills it).
+        self.proc: subprocess.Popen = None  # type: ignore[assignment]
         self.pid = 0
         self.fd_in = self.fd_out = -1
         self.stopping = False
@@ -272,7 +273,7 @@ class Hub:
         """Close this side of its pipe and terminate it (kill after a grace period)."""
         self._request("cut", worker)
 
-    def _request(self, what: str, worker: Worker) -> None:
+    def _request(self, what: str, worker: Worker | None) -> None:
         with self._lock:
             self._requests.append((what, worker))
         if threading.current_thread() is not self._thread:  # it runs them before it waits
@@ -322,9 +323,10 @@ class Hub:
         self._start(spare)
         if spare.start_error is None:
             with self._lock:
-                if self._spare is None and not self._closed:
-                    self._spare, spare = spare, None
-            if spare is not None:  # not needed after all
+                kept = self._spare is None and not self._closed
+                if kept:
+                    self._spare = spare
+            if not kept:  # not needed after all
                 self._cut(spare)
 
     def _start(self, worker: Worker) -> None:

@@ -39,7 +39,7 @@ class RayRuntime:
     def __init__(self, address: str | None, num_cpus: int | None, ray_options: dict):
         errors.adopt(ray.exceptions)
         self._lock = threading.Lock()
-        self._actor_classes: dict[tuple, object] = {}
+        self._actor_classes: dict[tuple, Any] = {}  # Ray actor classes
         self._functions: dict[tuple, tuple] = {}
         # Connected to a Ray already running in this process (a worker, or a driver that
         # called ray.init() itself): not ours to shut down.
@@ -202,9 +202,9 @@ def _runnable_by_ray(function):
                 loop.close()
     else:
         return function
-    functools.update_wrapper(run, function)
-    del run.__wrapped__  # else Ray would see through it to the async function
-    return run
+    wrapper: Any = functools.update_wrapper(run, function)
+    del wrapper.__wrapped__  # else Ray would see through it to the async function
+    return wrapper
 
 
 def _declare_methods(actor_class: ActorClass) -> type:
@@ -213,7 +213,7 @@ def _declare_methods(actor_class: ActorClass) -> type:
     cls = actor_class._cls
     for name in actor_class._methods:
         attr = inspect.getattr_static(cls, name)
-        func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+        func: Any = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
         group = getattr(func, _GROUP_ATTR, None)
         if group is not None:
             func.__ray_concurrency_group__ = group
