@@ -26,13 +26,13 @@ def remote(*args: Any, **options: Any) -> Any:
             f"options (@remote(max_concurrency=4)); got {got}"
         )
 
-    def decorate(target):
+    def decorate(target: Any) -> Any:
         return _make_remote(target, options)
 
     return decorate
 
 
-def _make_remote(target, options: dict):
+def _make_remote(target: Any, options: dict[str, Any]) -> ActorClass | RemoteFunction:
     if inspect.isclass(target):
         where = f"remote({target.__qualname__})"
         return ActorClass(target, actor_options(options, ACTOR_DECORATOR_OPTIONS, where))

@@ -160,7 +160,7 @@ class Runtime:
             # the garbage collector, so this would pin any cycle through the actor.
             del core
 
-    def _loop_groups(self) -> list[_core.Group]:
+    def _loop_groups(self) -> list[_core.AsyncGroup]:
         with self._registry_lock:
             cores = [*self._actors, self.pool]
         return [
