@@ -131,7 +131,7 @@ class RayRuntime:
             raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
         return ray.put(value)
 
-    def runtime_context(self):
+    def runtime_context(self) -> Any:
         return ray.get_runtime_context()
 
     def stop(self) -> None:
