@@ -230,7 +230,7 @@ def snapshot_pyactors(into: Path) -> Path | None:
     spec = find_spec("pyactors")
     if spec is None or not spec.submodule_search_locations:
         return None
-    package = Path(list(spec.submodule_search_locations)[0])
+    package = Path(next(iter(spec.submodule_search_locations)))
     shutil.copytree(package, into / "pyactors", ignore=shutil.ignore_patterns("__pycache__"))
     return into
 
@@ -244,6 +244,7 @@ def has_package(python: str, package: str) -> bool:
             env=worker_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            check=False,  # the exit status is the answer
         ).returncode
         == 0
     )
@@ -279,10 +280,10 @@ def run_json(
             command,
             cwd=REPO_ROOT,
             env=worker_env(snapshot),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,  # a failed worker is reported with its stderr below
         )
     except subprocess.TimeoutExpired:
         return None, time.perf_counter() - start, f"timed out after {timeout:.0f} s"
@@ -455,7 +456,9 @@ def format_table(result: dict, columns: list[Column], meta: dict, parts: list[st
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
         for r in rows
     ]
     if PINGPONG in result:
@@ -481,21 +484,20 @@ def format_notes(meta: dict, skipped: dict, errors: list[str], one_process: list
     for impl, info in meta.items():
         for workload, why in info["not_applicable"].items():
             lines.append(f"{impl} {workload}: n/a, {why}")
-        for workload, note in info["notes"].items():
-            lines.append(note)
+        lines.extend(info["notes"].values())
         scaled = {k: v for k, v in info["sizes"].items() if v != DEFAULT_SIZES.__dict__[k]}
         if scaled:
             lines.append(
                 f"{impl}: scaled down (others use the defaults in brackets): "
                 + ", ".join(f"{k}={v:,} [{DEFAULT_SIZES.__dict__[k]:,}]" for k, v in scaled.items())
             )
-    for impl in one_process:
-        lines.append(
-            f"{impl}: one process per repeat ran every workload after a single start; "
-            f"its W7 fresh figures are that process's own import..first result, RSS "
-            f"summed over all of its processes at that point; its W8 teardown is the "
-            f"shutdown after all of its workloads"
-        )
+    lines.extend(
+        f"{impl}: one process per repeat ran every workload after a single start; "
+        f"its W7 fresh figures are that process's own import..first result, RSS "
+        f"summed over all of its processes at that point; its W8 teardown is the "
+        f"shutdown after all of its workloads"
+        for impl in one_process
+    )
     lines += [f"error: {e}" for e in errors]
     return "\n".join(lines)
 
@@ -608,7 +610,7 @@ def pyactors_build(package: Path | None = None) -> str:
         spec = find_spec("pyactors")
         if spec is None or not spec.submodule_search_locations:
             return "pyactors not importable"
-        package = Path(list(spec.submodule_search_locations)[0])
+        package = Path(next(iter(spec.submodule_search_locations)))
     return f"commit {git_state()}, core {core_digest(package)}"
 
 
@@ -625,6 +627,7 @@ def git_state() -> str:
             ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h"],
             capture_output=True,
             text=True,
+            check=False,  # not a git checkout: "?"
         ).stdout.strip()
         or "?"
     )
@@ -632,6 +635,7 @@ def git_state() -> str:
         ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src"],
         capture_output=True,
         text=True,
+        check=False,  # not a git checkout: nothing to call uncommitted
     ).stdout.strip()
     return f"{git}{' + uncommitted src changes' if dirty else ''}"
 

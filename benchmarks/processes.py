@@ -555,7 +555,8 @@ def format_table(result: dict, rows: list[Row], unavailable: dict[str, str]) -> 
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join(
         "  ".join(
-            c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))
+            c.ljust(w) if i in (0, 2) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ).rstrip()
         for line in lines
     )

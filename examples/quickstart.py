@@ -52,9 +52,10 @@ def main():
     ]
     loops = {}
     print(f"{'call':<42} {'thread':<42} loop")
-    for call, (method, thread, loop) in zip(
+    for call, (_, thread, loop) in zip(
         ["f1", "f2", "f3", "f4", "f5", 'f2.options(concurrency_group="compute")', "f2.options()"],
         ray.get(refs),
+        strict=True,
     ):
         print(f"{call:<42} {thread:<42} #{loops.setdefault(loop, len(loops) + 1)}")
 

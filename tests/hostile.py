@@ -23,6 +23,7 @@ def run_python(code, *args, timeout=50.0, env=None):
         text=True,
         timeout=timeout,
         env=child_env,
+        check=False,  # the callers judge the exit status and show the output
     )
 
 

@@ -30,7 +30,7 @@ class SlowInit:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_calls_of_every_group_wait_for_init_which_runs_once_on_the_default_thread():
     release, log = threading.Event(), []
@@ -64,7 +64,7 @@ class BadInit:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_failing_init_fails_every_call_with_actor_died_error_caused_by_it():
     gate = threading.Event()
@@ -123,7 +123,7 @@ class Counter:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_sync_actor_default_limit_is_one():
     a = Counter.remote()
@@ -183,7 +183,7 @@ class Holder:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_shutdown_fails_running_and_queued_calls_and_stops_every_thread():
     baseline = set(threading.enumerate())
@@ -231,7 +231,7 @@ class Initialised(ThreeGroups._cls):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_groups_start_a_thread_on_their_first_call_only():
     before = threading.active_count()
@@ -246,7 +246,7 @@ def test_groups_start_a_thread_on_their_first_call_only():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_init_costs_the_default_groups_thread_only_which_later_calls_use():
     before = threading.active_count()

@@ -2,6 +2,7 @@
 nothing already submitted."""
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 from decimal import Decimal
@@ -1554,10 +1555,8 @@ def test_nothing_already_submitted_is_lost():
         if c.shuts_down:
             continue
         for run in c.runs:
-            try:
+            with contextlib.suppress(Exception):
                 run(env)
-            except Exception:
-                pass
     assert ray.wait(held, num_returns=len(held), timeout=0)[1] == held  # still held
     assert {group: s["limit"] for group, s in ray.stats(target).items()} == {
         "default": 1000,

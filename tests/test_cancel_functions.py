@@ -3,6 +3,7 @@ function gets KeyboardInterrupt raised in it; force=True fails the ref at once. 
 cancelled call is affected: unrelated running, queued and later calls (plain and async) run."""
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
@@ -60,7 +61,7 @@ def start_spinning():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.parametrize("force", [False, True])
 def test_a_running_plain_function_gets_keyboard_interrupt(loop_kind, force):
@@ -72,7 +73,7 @@ def test_a_running_plain_function_gets_keyboard_interrupt(loop_kind, force):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_force_fails_the_ref_before_the_function_stops(loop_kind):
     """force=True does not wait for the function: a thread cannot be ended, so its ref fails
@@ -94,12 +95,12 @@ def test_force_fails_the_ref_before_the_function_stops(loop_kind):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.parametrize("force", [False, True])
 def test_only_the_cancelled_function_is_affected(loop_kind, force):
     bystander_probe, bystander = start_spinning()
-    probe, ref = start_spinning()
+    _probe, ref = start_spinning()
     # Saturate the pool so that later calls queue behind the two running ones.
     queued = [value.remote(i) for i in range(50)]
     assert ray.cancel(ref, force=force)
@@ -131,10 +132,9 @@ def test_an_interrupt_that_arrives_after_the_function_returned_hits_nothing(loop
     assert probe.started.wait(10)
     assert ray.cancel(ref) is True
     probe.release.set()
-    try:
+    # It ran Python code after release() and was interrupted: either is right.
+    with contextlib.suppress(TaskCancelledError):
         assert ray.get(ref, timeout=10) == "returned"
-    except TaskCancelledError:
-        pass  # it ran Python code after release() and was interrupted: either is right
     # One worker thread (num_cpus=1): the next call runs on the same thread, uninterrupted.
     assert ray.get([value.remote(i) for i in range(100)], timeout=10) == list(range(100))
 
@@ -159,7 +159,7 @@ def test_a_queued_function_never_runs(loop_kind):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(loop_kind):
     """While a thread starts another, the new thread briefly carries its parent's ident: an
@@ -188,7 +188,7 @@ def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(l
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_cancel_of_a_function_blocked_in_get_takes_effect_at_once(loop_kind):
     release = threading.Event()
@@ -219,7 +219,7 @@ def test_cancel_of_a_function_blocked_in_get_takes_effect_at_once(loop_kind):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_a_function_that_swallows_the_interrupt_still_ends_as_cancelled(loop_kind):
     probe = Probe()
@@ -253,7 +253,7 @@ class OneSlot:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.parametrize("recursive", [True, False])
 def test_recursive_cancel_reaches_the_calls_a_function_submitted(loop_kind, recursive):
@@ -296,7 +296,7 @@ def test_recursive_cancel_reaches_the_calls_a_function_submitted(loop_kind, recu
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_recursive_cancel_reaches_the_calls_a_coroutine_submitted(loop_kind):
     busy = OneSlot.remote()

@@ -194,7 +194,7 @@ class AsyncWithBlocking:
 
 def test_a_blocking_method_waiting_for_its_own_full_group(loop_kind):
     actor = AsyncWithBlocking.remote()
-    with pytest.raises(DeadlockError, match="AsyncWithBlocking.io_echo"):
+    with pytest.raises(DeadlockError, match=r"AsyncWithBlocking\.io_echo"):
         ray.get(actor.blocking_self_call.remote(), timeout=30)
     assert ray.get(actor.ping.remote(), timeout=30) == "pong"
 

@@ -38,7 +38,8 @@ class Account:
         return {}[key]
 
     def open_missing(self):
-        open("/nonexistent/pyactors-test")
+        with open("/nonexistent/pyactors-test"):
+            pass
 
 
 @ray.remote

@@ -62,7 +62,7 @@ def test_rays_manual_checkpoint_restart_example(loop_kind):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_rays_auto_restart_example(loop_kind, tmp_path):
     checkpoint = tmp_path / "checkpoint.json"
@@ -119,7 +119,7 @@ def test_sys_exit_restarts_with_the_first_arguments_until_max_restarts(loop_kind
     counter = Counter.remote(10)
     assert ray.get(counter.add.remote()) == 11
     assert ray.get(counter.report.remote()) == (11, 1, False)
-    for restart in range(2):
+    for _ in range(2):
         with pytest.raises(ActorDiedError, match=r"SystemExit\(3\).*it restarts"):
             ray.get(counter.crash.remote())
         # Calls made meanwhile run on the restarted actor: its state is new.
@@ -176,7 +176,7 @@ class AsyncQuitter:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.parametrize("actor_class", [Quitter, AsyncQuitter])
 def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
@@ -193,7 +193,7 @@ def test_exit_actor_is_a_graceful_exit(loop_kind, actor_class):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_calls_running_at_exit_end_and_queued_ones_fail(loop_kind):
     log = []
@@ -229,7 +229,7 @@ def test_exit_actor_outside_an_actor_says_so(loop_kind):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
     log = []
@@ -246,7 +246,7 @@ def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.parametrize("end", ["drop", "shutdown", "kill"])
 def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end):
@@ -307,7 +307,7 @@ class LoopUnaware:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_an_init_that_needs_no_loop_runs_before_it_exists(loop_kind):
     """Then an actor nobody calls costs no event loop (a uvloop loop is ~300 KB)."""

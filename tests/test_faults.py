@@ -2,6 +2,7 @@
 keep working, and kill() still works on an actor stuck in user code."""
 
 import asyncio
+import contextlib
 import functools
 import os
 import resource
@@ -102,7 +103,7 @@ class ThreadedWrapped:
 
 def test_a_plain_def_returning_a_coroutine_fails_clearly_in_a_threaded_actor():
     t = ThreadedWrapped.remote()
-    with pytest.raises(TypeError, match="returned a coroutine.*declare it `async def`"):
+    with pytest.raises(TypeError, match=r"returned a coroutine.*declare it `async def`"):
         ray.get(t.wrapped.remote())
     assert ray.get(t.ping.remote()) == "pong"
 
@@ -122,10 +123,8 @@ class Stubborn:
     async def swallow_forever(self):
         self.started.count()
         while True:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                pass
 
 
 def test_a_coroutine_that_swallows_cancellation_still_ends_as_cancelled():

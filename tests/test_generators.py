@@ -52,8 +52,7 @@ def test_rays_exception_example(loop_kind):
 @ray.remote
 class Actor:
     def f(self):
-        for i in range(5):
-            yield i
+        yield from range(5)
 
 
 @ray.remote
@@ -66,8 +65,7 @@ class AsyncActor:
 @ray.remote(max_concurrency=5)
 class ThreadedActor:
     def f(self):
-        for i in range(5):
-            yield i
+        yield from range(5)
 
 
 @pytest.mark.parametrize("actor_class", [Actor, AsyncActor, ThreadedActor])
@@ -138,7 +136,7 @@ class Streamer(Gated):
 
     @ray.method(concurrency_group="io")
     def where(self, n):
-        for i in range(n):
+        for _ in range(n):
             yield threading.current_thread().name, ray.get_runtime_context().concurrency_group
 
     async def first_then_wait(self):
@@ -314,8 +312,7 @@ def test_bad_input_names_the_fix(loop_kind):
 
 @ray.remote
 def fails_after_two():
-    for i in range(2):
-        yield i
+    yield from range(2)
     raise Exception("error")
 
 

@@ -15,7 +15,7 @@ def test_get_of_a_list_keeps_the_order_of_the_list():
     held = g.wait.remote("last-to-finish")
     refs = [e.echo.remote(i) for i in range(50)]
     g.open.remote()
-    assert ray.get([held] + refs + [ray.put("put")]) == ["last-to-finish", *range(50), "put"]
+    assert ray.get([held, *refs, ray.put("put")]) == ["last-to-finish", *range(50), "put"]
     assert ray.get([]) == []
 
 

@@ -182,7 +182,7 @@ def test_copies_of_a_handle_are_the_same_handle(loop_kind):
 def test_pickling_a_handle_method_or_ref_says_why_it_cannot(loop_kind, what):
     actor = Counter.remote()
     target = {"handle": actor, "method": actor.add, "ref": ray.put(1)}[what]
-    with pytest.raises(TypeError, match="cannot be pickled: .*(lives|calls|refers)"):
+    with pytest.raises(TypeError, match=r"cannot be pickled: .*(lives|calls|refers)"):
         pickle.dumps(target)
 
 

@@ -62,7 +62,7 @@ def actor_threads(actor):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_kill_fails_queued_running_and_later_calls_at_once_and_stops_threads():
     started = Countdown(2)
@@ -84,7 +84,7 @@ def test_kill_fails_queued_running_and_later_calls_at_once_and_stops_threads():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_kill_cancels_running_async_calls_inside_the_coroutine():
     started, cancelled = Countdown(1), []
@@ -98,7 +98,7 @@ def test_kill_cancels_running_async_calls_inside_the_coroutine():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_cancel_a_queued_call_removes_it_without_running_it():
     started = Countdown(1)
@@ -121,7 +121,7 @@ def test_cancel_a_queued_call_removes_it_without_running_it():
     "cancel", [ray.cancel, lambda ref: ref.cancel()], ids=["ray.cancel(ref)", "ref.cancel()"]
 )
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_cancel_a_running_async_call_raises_cancelled_error_inside_it(cancel):
     started = Countdown(1)
@@ -161,7 +161,7 @@ class Cooperative:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_a_running_sync_call_is_told_to_stop_and_ends_as_cancelled():
     """Ray's cooperative cancellation: a running plain method is not interrupted, but
@@ -179,7 +179,7 @@ def test_a_running_sync_call_is_told_to_stop_and_ends_as_cancelled():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_is_canceled_turns_true_inside_the_running_call():
     @ray.remote
@@ -201,7 +201,7 @@ def test_is_canceled_turns_true_inside_the_running_call():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_force_kills_the_actor_of_a_running_sync_call():
     w = Worker.remote()
@@ -237,7 +237,7 @@ def test_handles_travel_as_arguments_compare_equal_and_hash_alike(place):
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_asyncio_cancel_gives_up_on_a_running_call_at_once_and_stops_it():
     started, cancelled = Countdown(1), []
@@ -257,7 +257,7 @@ def test_asyncio_cancel_gives_up_on_a_running_call_at_once_and_stops_it():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_asyncio_cancel_of_a_running_plain_method_abandons_it():
     w = Worker.remote()
@@ -273,7 +273,7 @@ def test_asyncio_cancel_of_a_running_plain_method_abandons_it():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_asyncio_timeouts_around_refs_raise_timeout_error_promptly():
     w = Worker.remote()
@@ -297,7 +297,7 @@ def test_asyncio_timeouts_around_refs_raise_timeout_error_promptly():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_rays_async_actor_cancel_example():
     seen = []
@@ -322,7 +322,7 @@ def test_rays_async_actor_cancel_example():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_rays_graceful_sync_actor_cancel_example():
     @ray.remote
@@ -332,7 +332,7 @@ def test_rays_graceful_sync_actor_cancel_example():
 
         def long_running_method(self, started):
             started.set()
-            for i in range(1000):
+            for _ in range(1000):
                 if ray.get_runtime_context().is_canceled():
                     self.is_canceled = True
                     return "canceled"

@@ -35,7 +35,7 @@ class Short:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_dropping_every_handle_lets_pending_calls_finish_then_the_actor_exits():
     a = Short.remote()
@@ -52,7 +52,7 @@ def test_dropping_every_handle_lets_pending_calls_finish_then_the_actor_exits():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_an_actor_with_a_handle_stays_alive_while_idle():
     a = Short.remote()
@@ -62,7 +62,7 @@ def test_an_actor_with_a_handle_stays_alive_while_idle():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_calling_through_a_temporary_handle_works():
     # The handle dies before .remote() runs; the method object keeps the actor alive.
@@ -136,7 +136,7 @@ def open_fds():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="counts fds in /proc")
 def test_an_actor_nobody_calls_costs_one_parked_thread_and_no_event_loop():

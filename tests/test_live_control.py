@@ -59,7 +59,7 @@ class Pool:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_max_pending_calls_rejects_at_once_and_keeps_what_is_queued():
     p = Pool.options(max_pending_calls=6).remote()
@@ -84,7 +84,7 @@ class SlowStart:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_max_pending_calls_does_not_count_init():
     release = threading.Event()
@@ -97,7 +97,7 @@ def test_max_pending_calls_does_not_count_init():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_set_concurrency_raises_admit_queued_calls_at_once_and_lowering_only_delays():
     p = Pool.remote()
@@ -119,7 +119,7 @@ def test_set_concurrency_raises_admit_queued_calls_at_once_and_lowering_only_del
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_stats_counts_what_the_group_did():
     p = Pool.remote()
@@ -163,7 +163,7 @@ class Mixed:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_blocking_methods_run_on_a_worker_thread_and_leave_the_loop_free():
     m = Mixed.remote()
@@ -179,7 +179,7 @@ def test_blocking_methods_run_on_a_worker_thread_and_leave_the_loop_free():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_blocking_methods_count_against_their_groups_limit():
     m = Mixed.options(max_concurrency=1).remote()

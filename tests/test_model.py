@@ -588,7 +588,7 @@ class ActorModel(RuleBasedStateMachine):
         names = sorted(actor.groups)
         group_name = data.draw(st.sampled_from(names), label="group")
         method_group = data.draw(
-            st.sampled_from([group_name, group_name] + names), label="method of group"
+            st.sampled_from([group_name, group_name, *names]), label="method of group"
         )
         call = self.new_call(actor, group_name, method_group, via)
         if preopen is not None:

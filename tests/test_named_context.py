@@ -86,7 +86,7 @@ class Tracked:
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 @pytest.mark.parametrize("death", ["kill", "cancel force=True", "failing __init__"])
 def test_a_dead_named_actor_is_released_at_once(death):
@@ -142,7 +142,7 @@ def test_runtime_context_outside_an_actor_says_so():
     assert ctx.get_actor_id() is None and ctx.concurrency_group is None
     assert not ctx.in_actor
     with pytest.raises(RuntimeError, match="not running in an actor"):
-        ctx.current_actor
+        _ = ctx.current_actor
 
     @ray.remote
     def in_function():

@@ -105,7 +105,7 @@ class Bodies:
     ],
 )
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_only_bodies_that_can_suspend_get_a_task(method, runs_in_a_task):
     a = Bodies.remote()
@@ -147,7 +147,7 @@ def test_keeps_fifo_order_and_the_limit_among_awaiting_calls():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_once_running_it_is_cancelled_like_a_plain_method():
     """It cannot be interrupted; it ends, and then as cancelled (Ray's cooperative cancel)."""
@@ -181,7 +181,7 @@ async def task_of_function_after_await():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_remote_functions_take_the_same_path():
     no_task, task = ray.get([task_of_function.remote(), task_of_function_after_await.remote()])
@@ -211,7 +211,7 @@ def test_a_plain_def_marked_as_coroutine_function_runs_in_a_task():
 
 
 @pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, shared lists)"
+    "observes its actor through objects of this process (threading primitives, threads, lists)"
 )
 def test_code_replaced_after_decoration_fails_the_call_clearly():
     @ray.remote

@@ -337,6 +337,7 @@ def _run(code, env=None, timeout=60):
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        check=False,  # the callers judge the exit status and show the output
     )
 
 
@@ -363,6 +364,7 @@ def test_a_script_without_a_main_guard_runs_its_classes_in_workers(tmp_path):
         timeout=60,
         env={**os.environ, "PYACTORS_PROCESS": "1"},
         cwd=tmp_path,
+        check=False,  # the assert below shows stderr
     )
     assert done.stdout.strip() == "OK True 2", done.stderr
 

@@ -4,6 +4,7 @@ being created). Every wait is bounded: a lost call fails the test instead of han
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import os
 import queue
@@ -119,7 +120,7 @@ class Progress:
 # actor is a threaded actor, the rest are async. Measured on the 2-core test VM (shared with
 # other jobs): 7-11 s on uvloop, 17-35 s on asyncio (its loops wake up more slowly across 120+
 # loop threads), so the full 200,000 is kept. PYACTORS_STRESS_CALLS scales it for quick runs.
-N_CALLS = int(os.environ.get("PYACTORS_STRESS_CALLS", 200_000))
+N_CALLS = int(os.environ.get("PYACTORS_STRESS_CALLS", "200000"))
 N_ACTORS = 50
 N_THREADS = 8
 N_LOOPS = 2
@@ -180,10 +181,9 @@ async def run_loop_caller(caller, methods, progress):
             ref = caller.submit(cid, methods, progress)
             window.append(ref)
             if cid % 97 == 0:
-                try:  # awaiting one ref: never blocks the caller's loop for long
+                # Awaiting one ref: never blocks the caller's loop for long.
+                with contextlib.suppress(TaskError, TaskCancelledError, ActorDiedError):
                     await ref
-                except (TaskError, TaskCancelledError, ActorDiedError):
-                    pass
             if len(window) >= 2 * WINDOW:
                 batch = [window.popleft() for _ in range(WINDOW)]
                 _, pending = await asyncio.wait(batch, timeout=BOUND)
@@ -384,11 +384,13 @@ def test_cancels_racing_admission_lose_no_call(loop_kind):
         for round_ in range(rounds):
             refs, handoff = [], queue.SimpleQueue()
 
-            def canceller():
+            def canceller(handoff):
                 while (ref := handoff.get()) is not None:
                     ref.cancel()
 
-            thread = threading.Thread(target=canceller, name="stress:canceller")
+            # This round's queue, passed rather than closed over: a canceller that outlived
+            # its round's join() must not read the next round's queue.
+            thread = threading.Thread(target=canceller, args=(handoff,), name="stress:canceller")
             thread.start()
             for i in range(round_ * per_round, (round_ + 1) * per_round):
                 ref = echo.echo.remote(i)
@@ -557,12 +559,13 @@ def test_actors_created_during_shutdown_do_not_outlive_it(loop_kind):
         handles = []
         creating = threading.Event()
 
-        def creator():
+        def creator(creating, handles):
             creating.set()
-            for _ in range(30):
-                handles.append(Pinger.remote())
+            handles.extend(Pinger.remote() for _ in range(30))
 
-        thread = threading.Thread(target=creator, name="stress:creator")
+        # This attempt's event and list, passed rather than closed over: a creator that
+        # outlived its attempt's join() must not add to the next attempt's list.
+        thread = threading.Thread(target=creator, args=(creating, handles), name="stress:creator")
         thread.start()
         try:
             assert creating.wait(BOUND)

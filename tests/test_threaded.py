@@ -131,6 +131,6 @@ def test_ordered_group_keeps_order_behind_a_call_waiting_for_its_argument():
     first = rec.record.remote("first", held)  # waits for `held`
     later = [rec.record.remote(f"later-{i}") for i in range(5)]
     g.open.remote()
-    ray.get(later + [first])
+    ray.get([*later, first])
     log = ray.get(rec.read.remote())
     assert log == [("first", "late value")] + [(f"later-{i}", None) for i in range(5)]

@@ -124,7 +124,7 @@ def test_kill_names_a_stuck_actor_and_does_not_wait_for_it(loop_kind, warnings_a
     assert time.monotonic() - start < 2.0
     reports = [m for m in captured.records if "did not wait for" in m]
     assert len(reports) == 3
-    for actor, report in zip(actors, reports):
+    for actor, report in zip(actors, reports, strict=True):
         assert actor._pyactors_core.actor_id in report
         assert "Stuck.stuck()" in report and re.search(r"for \d+\.\d s", report), report
     ray.shutdown()  # names nothing again: each stuck thread is named once

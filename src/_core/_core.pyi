@@ -1,5 +1,6 @@
-# Type stubs of pyactors._core (hand-written; tests/test_package.py checks them against the
-# compiled module).
+# Type stubs of pyactors._core (hand-written; mypy.stubtest checks them against the compiled
+# module, see tests/test_static_checks.py). Every class is a cdef class: @disjoint_base, as no
+# class can derive from two of them.
 
 import asyncio
 import concurrent.futures
@@ -7,8 +8,11 @@ import threading
 import types
 from collections.abc import Callable, Generator
 from contextvars import Context
-from typing import Any
+from typing import Any, Protocol
 
+from typing_extensions import Self, disjoint_base
+
+@disjoint_base
 class ObjectRef:
     _asyncio_future_blocking: bool
     def hex(self) -> str: ...
@@ -25,9 +29,12 @@ class ObjectRef:
     def get_loop(self) -> asyncio.AbstractEventLoop: ...
     def cancel(self, msg: Any = None) -> bool: ...
     def future(self) -> concurrent.futures.Future[Any]: ...
+    def __copy__(self) -> Self: ...  # the same ref
+    def __deepcopy__(self, memo: object) -> Self: ...
 
 STREAMING: int
 
+@disjoint_base
 class ObjectRefGenerator:
     def __iter__(self) -> ObjectRefGenerator: ...
     def __next__(self) -> ObjectRef: ...
@@ -37,6 +44,7 @@ class ObjectRefGenerator:
     def is_finished(self) -> bool: ...
     def completed(self) -> ObjectRef: ...
 
+@disjoint_base
 class Group:
     @property
     def name(self) -> str: ...
@@ -57,6 +65,7 @@ class Group:
     def live_threads(self) -> list[threading.Thread]: ...
     def running_calls(self) -> list[tuple[str, float, int, asyncio.Task[Any] | None]]: ...
 
+@disjoint_base
 class AsyncGroup(Group):
     def abandon_after_fork(self, error: BaseException) -> None: ...
     @property
@@ -64,9 +73,11 @@ class AsyncGroup(Group):
     @property
     def event_loop(self) -> asyncio.AbstractEventLoop | None: ...
 
+@disjoint_base
 class ThreadGroup(Group):
     def abandon_after_fork(self, error: BaseException) -> None: ...
 
+@disjoint_base
 class ProcessGroup(Group):
     def complete(self, call: ObjectRef, ok: bool, value: Any) -> None: ...
     def fail_unsendable(self, call: ObjectRef, error: BaseException) -> None: ...
@@ -74,9 +85,11 @@ class ProcessGroup(Group):
     def stats(self) -> dict[str, int]: ...
     def join(self, timeout: float) -> bool: ...
 
+@disjoint_base
 class ActorCore:
-    def __init__(
-        self,
+    # Its arguments are __cinit__'s, which Cython makes the type's __new__.
+    def __new__(
+        cls,
         class_name: str,
         actor_id: str,
         pool_name: str | None = None,
@@ -85,7 +98,7 @@ class ActorCore:
         reaper: Callable[[ActorCore], object] | None = None,
         max_restarts: int = 0,
         max_task_retries: int = 0,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def class_name(self) -> str: ...
     @property
@@ -139,20 +152,28 @@ class ActorCore:
     @property
     def description(self) -> str: ...
 
+class _Pool(Protocol):
+    # What picks the group of each call of a remote function (pyactors._function._Pool):
+    # given the options of .options(), a group of this process, or another backend's submit.
+    def __call__(self, call_options: dict[str, Any] | None, /) -> Any: ...
+    def with_process(self, process: bool, /) -> _Pool: ...
+
+@disjoint_base
 class RemoteMethod:
-    def __init__(
-        self,
-        func: Callable[..., Any],
+    # Its arguments are __cinit__'s, which Cython makes the type's __new__.
+    def __new__(
+        cls,
+        func: Callable[..., Any] | str,  # str: the method's name, which a worker process runs
         name: str,
         group: Group | None,
         is_async: bool,
-        pool: Callable[[dict[str, Any] | None], Any] | None = None,
+        pool: _Pool | None = None,
         blocking: bool = False,
         awaits: bool = True,
         num_returns: int = 1,
         generator: Any = None,
         backpressure: int = -1,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property
@@ -172,6 +193,8 @@ class RemoteMethod:
         self, func: Callable[..., Any], is_async: bool, num_returns: int, backpressure: int
     ) -> RemoteMethod: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __copy__(self) -> Self: ...  # the same bound method
+    def __deepcopy__(self, memo: object) -> Self: ...
 
 def get(refs: ObjectRef | list[ObjectRef], *, timeout: float | None = None) -> Any: ...
 def wait(
@@ -198,6 +221,7 @@ def current_call() -> ObjectRef | None: ...
 def cancel_requested(ref: ObjectRef) -> bool: ...
 def failed_ref(error: BaseException) -> ObjectRef: ...
 
+@disjoint_base
 class YieldedValues:
     def __init__(self, values: list[Any], error: BaseException | None) -> None: ...
     @property
@@ -209,21 +233,41 @@ def current_frames() -> dict[int, types.FrameType]: ...
 def forget_thread_role_after_fork() -> None: ...
 
 # Internal machinery, visible in the module but not part of the API.
+@disjoint_base
 class ThreadState: ...
+
+@disjoint_base
 class Waiter: ...
+
+@disjoint_base
 class ThreadWaiter(Waiter): ...
 
+@disjoint_base
 class LoopWaker:
     def run(self) -> None: ...
 
+@disjoint_base
 class LoopWaiter(Waiter): ...
+
+@disjoint_base
 class FutureWaiter(LoopWaiter): ...
+
+@disjoint_base
 class CallbackWaiter(LoopWaiter): ...
+
+@disjoint_base
 class ConcurrentWaiter(Waiter): ...
+
+@disjoint_base
 class SettledWaiter(Waiter): ...
+
+@disjoint_base
 class DependencyWaiter(Waiter): ...
+
+@disjoint_base
 class StreamWaiter(Waiter): ...
 
+@disjoint_base
 class Stream:
     @property
     def cancel_requested(self) -> bool: ...
@@ -231,4 +275,5 @@ class Stream:
     def abandoned(self) -> bool: ...
     def push(self, value: Any) -> ObjectRef | None: ...
 
+@disjoint_base
 class OutputsWaiter(Waiter): ...

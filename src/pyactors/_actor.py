@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 from . import _core, _runtime
 from ._coroutines import awaits, uses_event_loop
@@ -148,12 +148,15 @@ def _method_specs(cls: type) -> dict[str, _MethodSpec]:
 class ActorClass:
     """A class decorated with ``@remote``: ``Cls.remote(...)`` creates an actor."""
 
+    __qualname__: str  # the class's, set by __init__ (as are __module__, __name__, __doc__)
+
     def __init__(self, cls: type, options: dict):
         self._cls = cls
         self._options = options
         self._methods = _method_specs(cls)
         self._is_async = any(spec.is_async for spec in self._methods.values())
         # Computed once: inspect.signature() costs ~0.3 ms for a class without __init__.
+        self._signature: inspect.Signature | None
         try:
             self._signature = inspect.signature(cls)
         except (TypeError, ValueError):  # no retrievable signature: let __init__ check
@@ -189,7 +192,7 @@ class ActorClass:
         return object.__new__, (ActorClass,), (self._cls, self._options)
 
     def __setstate__(self, state: tuple) -> None:
-        self.__init__(*state)
+        ActorClass.__init__(self, *state)
 
 
 def by_reference(obj) -> bool:
@@ -204,7 +207,7 @@ def named(obj):
     module = sys.modules.get(module_name or "")
     if module is None or module_name == "__main__":
         return None
-    found = module
+    found: Any = module
     for part in getattr(obj, "__qualname__", "").split("."):
         found = getattr(found, part, None)
     return found
@@ -255,7 +258,8 @@ def _check_method_groups(actor_class: ActorClass, options: dict) -> None:
 def _allocate(cls: type, args: tuple, kwargs: dict) -> Any:
     # The instance exists before __init__ runs (on the actor's default group), so that the
     # handle can hold bound methods from the start.
-    if cls.__new__ is object.__new__:
+    new: object = cls.__new__  # as an object: mypy holds the two __new__ types apart
+    if new is object.__new__:
         return object.__new__(cls)
     return cls.__new__(cls, *args, **kwargs)
 
@@ -265,7 +269,7 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
     _check_method_groups(actor_class, options)
     runtime = _runtime.current()
     name = options.get("name")
-    if options.get("get_if_exists") and runtime.backend == "local":
+    if options.get("get_if_exists") and runtime.backend == "local" and name is not None:
         existing = runtime.named(name)
         if existing is not None:
             return existing
@@ -286,7 +290,8 @@ def _create_actor(actor_class: ActorClass, options: dict, args: tuple, kwargs: d
         runtime.register(core, name, handle)
     except ActorNameTakenError:
         core.die(_actor_died_error(core, "its name was taken", None))
-        if options.get("get_if_exists"):  # lost a race with another creator of that name
+        # Lost a race with another creator of that name (the name is taken: it has one).
+        if options.get("get_if_exists") and name is not None:
             return runtime.named(name)
         raise
     start()
@@ -334,11 +339,15 @@ def _assemble(
     ]
 
     def start():
-        if cls.__init__ is object.__init__:
+        # The class's own __init__, read off the class on purpose (mypy: "unsound").
+        if cls.__init__ is object.__init__:  # type: ignore[misc]
             core.mark_ready()  # nothing to run: no thread starts until the first call
             return None
         return core.start(
-            instance.__init__, args, kwargs, is_async and uses_event_loop(cls.__init__)
+            instance.__init__,
+            args,
+            kwargs,
+            is_async and uses_event_loop(cls.__init__),  # type: ignore[misc]  # as above
         )
 
     return core, start
@@ -368,8 +377,10 @@ def _remote_method(
         return Generator(func, on_loop=is_async and not blocking).method(
             qualified, group, None, blocking, spec.num_returns, spec.backpressure
         )
+    # An int: "streaming" and "dynamic" are for generators (above), as _MethodSpec checked.
+    num_returns = cast(int, spec.num_returns)
     return _core.RemoteMethod(
-        func, qualified, group, spec.is_async, None, blocking, spec.awaits, spec.num_returns
+        func, qualified, group, spec.is_async, None, blocking, spec.awaits, num_returns
     )
 
 

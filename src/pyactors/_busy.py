@@ -13,8 +13,13 @@ import threading
 import time
 import types
 import weakref
+from collections.abc import Sequence
+from typing import Any
 
 from . import _core
+
+# What a group runs, as running_calls() says: (name, seconds, thread ident, task or None).
+Running = list[tuple[str, float, int, "asyncio.Task[Any] | None"]]
 
 log = logging.getLogger("pyactors")
 
@@ -50,7 +55,7 @@ def where(frame: types.FrameType) -> str:
 
 
 def busy_with(
-    group, ident: int, frame: types.FrameType, running: list | None = None
+    group: _core.Group, ident: int | None, frame: types.FrameType, running: Running | None = None
 ) -> tuple[str, float | None]:
     """(what, seconds) the thread `ident` of `group` runs: the call in flight on it, found by
     its plain body's thread or, on an event loop, by the loop's current task; else the frame
@@ -65,7 +70,7 @@ def busy_with(
     return where(frame), None
 
 
-def describe(group) -> str:
+def describe(group: _core.Group) -> str:
     core = group.actor
     if core.is_pool:
         return f"the remote-function pool ({group.name!r})"
@@ -78,7 +83,7 @@ def describe(group) -> str:
 USER_CODE_GRACE = 0.1
 
 
-def running_now(cores) -> dict:
+def running_now(cores: Sequence[_core.ActorCore]) -> dict[_core.Group, Running]:
     """What each group of `cores` runs, read before they die (dying empties the lists)."""
     return {group: group.running_calls() for core in cores for group in core.all_groups()}
 
@@ -87,7 +92,12 @@ def running_now(cores) -> dict:
 _reported: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
-def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
+def join_or_report(
+    cores: Sequence[_core.ActorCore],
+    timeout: float,
+    who: str,
+    running: dict[_core.Group, Running],
+) -> None:
     """Stop the threads of `cores` (dead already) and wait for them, group by group, at most
     `timeout` seconds in all; a thread stuck in user code (which nothing can interrupt) is not
     waited for beyond a short grace but named once, with what it runs (from `running`, see
@@ -103,10 +113,10 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
         for group in core.all_groups()
         if isinstance(group, _core.ProcessGroup)
     ]
-    for group in processes:  # every worker terminated at once, then waited for
-        group.stop_threads()
-    for group in processes:
-        group.join(max(0.0, deadline - time.monotonic()))
+    for process_group in processes:  # every worker terminated at once, then waited for
+        process_group.stop_threads()
+    for process_group in processes:
+        process_group.join(max(0.0, deadline - time.monotonic()))
     for core in cores:
         for group in core.all_groups():
             if isinstance(group, _core.ProcessGroup):
@@ -117,7 +127,8 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
                     continue
                 thread.join(max(0.0, min(USER_CODE_GRACE, deadline - time.monotonic())))
                 while thread.is_alive():
-                    frame = _core.current_frames().get(thread.ident)
+                    ident = thread.ident  # None only before it started
+                    frame = None if ident is None else _core.current_frames().get(ident)
                     user = user_frame(frame)
                     if user is not None or time.monotonic() >= deadline:
                         if thread not in _reported:
@@ -127,7 +138,13 @@ def join_or_report(cores, timeout: float, who: str, running: dict) -> None:
                     thread.join(max(0.0, min(USER_CODE_GRACE, deadline - time.monotonic())))
 
 
-def _report_stuck(who: str, group, thread: threading.Thread, frame, running: list) -> None:
+def _report_stuck(
+    who: str,
+    group: _core.Group,
+    thread: threading.Thread,
+    frame: types.FrameType | None,
+    running: Running,
+) -> None:
     if frame is None:
         what, seconds = "its shutdown", None
     else:

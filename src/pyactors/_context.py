@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING, cast
 
 from . import _core, _runtime
 from .exceptions import _raisable
+
+if TYPE_CHECKING:
+    from ._ray.runtime import RayRuntime
 
 # The node is the machine: a worker process has its parent's node id. Each process is one
 # worker.
@@ -41,7 +45,7 @@ class RuntimeContext:
 
     def get_actor_name(self) -> str | None:
         """The name the current actor was created with (``.options(name=...)``), or None."""
-        return None if self._core is None else _runtime.current().name_of(self._core)
+        return None if self._core is None else _runtime.current_local().name_of(self._core)
 
     def get_task_id(self) -> str | None:
         """The id of the current call (a method's or remote function's), or None outside
@@ -55,7 +59,7 @@ class RuntimeContext:
 
     def get_job_id(self) -> str:
         """This runtime's id: one per init() ... shutdown()."""
-        return _runtime.current().job_id
+        return _runtime.current_local().job_id
 
     def get_node_id(self) -> str:
         """This process's id: pyactors runs on one node, this one."""
@@ -101,13 +105,12 @@ class RuntimeContext:
     def __repr__(self):
         if self._core is None:
             return "RuntimeContext(not in an actor)"
-        return (
-            f"RuntimeContext(actor={self._core.description}, concurrency_group={self._group.name!r})"
-        )
+        group = self._group.name
+        return f"RuntimeContext(actor={self._core.description}, concurrency_group={group!r})"
 
 
 def get_runtime_context() -> RuntimeContext:
     group = _core.current_group()
     if group is None and _runtime.ray_running_here():  # of a Ray actor or task, or the driver
-        return _runtime.current().runtime_context()
+        return cast("RayRuntime", _runtime.current()).runtime_context()
     return RuntimeContext(group, _core.current_call())

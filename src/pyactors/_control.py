@@ -3,7 +3,9 @@ limits and statistics."""
 
 from __future__ import annotations
 
-from . import _runtime
+from typing import cast
+
+from . import _core, _runtime
 from ._actor import ActorHandle
 from ._busy import join_or_report, running_now
 from ._options import positive_int, require_bool
@@ -16,7 +18,7 @@ from .exceptions import _actor_died_error
 KILL_JOIN_TIMEOUT = 2.0
 
 
-def _core_of(actor, what: str):
+def _core_of(actor: object, what: str) -> _core.ActorCore:
     if not isinstance(actor, ActorHandle):
         if ray_handle(actor) is not None:
             raise RuntimeError(
@@ -63,7 +65,7 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
         raise ValueError("get_actor() takes a non-empty str name, got ''")
     runtime = _runtime.current()
     if runtime.backend == "ray":
-        return runtime.get_actor(name, namespace)
+        return cast(ActorHandle, runtime.get_actor(name, namespace))  # Ray's handle, in fact
     handle = runtime.named(name)
     if handle is None:
         raise no_actor_named(name, runtime.names())
@@ -88,7 +90,7 @@ def set_concurrency(actor: ActorHandle, group: str, limit: int) -> None:
     core.group(group).set_limit(positive_int(limit, "set_concurrency(): limit"))
 
 
-def stats(actor: ActorHandle) -> dict[str, dict]:
+def stats(actor: ActorHandle) -> dict[str, dict[str, int]]:
     """Live statistics per concurrency group (pyactors only): ``limit``, ``running``,
     ``queued``, ``waiting_for_arguments``, ``completed``, ``failed``, ``cancelled``, and
     ``max_queue_wait`` (seconds, the longest any call waited for a slot)."""

@@ -10,7 +10,7 @@ import inspect
 _SUSPENDING_OPS = frozenset({"YIELD_VALUE", "YIELD_FROM"})
 
 
-def awaits(func) -> bool:
+def awaits(func: object) -> bool:
     """False for an ``async def`` whose body has no ``await``, ``async with`` or ``async for``.
 
     Such a coroutine runs to its end in its first step, so the core runs it like a plain def,
@@ -38,7 +38,7 @@ _LOOP_NAMES = frozenset(
 )
 
 
-def uses_event_loop(func) -> bool:
+def uses_event_loop(func: object) -> bool:
     """Whether `func`'s own code reads one of asyncio's loop functions by name: an async
     actor's __init__ that does runs on its running event loop (as in Ray), others before it
     (an actor nobody calls then costs no event loop)."""

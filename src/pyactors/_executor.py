@@ -13,6 +13,10 @@ import concurrent.futures
 import os
 import queue
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
@@ -20,14 +24,17 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
         # The parent's state is never used: everything below replaces its machinery.
         self._max_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's rule
         self._name = name
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        # (future, fn, args, kwargs) of each job; None tells a thread to end.
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
+        self._daemons: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, fn, /, *args, **kwargs) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError(
@@ -35,12 +42,12 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
                     "event loop has stopped)"
                 )
             self._jobs.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+            if not self._idle.acquire(blocking=False) and len(self._daemons) < self._max_workers:
                 thread = threading.Thread(
-                    target=self._work, daemon=True, name=f"{self._name}:{len(self._threads)}"
+                    target=self._work, daemon=True, name=f"{self._name}:{len(self._daemons)}"
                 )
                 thread.start()
-                self._threads.append(thread)
+                self._daemons.append(thread)
         return future
 
     def _work(self) -> None:
@@ -59,7 +66,7 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._closed = True
-            threads = list(self._threads)
+            threads = list(self._daemons)
         if cancel_futures:
             try:
                 while True:

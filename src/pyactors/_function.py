@@ -17,6 +17,8 @@ from ._retries import retry_options, retrying
 class RemoteFunction:
     """A function decorated with ``@remote``: ``f.remote(...)`` runs it and returns a ref."""
 
+    __qualname__: str  # the function's, set by functools.update_wrapper in __init__
+
     def __init__(self, function, options: dict):
         where = f"remote({function.__qualname__})"
         function_options(options, where)
@@ -84,7 +86,7 @@ class RemoteFunction:
         return object.__new__, (RemoteFunction,), (self._function, self._options)
 
     def __setstate__(self, state: tuple) -> None:
-        self.__init__(*state)
+        RemoteFunction.__init__(self, *state)
 
 
 class _Pool:

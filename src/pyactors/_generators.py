@@ -145,8 +145,9 @@ class Generator:
     def _collected(self, *args, **kwargs) -> _core.YieldedValues:
         values = []
         try:
+            # One at a time, not list(): on an error, the values yielded before it are delivered.
             for value in self.func(*args, **kwargs):
-                values.append(value)
+                values.append(value)  # noqa: PERF402
         except Exception as exc:
             return _core.YieldedValues(values, exc)
         return _core.YieldedValues(values, None)
@@ -160,8 +161,9 @@ class Generator:
     async def _collected_async(self, *args, **kwargs) -> _core.YieldedValues:
         values = []
         try:
+            # One at a time, not a comprehension: on an error, the values before it are delivered.
             async for value in _async_values(self.func(*args, **kwargs)):
-                values.append(value)
+                values.append(value)  # noqa: PERF401
         except Exception as exc:
             return _core.YieldedValues(values, exc)
         return _core.YieldedValues(values, None)

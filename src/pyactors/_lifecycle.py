@@ -40,4 +40,5 @@ class Lifecycle:
             for name in (slots,) if isinstance(slots, str) else slots:
                 if name not in ("__dict__", "__weakref__") and hasattr(instance, name):
                     delattr(instance, name)
-        return instance.__init__
+        init: Callable[..., None] = instance.__init__
+        return init

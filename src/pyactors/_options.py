@@ -203,7 +203,7 @@ def concurrency_groups(groups: Any) -> dict[str, int]:
     return checked
 
 
-def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
+def actor_options(options: dict[str, Any], allowed: frozenset[str], where: str) -> dict[str, Any]:
     """Validated actor options: known keys checked, Ray-only keys kept as given (the Ray
     backend passes them on; in one process nothing reads them)."""
     unknown = set(options) - allowed - IGNORED_ACTOR_OPTIONS
@@ -240,7 +240,7 @@ def actor_options(options: dict, allowed: frozenset, where: str) -> dict:
     return checked
 
 
-def function_options(options: dict, where: str) -> None:
+def function_options(options: dict[str, Any], where: str) -> None:
     unknown = (
         set(options)
         - IGNORED_TASK_OPTIONS

@@ -4,13 +4,14 @@ remote function, used bare or with options."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from ._actor import ActorClass
 from ._function import RemoteFunction
 from ._options import ACTOR_DECORATOR_OPTIONS, actor_options
 
 
-def remote(*args, **options):
+def remote(*args: Any, **options: Any) -> Any:
     """``@remote`` / ``@remote(max_concurrency=..., concurrency_groups={...})``.
 
     On a class: an ActorClass (``Cls.remote(...)`` creates an actor). On a function: a
@@ -25,13 +26,13 @@ def remote(*args, **options):
             f"options (@remote(max_concurrency=4)); got {got}"
         )
 
-    def decorate(target):
+    def decorate(target: Any) -> Any:
         return _make_remote(target, options)
 
     return decorate
 
 
-def _make_remote(target, options: dict):
+def _make_remote(target: Any, options: dict[str, Any]) -> ActorClass | RemoteFunction:
     if inspect.isclass(target):
         where = f"remote({target.__qualname__})"
         return ActorClass(target, actor_options(options, ACTOR_DECORATOR_OPTIONS, where))

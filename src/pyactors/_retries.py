@@ -18,7 +18,7 @@ _DECLARED = "__pyactors_retries__"
 
 
 def retry_options(
-    options: dict, where: str, func: Callable | None = None
+    options: dict[str, Any], where: str, func: Callable[..., Any] | None = None
 ) -> tuple[int, tuple[type, ...]] | None:
     """(max_retries, exception classes) when `options` ask for retries, else None. What they
     leave out is what `func` (a function made by retrying()) was declared with."""
@@ -48,7 +48,9 @@ def retry_options(
     return retries, kinds
 
 
-def retrying(func: Callable, retries: int, kinds: tuple[type, ...]) -> Callable:
+def retrying(
+    func: Callable[..., Any], retries: int, kinds: tuple[type[BaseException], ...]
+) -> Callable[..., Any]:
     """`func`, run again when it raises one of `kinds` (the original function, if `func`
     already is such a wrapper)."""
     original = getattr(func, _ORIGINAL, func)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import os
 import queue
@@ -13,6 +14,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from . import _core
 from ._busy import join_or_report, running_now
@@ -22,14 +24,22 @@ from ._watchdog import DEFAULT_THRESHOLD as DEFAULT_BLOCKED_LOOP_WARNING
 from ._watchdog import Watchdog
 from .exceptions import ActorNameTakenError, _actor_died_error
 
+if TYPE_CHECKING:
+    from ._actor import ActorHandle
+    from ._function import _Pool
+    from ._process.hub import Hub
+    from ._ray.runtime import RayRuntime
+
 LOOP_CHOICES = ("auto", "uvloop", "asyncio")
 # How long shutdown() waits for each group's threads (a call stuck in user code can outlast it;
 # those threads are daemons and do not hold the interpreter open).
 SHUTDOWN_JOIN_TIMEOUT = 10.0
 
 _lock = threading.RLock()
-_current: Runtime | None = None
-_stopping: list[Runtime] = []  # runtimes shutdown() is stopping (or was, if interrupted)
+_current: Runtime | RayRuntime | None = None
+_stopping: list[
+    Runtime | RayRuntime
+] = []  # runtimes shutdown() is stopping (or was, if interrupted)
 _forked_from_ray = False  # this process is a fork of one whose actors ran on Ray
 _atexit_registered = False
 
@@ -70,16 +80,15 @@ def _raise_fd_limit() -> None:
         FD_SOFT_LIMIT_WANTED if hard == resource.RLIM_INFINITY else min(hard, FD_SOFT_LIMIT_WANTED)
     )
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
+        # Not allowed here: groups that cannot make a loop fail their actor clearly.
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        except (ValueError, OSError):
-            pass  # not allowed here: groups that cannot make a loop fail their actor clearly
 
 
 class Runtime:
     """State of one init() ... shutdown() span (of the in-process backend)."""
 
-    backend = "local"
+    backend: ClassVar[Literal["local"]] = "local"
 
     def __init__(
         self,
@@ -87,15 +96,15 @@ class Runtime:
         num_cpus: int | None,
         blocked_loop_warning: float | None,
         process: bool = False,
-    ):
+    ) -> None:
         if blocked_loop_warning is not None:
             blocked_loop_warning = positive_seconds(
                 blocked_loop_warning, "init(blocked_loop_warning=...)"
             )
         self.loop_name, self.loop_factory = _loop_factory(loop)
         self.process = process  # where actors and remote functions run unless they say
-        self._hub = None  # the I/O thread of worker processes, started by the first one
-        self._process_pool = None
+        self._hub: Hub | None = None  # the I/O thread of worker processes, started by the first one
+        self._process_pool: _core.ActorCore | None = None
         _raise_fd_limit()
         self.num_cpus = (
             positive_int(num_cpus, "num_cpus") if num_cpus is not None else os.cpu_count() or 1
@@ -103,14 +112,14 @@ class Runtime:
         # Weak: an actor stays here while anything can still reach it - a handle, a pending
         # ref, or one of its own threads (which shutdown() must stop and join).
         self._actors: weakref.WeakSet[_core.ActorCore] = weakref.WeakSet()
-        self._names: dict[str, object] = {}
+        self._names: dict[str, ActorHandle] = {}
         self.job_id = os.urandom(4).hex()
         self._registry_lock = threading.Lock()
         self._stopped = False
-        self._cores_stopping: list = []  # the cores stop() stops
+        self._cores_stopping: list[_core.ActorCore] = []  # the cores stop() stops
         # Actors that nothing references any more are handed over here by finalizers (which
         # may run anywhere, even inside the garbage collector): SimpleQueue.put is reentrant.
-        self._unused: queue.SimpleQueue = queue.SimpleQueue()
+        self._unused: queue.SimpleQueue[_core.ActorCore | None] = queue.SimpleQueue()
         self.reaper = self._unused.put
         # Remote functions: plain ones on num_cpus worker threads (Ray runs as many tasks as
         # CPUs at once), async ones on one event loop.
@@ -131,7 +140,7 @@ class Runtime:
             else Watchdog(blocked_loop_warning, self._loop_groups)
         )
 
-    def process_hub(self):
+    def process_hub(self) -> Hub:
         with self._registry_lock:
             if self._stopped:
                 raise RuntimeError("pyactors.shutdown() was called")
@@ -151,7 +160,7 @@ class Runtime:
             # the garbage collector, so this would pin any cycle through the actor.
             del core
 
-    def _loop_groups(self) -> list:
+    def _loop_groups(self) -> list[_core.AsyncGroup]:
         with self._registry_lock:
             cores = [*self._actors, self.pool]
         return [
@@ -161,7 +170,7 @@ class Runtime:
             if isinstance(group, _core.AsyncGroup)
         ]
 
-    def function_target(self, pool, call_options: dict | None) -> _core.Group:
+    def function_target(self, pool: _Pool, call_options: dict[str, Any] | None) -> _core.Group:
         """The group that runs a remote function's calls (pool: its _function._Pool; the
         options its .options() gave are Ray's, none of this runtime's concern)."""
         return self.function_group(pool.is_async, pool.process)
@@ -204,7 +213,7 @@ class Runtime:
                     self._actors.add(pool)
         return pool.group("tasks")
 
-    def register(self, core: _core.ActorCore, name: str | None, handle) -> None:
+    def register(self, core: _core.ActorCore, name: str | None, handle: ActorHandle) -> None:
         with self._registry_lock:
             if self._stopped:  # created while shutdown() runs: it goes down with the runtime
                 core.die(_actor_died_error(core, "pyactors.shutdown() was called", None))
@@ -221,12 +230,12 @@ class Runtime:
                 core.on_death = functools.partial(self._forget_name, name, handle)
             self._actors.add(core)
 
-    def _forget_name(self, name: str, handle) -> None:
+    def _forget_name(self, name: str, handle: ActorHandle) -> None:
         with self._registry_lock:
             if self._names.get(name) is handle:
                 del self._names[name]
 
-    def named(self, name: str):
+    def named(self, name: str) -> ActorHandle | None:
         """The handle of the live actor called `name`, or None."""
         with self._registry_lock:
             handle = self._names.get(name)
@@ -300,7 +309,7 @@ def init(
     ignore_reinit_error: bool = False,
     blocked_loop_warning: float | None = DEFAULT_BLOCKED_LOOP_WARNING,
     process: bool | None = None,
-    **ray_options,
+    **ray_options: Any,
 ) -> None:
     """Start the runtime. Optional: the first actor or remote call starts it with defaults.
 
@@ -328,7 +337,7 @@ def init(
             ...): passed to Ray on Ray, accepted and ignored in one process, so that
             ``ray.init(...)`` calls run unchanged.
     """
-    global _current, _atexit_registered
+    global _current, _atexit_registered  # noqa: PLW0603  the runtime is a process-wide singleton
     if address is not None and not isinstance(address, str):
         raise TypeError(
             f"init(address=...) must be None or a str, got {type(address).__name__} {address!r}"
@@ -405,7 +414,9 @@ def _backend_choice(backend: str | None) -> str:
     return backend
 
 
-def _ray_runtime(address: str | None, num_cpus: int | None, ray_options: dict):
+def _ray_runtime(
+    address: str | None, num_cpus: int | None, ray_options: dict[str, Any]
+) -> RayRuntime:
     try:
         from ._ray.runtime import RayRuntime  # imports Ray: only for those who choose it
     except ImportError as exc:
@@ -422,13 +433,14 @@ class _BackendOnFirstUse:
     (Ray with PYACTORS_BACKEND=ray, read now), else here, without starting one."""
 
     @staticmethod
-    def put(value):
+    def put(value: object) -> object:
         if os.environ.get(BACKEND_ENV) != "ray":
             return NotImplemented
-        return current().put(value)
+        # The Ray runtime: PYACTORS_BACKEND=ray chooses it.
+        return cast("RayRuntime", current()).put(value)
 
 
-def _set_put_backend(runtime) -> None:
+def _set_put_backend(runtime: Runtime | RayRuntime | None) -> None:
     if runtime is None:
         _core.set_put_backend(_BackendOnFirstUse)
     else:
@@ -451,7 +463,7 @@ def shutdown() -> None:
     """Stop every actor and remote function: outstanding calls fail with ActorDiedError,
     every loop and thread ends. Idempotent. A later actor or remote call, or init(),
     starts a fresh runtime; handles from before stay dead."""
-    global _current
+    global _current  # noqa: PLW0603  the runtime is a process-wide singleton
     with _lock:
         if _current is not None:
             _stopping.append(_current)
@@ -467,7 +479,7 @@ def shutdown() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _current, _stopping, _forked_from_ray
+    global _lock, _current, _stopping, _forked_from_ray  # noqa: PLW0603  the singleton, reset in a fork
     _stopping = []
     _lock = threading.RLock()  # a parent thread may have held it when forking
     _core.forget_thread_role_after_fork()
@@ -498,7 +510,7 @@ def ray_running_here() -> bool:
     return os.environ.get(BACKEND_ENV) == "ray" and ray is not None and ray.is_initialized()
 
 
-def current() -> Runtime:
+def current() -> Runtime | RayRuntime:
     """The runtime, started with defaults on first use."""
     runtime = _current
     if runtime is None:
@@ -506,7 +518,14 @@ def current() -> Runtime:
             if _current is None:
                 init()
             runtime = _current
+            assert runtime is not None  # init() started it
     return runtime
+
+
+def current_local() -> Runtime:
+    """current(), where only the in-process runtime can be the one running (in a worker
+    process, in an in-process actor): typed as such, not checked."""
+    return cast(Runtime, current())
 
 
 _core.set_foreign_refs(is_ray_ref, foreign_op)

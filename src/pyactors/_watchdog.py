@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import _core
 from ._busy import busy_with, describe, log, user_frame
@@ -21,11 +23,11 @@ CHECKS_PER_THRESHOLD = 4
 
 
 class Watchdog:
-    def __init__(self, threshold: float, groups: Callable[[], Iterable]):
+    def __init__(self, threshold: float, groups: Callable[[], Iterable[_core.AsyncGroup]]) -> None:
         self.threshold = threshold
         self._groups = groups  # -> the groups that may have an event loop now
         # loop thread ident -> [user frame, first seen, reported]
-        self._seen: dict[int, list] = {}
+        self._seen: dict[int, list[Any]] = {}
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pyactors:watchdog", daemon=True)
         self._thread.start()
@@ -57,7 +59,9 @@ class Watchdog:
             seen[ident] = entry
         self._seen = seen  # loops that moved on, or ended, are forgotten
 
-    def _report(self, group, ident: int, frame, blocked: float) -> None:
+    def _report(
+        self, group: _core.AsyncGroup, ident: int, frame: types.FrameType, blocked: float
+    ) -> None:
         what, _ = busy_with(group, ident, frame)
         log.warning(
             "pyactors: the event loop of %s has been blocked for %.1f s by %s; no other call "

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import traceback
 import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import _core
 
 _CORE_MODULE = "pyactors._core"
 _SLOT_TYPES = (types.MemberDescriptorType, types.GetSetDescriptorType)
@@ -144,10 +149,11 @@ def _dual_instance(cause: BaseException) -> TaskError | None:
     if not isinstance(cause, Exception):
         return None
     try:
-        dual = type(cause) if isinstance(cause, TaskError) else _dual_class(type(cause))
+        cause_class: type = type(cause)  # as `type`: mypy takes type[Exception] for unhashable
+        dual = cause_class if isinstance(cause, TaskError) else _dual_class(cause_class)
         # __new__ with the original args, never __init__: no user code runs again here, and
         # classes whose __new__ parses args (OSError's errno/filename) keep those fields.
-        error = dual.__new__(dual, *cause.args)
+        error: TaskError = dual.__new__(dual, *cause.args)
         _copy_fields(cause, error)
     except Exception:
         return None
@@ -174,36 +180,36 @@ def _copy_fields(cause: BaseException, error: BaseException) -> None:
     _set_slots(error, _slot_fields(cause))
 
 
-def _slot_fields(exc: BaseException) -> dict:
+def _slot_fields(exc: BaseException) -> dict[str, object]:
     # Built-in exceptions keep fields in C slots, not in __dict__ (OSError.filename,
     # ImportError.name, SystemExit.code, ...).
-    fields = {}
+    fields: dict[str, object] = {}
     for klass in type(exc).__mro__[:-2]:  # not BaseException's bookkeeping, nor object's
         for name, attr in vars(klass).items():
             if name not in _NOT_COPIED and isinstance(attr, _SLOT_TYPES) and name not in fields:
-                try:
+                with contextlib.suppress(AttributeError):
                     fields[name] = getattr(exc, name)
-                except AttributeError:
-                    pass
     return fields
 
 
-def _set_slots(error: BaseException, fields: dict) -> None:
+def _set_slots(error: BaseException, fields: dict[str, object]) -> None:
     for name, value in fields.items():
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             setattr(error, name, value)
-        except (AttributeError, TypeError):
-            pass
 
 
-def _portrait(exc: BaseException) -> tuple:
+def _portrait(
+    exc: BaseException,
+) -> tuple[type[BaseException], tuple[Any, ...], dict[str, Any], dict[str, object]]:
     """What an exception is made of - class, args, fields - to rebuild it elsewhere without
     calling its __init__ (which may take other arguments than its args: pickle's way fails
     for those)."""
     return type(exc), exc.args, dict(exc.__dict__), _slot_fields(exc)
 
 
-def _from_portrait(portrait: tuple) -> BaseException:
+def _from_portrait(
+    portrait: tuple[type[BaseException], tuple[Any, ...], dict[str, Any], dict[str, object]],
+) -> BaseException:
     cls, args, fields, slots = portrait
     try:
         exc = cls.__new__(cls, *args)
@@ -216,7 +222,7 @@ def _from_portrait(portrait: tuple) -> BaseException:
     return exc
 
 
-def _wrap_task_error(cause: BaseException, task_name: str, group) -> TaskError:
+def _wrap_task_error(cause: BaseException, task_name: str, group: _core.Group) -> TaskError:
     """The error a failed call completes with (called by the core, on the failure path)."""
     tb = _format_remote(cause)
     message = f"{task_name}() raised {type(cause).__name__} in {group.location}\n\n{tb.rstrip()}"
@@ -273,7 +279,9 @@ def _format_remote(cause: BaseException) -> str:
     return "".join(traceback.format_exception(type(cause), cause, tb))
 
 
-def _actor_died_error(actor, reason: str, cause: BaseException | None) -> ActorDiedError:
+def _actor_died_error(
+    actor: _core.ActorCore, reason: str, cause: BaseException | None
+) -> ActorDiedError:
     """The error every call of a dead actor fails with."""
     message = f"{actor.description} died: {reason}"
     if cause is not None:

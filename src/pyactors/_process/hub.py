@@ -9,6 +9,7 @@ worker when this process dies, even one stuck in C code that holds its GIL.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import selectors
 import signal
@@ -64,7 +65,8 @@ class Worker:
         self.write_lock = threading.Lock()
         self.outbox: collections.deque = collections.deque()  # what waits for the pipe
         self.reader = wire.FrameReader()
-        self.proc: subprocess.Popen | None = None
+        # Set by spawn(), before the hub serves the worker (reaps, cuts or kills it).
+        self.proc: subprocess.Popen = None  # type: ignore[assignment]
         self.pid = 0
         self.fd_in = self.fd_out = -1
         self.stopping = False
@@ -271,17 +273,15 @@ class Hub:
         """Close this side of its pipe and terminate it (kill after a grace period)."""
         self._request("cut", worker)
 
-    def _request(self, what: str, worker: Worker) -> None:
+    def _request(self, what: str, worker: Worker | None) -> None:
         with self._lock:
             self._requests.append((what, worker))
         if threading.current_thread() is not self._thread:  # it runs them before it waits
             self.poke()
 
     def poke(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a wakeup is pending already (or the hub stopped)
             os.write(self._wake_out, b"!")
-        except OSError:
-            pass  # a wakeup is pending already (or the hub has stopped)
 
     # -- the hub's thread -----------------------------------------------------------------
 
@@ -323,9 +323,10 @@ class Hub:
         self._start(spare)
         if spare.start_error is None:
             with self._lock:
-                if self._spare is None and not self._closed:
-                    self._spare, spare = spare, None
-            if spare is not None:  # not needed after all
+                kept = self._spare is None and not self._closed
+                if kept:
+                    self._spare = spare
+            if not kept:  # not needed after all
                 self._cut(spare)
 
     def _start(self, worker: Worker) -> None:
@@ -351,10 +352,8 @@ class Hub:
 
     def _write(self, worker: Worker) -> None:
         if worker in self._workers and worker.fd_out >= 0 and not worker.flush():
-            try:
+            with contextlib.suppress(KeyError):  # registered already
                 self._selector.register(worker.fd_out, selectors.EVENT_WRITE, (worker, _WRITE))
-            except KeyError:
-                pass  # registered already
 
     def _cut(self, worker: Worker) -> None:
         if worker not in self._workers or worker.cut_off:
@@ -365,10 +364,8 @@ class Hub:
             if worker.fd_out >= 0:
                 os.close(worker.fd_out)  # a worker whose reader runs sees its end at once
                 worker.fd_out = -1
-        try:
+        with contextlib.suppress(ProcessLookupError):
             worker.proc.terminate()
-        except ProcessLookupError:
-            pass
         worker.kill_at = time.monotonic() + TERMINATE_GRACE
 
     def _end(self, worker: Worker) -> None:
@@ -379,10 +376,8 @@ class Hub:
 
     def _forget_writes(self, worker: Worker) -> None:
         if worker.fd_out >= 0:
-            try:
+            with contextlib.suppress(KeyError):
                 self._selector.unregister(worker.fd_out)
-            except KeyError:
-                pass
 
     def _timeout(self) -> float | None:
         deadlines = [worker.kill_at for worker in self._workers if worker.kill_at]
@@ -395,10 +390,8 @@ class Hub:
         for worker in self._workers:
             if worker.kill_at and now >= worker.kill_at:
                 worker.kill_at = 0.0  # once
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()
-                except ProcessLookupError:
-                    pass
 
     def stop(self, timeout: float) -> None:
         """After every link was stopped: wait for their workers to end, then for the thread."""

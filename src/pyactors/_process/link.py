@@ -10,6 +10,7 @@ import functools
 import inspect
 import threading
 import time
+from typing import Any
 
 from .. import _core
 from ..exceptions import WorkerCrashedError, _actor_died_error
@@ -41,7 +42,7 @@ class _Link(abc.ABC):
         self.hub = hub
         self.exports = Exports()  # refs and handles its calls' arguments carry
         self.lock = threading.Lock()
-        self.init_payload = None
+        self.init_payload: wire.Payload | None = None
 
     def encode(self, func, args: tuple, kwargs: dict | None):
         """The arguments as they will cross: pickled now, unless some are refs (those are
@@ -67,11 +68,12 @@ class _Link(abc.ABC):
             raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
 
     @abc.abstractmethod
-    def _callee(self, func) -> tuple:
+    def _callee(self, func) -> tuple[str, Any]:
         """The name of what `func` calls, and a callable with its parameters."""
 
     def _check_callable(self, func) -> None:
-        """Raise if calls of `func` cannot run in a worker."""
+        """Raise if calls of `func` cannot run in a worker; by default they all can."""
+        return
 
     def send_calls(self, group, batch: list) -> None:
         sendable = []
@@ -130,7 +132,8 @@ class _Link(abc.ABC):
     def join(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         return all(
-            [
+            [  # noqa: C419  a list, not a generator: all() must not stop at the first False,
+                # every worker is waited for within the deadline
                 worker.reaped.wait(max(0.0, deadline - time.monotonic()))
                 for worker in self._workers()
             ]
@@ -178,11 +181,12 @@ class ActorLink(_Link):
         super().__init__(hub)
         self.cls = cls
         self.streaming = streaming  # generator methods whose refs would stream
-        self.core = None
+        # Set by assemble() right after: the core is made with this link's groups.
+        self.core: _core.ActorCore = None  # type: ignore[assignment]
         self.worker: Worker | None = None
         self.exit_reason: str | None = None
         self.stopped = False
-        self.setup = None
+        self.setup: wire.Payload | None = None
         self.restarts_left = restarts  # Ray's max_restarts (-1: without end)
         self.task_retries = task_retries  # Ray's max_task_retries (-1: without end)
         self.attempts: dict[str, int] = {}  # call -> times a worker died running it
@@ -197,7 +201,7 @@ class ActorLink(_Link):
             self.worker = Worker(self, message)
             self.hub.start(self.worker)
 
-    def _callee(self, func) -> tuple:
+    def _callee(self, func) -> tuple[str, Any]:
         cls = self.cls
         if func == "__init__":
             return cls.__name__, cls
@@ -220,7 +224,8 @@ class ActorLink(_Link):
             )
 
     def _worker_for(self) -> Worker:
-        return self.worker
+        # Calls are sent once start() made the worker (an actor killed before has no calls).
+        return self.worker  # type: ignore[return-value]
 
     def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
         return wire.frame(("call", ident, group, func, payload))
@@ -331,7 +336,7 @@ class PoolLink(_Link):
         self.stopped = False
         self.workers_lock = threading.Lock()  # workers, known
 
-    def _callee(self, func) -> tuple:
+    def _callee(self, func) -> tuple[str, Any]:
         return func.__qualname__, func
 
     def _worker_for(self) -> Worker:

@@ -6,6 +6,7 @@ a trip through the pipe in 64 KB pieces."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import itertools
 import mmap
@@ -13,6 +14,7 @@ import os
 import pickle
 import struct
 import types
+from typing import ClassVar
 
 import cloudpickle
 
@@ -58,7 +60,7 @@ def _undecorated(decorated):
 
 
 class _Pickler(cloudpickle.Pickler):
-    dispatch_table = collections.ChainMap(
+    dispatch_table: ClassVar[collections.ChainMap] = collections.ChainMap(
         {types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table
     )
 
@@ -198,10 +200,8 @@ def _map_segment(name: str) -> memoryview:
 
 
 def _unlink(name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(SHM_DIR, name))
-    except FileNotFoundError:
-        pass
 
 
 def sweep_segments(prefix: str) -> None:

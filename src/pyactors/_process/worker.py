@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 import traceback
+from typing import cast
 
 from .. import _core, _runtime
-from .._actor import _assemble
+from .._actor import ActorHandle, _assemble
 from .._context import caller_task_ids, caller_task_lock
 from .._control import set_concurrency
 from .._function import RemoteFunction
@@ -62,14 +63,16 @@ class Worker:
         self.refs: dict = {}  # call id -> the ref of its call here
         self.methods: dict = {}  # (method, group) -> RemoteMethod
         self.functions: dict = {}  # key -> RemoteFunction
-        self.setup = None
+        # Set by the "actor" message, before the call of __init__ that reads it.
+        self.setup: wire.Payload = None  # type: ignore[assignment]
         self.reconstructed = False  # a restart's worker
         self.restarts_left = 0
         self.death_told = False
         self.exports = Exports()
         self.peer = Peer(self._send, self.exports)
-        self.handle = None
-        self.core = None
+        # The actor, once __init__'s call created it (limits are sent to it only then).
+        self.handle: ActorHandle = None  # type: ignore[assignment]
+        self.core: _core.ActorCore | None = None
         self.class_name = ""
 
     def _tell_drops(self) -> None:
@@ -107,8 +110,9 @@ class Worker:
                 elif op == "actor":
                     _, self.setup, self.reconstructed, self.restarts_left = message
                 elif op == "pool":
-                    self.call = self.call_function
-                    _runtime.current().function_group(False).set_limit(1)  # one at a time
+                    # A pool's worker: its calls are function calls from now on.
+                    self.call = self.call_function  # type: ignore[method-assign, assignment]
+                    _runtime.current_local().function_group(False).set_limit(1)  # one at a time
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
@@ -135,7 +139,8 @@ class Worker:
         """A process task: the function crosses once, then goes by `key`."""
         try:
             remote_function = self.functions.get(key)
-            if remote_function is None:
+            if remote_function is None:  # its first call: the function came with it
+                function = cast(wire.Payload, function)
                 remote_function = self.functions[key] = RemoteFunction(wire.loads(function), {})
         except Exception as exc:
             self._send(
@@ -176,8 +181,8 @@ class Worker:
                     ident,
                     encode_error(
                         TypeError(
-                            f"the arguments of {name}() could not be unpickled in its worker process "
-                            f"(pid {os.getpid()}): {type(exc).__name__}: {exc}"
+                            f"the arguments of {name}() could not be unpickled in its worker "
+                            f"process (pid {os.getpid()}): {type(exc).__name__}: {exc}"
                         )
                     ),
                 )
@@ -197,8 +202,8 @@ class Worker:
                     encode_error(
                         self._task_error(
                             TypeError(
-                                f"{method}() is a generator: process actors do not stream yet; return a "
-                                f"list, or use an in-process actor"
+                                f"{method}() is a generator: process actors do not stream yet; "
+                                "return a list, or use an in-process actor"
                             ),
                             method,
                             group,
@@ -214,7 +219,7 @@ class Worker:
         actor_class, options, actor_id, name, job_id = wire.loads(self.setup)
         options = {**options, "max_restarts": self.restarts_left}  # what is left of them
         self.class_name = actor_class._cls.__name__
-        runtime = _runtime.current()
+        runtime = _runtime.current_local()  # a worker's runtime is local
         runtime.job_id = job_id  # one job, however many processes run it
         core, start = _assemble(actor_class, options, runtime, args, kwargs, actor_id)
         self.handle = core.handle_factory()
@@ -243,7 +248,8 @@ class Worker:
             if self.death_told:
                 return
             self.death_told = True
-            reason = str(self.core.death_cause).removeprefix(f"{self.core.description} died: ")
+            core = cast(_core.ActorCore, self.core)  # the actor whose on_death this is
+            reason = str(core.death_cause).removeprefix(f"{core.description} died: ")
             self.outbox.append(wire.frame(("died", reason)))  # after the results before it
             wire.write_all(self.fd_out, b"".join(self.outbox))
             self.outbox.clear()
@@ -269,6 +275,7 @@ class Worker:
         with caller_task_lock:
             caller_task_ids.pop(id(self.refs.pop(ident)), None)
         error = ref.exception()
+        message: tuple
         if error is None:
             try:
                 value = ref.result()
@@ -282,8 +289,8 @@ class Worker:
                     encode_error(
                         self._task_error(
                             TypeError(
-                                f"its result could not be pickled to return it to the caller's process: "
-                                f"{type(exc).__name__}: {exc}"
+                                "its result could not be pickled to return it to the caller's "
+                                f"process: {type(exc).__name__}: {exc}"
                             ),
                             method,
                             group,

@@ -12,6 +12,7 @@ import functools
 import inspect
 import threading
 import warnings
+from typing import Any, ClassVar, Literal
 
 import ray
 import ray.util
@@ -33,12 +34,12 @@ def _for_ray(options: dict) -> dict:
 class RayRuntime:
     """State of one ``init(backend="ray")`` ... ``shutdown()`` span."""
 
-    backend = "ray"
+    backend: ClassVar[Literal["ray"]] = "ray"
 
     def __init__(self, address: str | None, num_cpus: int | None, ray_options: dict):
         errors.adopt(ray.exceptions)
         self._lock = threading.Lock()
-        self._actor_classes: dict[tuple, object] = {}
+        self._actor_classes: dict[tuple, Any] = {}  # Ray actor classes
         self._functions: dict[tuple, tuple] = {}
         # Connected to a Ray already running in this process (a worker, or a driver that
         # called ray.init() itself): not ours to shut down.
@@ -125,12 +126,12 @@ class RayRuntime:
 
     # --- the rest of the API ----------------------------------------------------------------
 
-    def put(self, value):
+    def put(self, value: object) -> Any:
         if isinstance(value, ray.ObjectRef):  # as the local backend says it
             raise TypeError("put() of an ObjectRef is not allowed: pass the ref itself")
         return ray.put(value)
 
-    def runtime_context(self):
+    def runtime_context(self) -> Any:
         return ray.get_runtime_context()
 
     def stop(self) -> None:
@@ -201,18 +202,18 @@ def _runnable_by_ray(function):
                 loop.close()
     else:
         return function
-    functools.update_wrapper(run, function)
-    del run.__wrapped__  # else Ray would see through it to the async function
-    return run
+    wrapper: Any = functools.update_wrapper(run, function)
+    del wrapper.__wrapped__  # else Ray would see through it to the async function
+    return wrapper
 
 
 def _declare_methods(actor_class: ActorClass) -> type:
     """The class, its methods carrying what ``@pyactors.method`` declared in the attributes
     Ray's ``@ray.method`` sets (which Ray reads when the class becomes a Ray actor class)."""
     cls = actor_class._cls
-    for name, spec in actor_class._methods.items():
+    for name in actor_class._methods:
         attr = inspect.getattr_static(cls, name)
-        func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+        func: Any = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
         group = getattr(func, _GROUP_ATTR, None)
         if group is not None:
             func.__ray_concurrency_group__ = group

@@ -12,7 +12,8 @@ from .._ray.objects import is_ray_ref, ray_handle
 from ..exceptions import ActorDiedError, GetTimeoutError
 
 V = TypeVar("V")
-Submit = Callable[[ActorHandle, V], "_core.ObjectRef"]
+# Returns the ObjectRef of the call: pyactors' or (on the Ray backend) Ray's, so Any; it is checked.
+Submit = Callable[[ActorHandle, V], Any]
 
 
 class ActorPool:
@@ -33,13 +34,13 @@ class ActorPool:
             self._idle.append(actor)
         self._busy: dict[_core.ObjectRef, tuple[int, ActorHandle]] = {}  # ref -> (index, actor)
         self._by_index: dict[int, _core.ObjectRef] = {}
-        self._backlog: collections.deque[tuple[Submit, Any]] = collections.deque()
+        self._backlog: collections.deque[tuple[Submit[Any], Any]] = collections.deque()
         self._next_index = 0  # index of the next submission
         self._next_ordered = 0  # index get_next() returns next
 
     # -- submitting ------------------------------------------------------------------------
 
-    def submit(self, fn: Submit, value: V) -> None:
+    def submit(self, fn: Submit[V], value: V) -> None:
         """Run ``fn(actor, value)`` on an idle actor, or once one is free."""
         if not callable(fn):
             raise TypeError(
@@ -62,7 +63,7 @@ class ActorPool:
         self._by_index[self._next_index] = ref
         self._next_index += 1
 
-    def map(self, fn: Submit, values: Iterable[V]) -> Iterator[Any]:
+    def map(self, fn: Submit[V], values: Iterable[V]) -> Iterator[Any]:
         """Submit ``fn`` over every value; iterate the results in the order of ``values``.
 
         Results of earlier submissions not yet fetched are dropped first, as in Ray.
@@ -72,7 +73,7 @@ class ActorPool:
             self.submit(fn, value)
         return self._results(self.get_next)
 
-    def map_unordered(self, fn: Submit, values: Iterable[V]) -> Iterator[Any]:
+    def map_unordered(self, fn: Submit[V], values: Iterable[V]) -> Iterator[Any]:
         """Like ``map``, but results come as they complete."""
         self._drop_pending()
         for value in values:

@@ -28,9 +28,9 @@ class _QueueActor:
     # travels wrapped in a TaskError.
     def __init__(self, maxsize: int):
         self.maxsize = maxsize
-        self.queue: asyncio.Queue | None = None
+        self.queue: asyncio.Queue[Any] | None = None
 
-    def _q(self) -> asyncio.Queue:
+    def _q(self) -> asyncio.Queue[Any]:
         if self.queue is None:  # made on the actor's loop, by its first call
             self.queue = asyncio.Queue(self.maxsize)
         return self.queue
@@ -58,7 +58,7 @@ class _QueueActor:
         except (asyncio.QueueEmpty, asyncio.TimeoutError):
             return False, None
 
-    async def put_nowait_batch(self, items: list) -> bool:
+    async def put_nowait_batch(self, items: list[Any]) -> bool:
         q = self._q()
         if self.maxsize and q.qsize() + len(items) > self.maxsize:
             return False
@@ -66,7 +66,7 @@ class _QueueActor:
             q.put_nowait(item)
         return True
 
-    async def get_nowait_batch(self, count: int) -> tuple[bool, list]:
+    async def get_nowait_batch(self, count: int) -> tuple[bool, list[Any]]:
         q = self._q()
         if count > q.qsize():
             return False, []
@@ -86,7 +86,7 @@ class Queue:
         actor_options: options of the actor that holds it (``Cls.options(...)``).
     """
 
-    def __init__(self, maxsize: int = 0, actor_options: dict | None = None):
+    def __init__(self, maxsize: int = 0, actor_options: dict[str, Any] | None = None) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
             raise (
                 TypeError
@@ -112,7 +112,8 @@ class Queue:
 
     def size(self) -> int:
         """How many items it holds."""
-        return _core.get(self._call("qsize"))
+        size: int = _core.get(self._call("qsize"))
+        return size
 
     qsize = size
 
@@ -155,7 +156,7 @@ class Queue:
     def get_nowait(self) -> Any:
         return self.get(block=False)
 
-    def put_nowait_batch(self, items: Iterable) -> None:
+    def put_nowait_batch(self, items: Iterable[Any]) -> None:
         """Add all of `items` in order, or none of them: Full if they do not all fit."""
         if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
             raise TypeError(
@@ -166,7 +167,7 @@ class Queue:
         if not _core.get(self._call("put_nowait_batch", items)):
             raise Full(f"cannot add {len(items)} items: {_no_room(self.maxsize)}")
 
-    def get_nowait_batch(self, num_items: int) -> list:
+    def get_nowait_batch(self, num_items: int) -> list[Any]:
         """Remove and return the first `num_items` items, or none: Empty if it holds fewer."""
         if isinstance(num_items, bool) or not isinstance(num_items, int):
             raise TypeError(
@@ -175,6 +176,8 @@ class Queue:
             )
         if num_items < 0:
             raise ValueError(f"get_nowait_batch(): num_items must be >= 0, got {num_items}")
+        ok: bool
+        items: list[Any]
         ok, items = _core.get(self._call("get_nowait_batch", num_items))
         if not ok:
             raise Empty(f"cannot get {num_items} items: the queue holds fewer")
@@ -196,13 +199,13 @@ class Queue:
     def _call(self, method: str, *args: Any) -> _core.ObjectRef:
         if self.actor is None:
             raise RuntimeError("this Queue was shut down: make a new one")
-        ref = getattr(self.actor, method).remote(*args)
+        ref: _core.ObjectRef = getattr(self.actor, method).remote(*args)
         self._pending = {r for r in self._pending if not self._done(r)}
         self._pending.add(ref)
         return ref
 
 
-def _ray_done(ref) -> bool:
+def _ray_done(ref: Any) -> bool:
     return bool(_core.wait([ref], timeout=0)[0])
 
 
