@@ -44,7 +44,19 @@ napoleon_use_ivar = True
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"  # prose documents the rest
 autodoc_default_options = {"undoc-members": False}
 
 html_theme = "furo"
 html_title = f"pyactors {release}"
+
+
+def _without_self(app, what, name, obj, options, signature, return_annotation):
+    """Cython embeds ``self`` in the signatures of the core's methods; Python's omit it."""
+    if signature and signature.startswith("(self"):
+        signature = "(" + signature[len("(self") :].lstrip(", ")
+    return signature, return_annotation
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _without_self)

@@ -27,3 +27,27 @@ def test_the_site_builds_without_warnings(tmp_path, loop_kind):
     assert build.returncode == 0, build.stdout + build.stderr
     for page in ("index", "async-actors", "api", "bad-input", "differences", "changelog"):
         assert (html / f"{page}.html").exists(), page
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="runs from a source checkout")
+def test_the_reference_names_every_public_name():
+    import pyactors.actor
+    import pyactors.exceptions
+    import pyactors.util
+    import pyactors.util.queue
+
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    modules = {
+        "pyactors": pyactors,
+        "pyactors.actor": pyactors.actor,
+        "pyactors.exceptions": pyactors.exceptions,
+        "pyactors.util": pyactors.util,
+    }
+    missing = [
+        f"{prefix}.{name}"
+        for prefix, module in modules.items()
+        for name in module.__all__
+        if f"{prefix}.{name}" not in page and f"`{name}`" not in page
+    ]
+    missing += [name for name in ("Queue", "Empty", "Full") if f"queue.{name}" not in page]
+    assert not missing, f"docs/api.md does not document {missing}"
