@@ -1,10 +1,10 @@
 """Every Python code block of README.md and docs/*.md runs as a test (Sybil).
 
 A document's blocks share one namespace and run in order, like a script. Before the first
-block the runtime is stopped, after the last one it is shut down again, and the teardown fails
-the document if it left a thread or a child process behind (what tests/conftest.py checks
-after every test). A block that cannot run here is preceded by ``<!-- skip: next -->`` with
-the reason beside it.
+block the runtime is stopped; after the last one it is shut down again, and the teardown fails
+the document if it left a thread, a child process or shared memory behind, or a call pending
+in the core (what tests/conftest.py checks after every test). A block that cannot run here is
+preceded by an HTML comment ``skip: next "the reason"``.
 """
 
 import os
@@ -15,6 +15,7 @@ from sybil import Sybil
 from sybil.parsers.myst import PythonCodeBlockParser, SkipParser
 
 import pyactors
+from pyactors import _core
 
 _before: dict[str, object] = {}
 
@@ -51,6 +52,16 @@ def _teardown(namespace: dict) -> None:
         time.sleep(0.05)
     assert not threads, f"the document left threads behind: {threads}"
     assert not children, f"the document left child processes behind: {children}"
+    shm = f"pyactors-{os.getpid()}-"
+    segments = (
+        [n for n in os.listdir("/dev/shm") if n.startswith(shm)]
+        if os.path.isdir("/dev/shm")
+        else []
+    )
+    assert not segments, f"the document left shared memory behind: {segments}"
+    counters = _core.debug_counters()
+    for counter in ("waiters_registered", "wakeups_pending", "calls_pending"):
+        assert counters[counter] == 0, f"{counter} = {counters[counter]} after shutdown: {counters}"
 
 
 pytest_collect_file = Sybil(
