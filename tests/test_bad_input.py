@@ -305,15 +305,15 @@ def test_init_accepts_every_option_of_rays_init():
 # -- The table ---------------------------------------------------------------------------------
 #
 # Every bad input of the public API, with the error it gets. Each Case is one row of the
-# README's "Bad input" table (test_the_readme_table_is_this_table keeps the two identical) and
+# table in docs/bad-input.md (test_the_readme_table_is_this_table keeps the two identical) and
 # one parametrised test: the call raises `error`, and the message contains `says` (what is
 # wrong) and `names` (how it names the offending value or option). In `says` and `names`,
 # "{ref}" stands for repr() of the ObjectRef the call was given.
 #
-# After changing CASES, print the README's rows with (in tests/):
+# After changing CASES, print the table's rows for docs/bad-input.md with (in tests/):
 #   python -c "import test_bad_input as t; print(*(c.row() for c in t.CASES), sep='\n')"
 
-README = Path(__file__).parent.parent / "README.md"
+BAD_INPUT_PAGE = Path(__file__).parent.parent / "docs" / "bad-input.md"
 REF_PLACEHOLDER = "{ref}"
 
 
@@ -369,8 +369,8 @@ class Env:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    call: str  # README "Call" (markdown)
-    bad: str  # README "Bad input" (markdown)
+    call: str  # the table's "Call" (markdown)
+    bad: str  # the table's "Bad input" (markdown)
     error: type
     says: str  # what is wrong, as the message puts it
     names: str  # the offending value or option, as the message names it
@@ -1509,8 +1509,8 @@ CASES = [
 
 
 def rays_own(c: Case) -> str | None:
-    """Why the Ray backend answers a row as Ray does, not as the table says (the README says
-    so under the table); None where both backends answer alike."""
+    """Why the Ray backend answers a row as Ray does, not as the table says (docs/bad-input.md
+    says so above the table); None where both backends answer alike."""
     if c.call in ("`h.m.options(...)`", "`h.m(...)`", "`h.m`"):
         return "a call through a Ray handle is Ray's to check"
     if c.call == "`set_concurrency(...)`":
@@ -1568,14 +1568,14 @@ def test_nothing_already_submitted_is_lost():
 
 
 def _readme_rows() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = re.search(r"^## Bad input\n(.*?)(?=^## )", text, re.M | re.S)
-    assert section, "README.md has no '## Bad input' section"
+    text = BAD_INPUT_PAGE.read_text(encoding="utf-8")
+    section = re.search(r"^# Bad input\n(.*)", text, re.M | re.S)
+    assert section, "docs/bad-input.md has no '# Bad input' title"
     rows = [line for line in section.group(1).splitlines() if line.startswith("| ")]
     return rows[1:]  # without the header
 
 
-@pytest.mark.skipif(not README.exists(), reason="runs from a source checkout")
+@pytest.mark.skipif(not BAD_INPUT_PAGE.exists(), reason="runs from a source checkout")
 def test_the_readme_table_is_this_table():
     assert _readme_rows() == [c.row() for c in CASES]
 

@@ -1,4 +1,5 @@
-"""The README's examples run and say what the README says they say."""
+"""The programs in examples/ run and say what they say they do (the code blocks of the README and
+the docs run as tests of their own: see the repository's conftest.py)."""
 
 import re
 import subprocess

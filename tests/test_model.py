@@ -1,6 +1,6 @@
 """Model-based test (hypothesis stateful): real actors driven through the public API, or
-through the compiled core alone, and compared, step by step, with a model of what the README
-promises.
+through the compiled core alone, and compared, step by step, with a model of what the docs
+promise.
 
 Two actors: an async actor with four groups (one of them for `blocking=True` plain methods,
 which run on worker threads) and a threaded actor with two. Rules submit calls (from the main

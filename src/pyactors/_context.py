@@ -110,6 +110,8 @@ class RuntimeContext:
 
 
 def get_runtime_context() -> RuntimeContext:
+    """The context of the calling code: inside a method or remote function, its actor, call
+    and concurrency group (on the Ray backend, Ray's own runtime context)."""
     group = _core.current_group()
     if group is None and _runtime.ray_running_here():  # of a Ray actor or task, or the driver
         return cast("RayRuntime", _runtime.current()).runtime_context()

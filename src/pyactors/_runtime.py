@@ -497,6 +497,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def is_initialized() -> bool:
+    """Whether a runtime is running (init() was called, or a first use started one)."""
     return _current is not None
 
 
