@@ -2,13 +2,12 @@ import contextlib
 import gc
 import importlib.util
 import os
-import threading
 import time
 
 import pytest
+from leaks import Snapshot, open_process_wide_resources
 
 import pyactors
-from pyactors import _core
 
 LOOPS = ["uvloop", "asyncio"]
 # Where the semantic suites run: in this process, in worker processes, and on Ray when the
@@ -19,18 +18,7 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 @pytest.fixture(autouse=True, scope="session")
 def process_wide_resources():
-    """What an event loop opens once per process (uvloop's pipe for signal wakeups) is open
-    before the first test counts file descriptors."""
-
-    @pyactors.remote
-    class Warm:
-        async def ready(self):
-            return True
-
-    for loop in LOOPS:
-        pyactors.init(loop=loop)
-        assert pyactors.get(Warm.remote().ready.remote())
-        pyactors.shutdown()
+    open_process_wide_resources(LOOPS)
 
 
 @pytest.fixture(autouse=True, params=LOOPS)
@@ -41,11 +29,8 @@ def loop_kind(request):
     place = request.getfixturevalue("place") if "place" in request.fixturenames else None
     if place == "ray":
         request.getfixturevalue("ray_session")
-    before_threads = set(threading.enumerate())
     gc.collect()
-    before = _core.debug_counters()
-    before_fds = open_fds()
-    before_children = set(child_processes())
+    before = Snapshot()
     if place == "ray":
         before_actors = set(ray_actors_alive(wait=False))  # a failed test's, held by its report
         pyactors.init(backend="ray")  # joins the session's Ray
@@ -59,26 +44,7 @@ def loop_kind(request):
         # test left is its actors, which must all have ended
         left_alive = set(ray_actors_alive(ignore=before_actors)) - before_actors
         assert not left_alive, f"Ray actors left alive: {left_alive}"
-    else:
-        leftover = [t for t in threading.enumerate() if t not in before_threads]
-        assert not leftover, f"threads left behind: {leftover}"
-        left_open = {fd: _fd_target(fd) for fd in open_fds() - before_fds}
-        assert not left_open, f"file descriptors left open: {left_open}"
-    before_pids = {child.split()[0] for child in before_children}
-    left_children = [child for child in child_processes() if child.split()[0] not in before_pids]
-    assert not left_children, f"child processes left behind: {left_children}"
-    assert not shm_segments(), f"shared memory left behind: {shm_segments()}"
-    after = _core.debug_counters()
-    # Nothing may stay registered, posted or pending once the runtime is shut down...
-    for counter in ("waiters_registered", "wakeups_pending", "calls_pending"):
-        assert after[counter] == 0, f"{counter} = {after[counter]} after shutdown: {after}"
-    # ...what the test allocated must be freed (module-level refs predate the test)...
-    for counter in ("refs_alive", "waiters_alive"):
-        assert after[counter] <= before[counter], f"{counter} leaked: {before} -> {after}"
-    # ...and per-thread states live only as long as their threads.
-    assert after["thread_states"] <= threading.active_count(), after
-    # No invariant the core checks (debug builds) broke.
-    assert not _core.debug_violations()
+    before.check(threads_and_fds=place != "ray")
 
 
 DEFAULT_PLACES = ("in-process", "process")
@@ -174,47 +140,3 @@ def benchmark_clock():
         end.append(time.monotonic())
 
     return clock
-
-
-def child_processes() -> list[str]:
-    """This process's children, zombies included: (pid, state, command)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        if int(fields[1]) == os.getpid():
-            found.append(f"{pid} ({fields[0]}) {_command(pid)}")
-    return found
-
-
-def _command(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")[:120]
-    except OSError:
-        return "?"
-
-
-def open_fds() -> set[int]:
-    return {int(fd) for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")}
-
-
-def _fd_target(fd: int) -> str:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return "?"
-
-
-def shm_segments() -> list[str]:
-    prefix = f"pyactors-{os.getpid()}-"
-    return (
-        [name for name in os.listdir("/dev/shm") if name.startswith(prefix)]
-        if os.path.isdir("/dev/shm")
-        else []
-    )
