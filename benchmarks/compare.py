@@ -689,19 +689,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(IMPLEMENTATIONS),
         help=f"implementations among {', '.join(IMPLEMENTATIONS)}",
     )
-    parser.add_argument(
-        "--alt-python",
-        metavar="PATH",
-        action="append",
-        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "").split(os.pathsep) if p],
-        help="another interpreter for implementations this one lacks",
-    )
-    parser.add_argument(
-        "--no-snapshot",
-        action="store_true",
-        help="let workers import the installed pyactors as it is when each "
-        "starts, instead of a copy taken at the start of the run",
-    )
+    add_worker_options(parser, "another interpreter for implementations this one lacks")
     parser.add_argument("--worker", choices=[*IMPLEMENTATIONS, PINGPONG], help=argparse.SUPPRESS)
     parser.add_argument("--loop", help=argparse.SUPPRESS)
     parser.add_argument("--workload", choices=list(WORKLOADS), help=argparse.SUPPRESS)
@@ -710,6 +698,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.only = chosen(parser, "--only", "workload", args.only.upper(), WORKLOADS)
     args.impls = chosen(parser, "--impls", "", args.impls, IMPLEMENTATIONS)
     return args
+
+
+def add_worker_options(parser: argparse.ArgumentParser, alt_python_help: str) -> None:
+    """The options of both comparison scripts about the processes that measure."""
+    parser.add_argument(
+        "--alt-python",
+        metavar="PATH",
+        action="append",
+        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "").split(os.pathsep) if p],
+        help=alt_python_help,
+    )
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="let workers import the installed pyactors as it is when each "
+        "starts, instead of a copy taken at the start of the run",
+    )
 
 
 def chosen(

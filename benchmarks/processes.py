@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.compare import (
+    add_worker_options,
     chosen,
     finite,
     format_targets,
@@ -640,19 +641,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write results here")
     parser.add_argument("--only", metavar="P1,P2,...", default=",".join(PARTS), help="rows to run")
-    parser.add_argument(
-        "--alt-python",
-        metavar="PATH",
-        action="append",
-        default=[p for p in os.environ.get("PYACTORS_BENCH_ALT_PYTHON", "").split(os.pathsep) if p],
-        help="another interpreter, for Ray (P7)",
-    )
-    parser.add_argument(
-        "--no-snapshot",
-        action="store_true",
-        help="let workers import the installed pyactors as it is when each "
-        "starts, instead of a copy taken at the start of the run",
-    )
+    add_worker_options(parser, "another interpreter, for Ray (P7)")
     parser.add_argument("--worker", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.only = chosen(parser, "--only", "row", args.only.upper(), PARTS)
