@@ -1,5 +1,8 @@
 """get / wait / put from plain threads."""
 
+import signal
+import threading
+
 import pytest
 from measure import in_threads
 from test_objectref import Echo, Gate
@@ -90,3 +93,44 @@ def test_put_returns_a_ready_ref_holding_the_value_itself():
     assert ray.get(ref) is value
     ready, _ = ray.wait([ref], timeout=0)
     assert ready == [ref]
+
+
+@ray.remote
+def signal_main_thread_and_return(submitted, handling, main_ident, value):
+    assert submitted.wait(10)
+    signal.pthread_kill(main_ident, signal.SIGUSR1)  # main is (almost always) parked in get()
+    assert handling.wait(10)  # returns while the handler's own get() (almost always) waits
+    return value
+
+
+@ray.remote
+def after_the_outer_call(outer, value):
+    ray.get(outer[0])  # in a list: passed as a ref, waited for here
+    return value
+
+
+@pytest.mark.in_process_only("signals this process's main thread from the remote function")
+def test_a_signal_handler_may_wait_while_its_thread_waits_in_get():
+    """A handler (or a finalizer) that calls get() on a thread already waiting in get(): the
+    outer result arrives while the handler waits, and neither wait takes the other's wakeup."""
+    seen = []
+    outer = []
+
+    def handler(signum, frame):
+        handling.set()
+        seen.append(ray.get(after_the_outer_call.remote(outer, "inner")))
+
+    submitted, handling = threading.Event(), threading.Event()
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        outer.append(
+            signal_main_thread_and_return.remote(
+                submitted, handling, threading.get_ident(), "outer"
+            )
+        )
+        submitted.set()
+        assert ray.get(outer[0]) == "outer"
+        assert seen == ["inner"]
+        assert ray.get(after_the_outer_call.remote(outer, "later")) == "later"  # parks as before
+    finally:
+        signal.signal(signal.SIGUSR1, previous)

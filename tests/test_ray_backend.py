@@ -90,7 +90,10 @@ def test_actors_and_functions_are_ray_actors_and_tasks_in_their_own_processes():
 def test_a_worker_that_creates_an_actor_creates_it_on_ray():
     import ray
 
-    inner = pyactors.get(Box.remote().make_box.remote("inner"))
+    # Kept: on Ray an actor created inside another is owned by its worker, and dies with it
+    # (the outer one ends when its last handle goes).
+    outer = Box.remote()
+    inner = pyactors.get(outer.make_box.remote("inner"))
     assert isinstance(inner, ray.actor.ActorHandle)
     assert pyactors.get(inner.get.remote()) == "inner"
 

@@ -41,6 +41,8 @@ cdef class ThreadState:
     cdef Py_ssize_t waits_needed      # own thread: how many of them must complete
     # While a remote function's thread is parked in get()/wait():
     cdef ThreadWaiter parked_waiter   # own thread (any reads it): for cancel() to wake it
+    cdef bint blocking                # own thread: inside get()/wait(); a nested one (from a
+                                      # signal handler or a finalizer) parks on its own lock
     cdef bint interrupted             # any: woken by cancel(): get() raises KeyboardInterrupt
 
     cdef int park(self, double timeout) except -1
@@ -53,6 +55,8 @@ cdef class Waiter:
 cdef class ThreadWaiter(Waiter):
     # A plain thread blocked in get()/wait() until `remaining` of the refs it registered on finish.
     cdef ThreadState owner            # once
+    cdef PyThread_type_lock lock      # once: what the owner parks on, released once
+                                      # `remaining` reaches 0 (its ThreadState's, unless nested)
     cdef Py_ssize_t remaining         # any
     cdef bint abandoned               # owner: it stopped waiting; never release its lock again
     cdef bint released                # any: a completion (or cancel()) released the owner's

@@ -46,37 +46,51 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
     cdef bint parked = False
     cdef bint watched = False
     cdef int woken = 0
+    # Nested: a signal handler or a finalizer that runs on this thread while it waits here,
+    # and waits too. It parks on a lock of its own (a release meant for one of the two waits
+    # must not wake the other) and leaves the thread's cancel, deadlock and slot bookkeeping
+    # to the outer wait.
+    cdef bint nested = ts.blocking
     # Nested remote calls cannot deadlock the remote-function pool: its calls lend their
     # slot while they block here.
-    cdef Group lent = ts.group if ts.group is not None and ts.group.lends_slots else None
+    cdef Group lent = ts.group if ts.group is not None and ts.group.lends_slots \
+        and not nested else None
     waiter.owner = ts
     waiter.remaining = needed
-    # Completions may interleave with the registration (on 3.10/3.11 an allocation in
-    # _add_waiter can run the collector, whose finalizers can switch threads): whoever takes
-    # `remaining` to zero first releases the lock (or, here, finds no need to park).
-    for ref in pending:
-        if not (<ObjectRef>ref)._add_waiter(waiter):
-            waiter.remaining -= 1
+    if nested:
+        waiter.lock = PyThread_allocate_lock()
+        if waiter.lock == NULL:
+            raise MemoryError("pyactors: cannot allocate a thread lock")
+        PyThread_acquire_lock(waiter.lock, NOWAIT_LOCK)  # held: park() waits for a release
+    else:
+        waiter.lock = ts.lock
+        ts.blocking = True
     try:
+        # Completions may interleave with the registration (on 3.10/3.11 an allocation in
+        # _add_waiter can run the collector, whose finalizers can switch threads): whoever
+        # takes `remaining` to zero first releases the lock (or, here, finds no need to park).
+        for ref in pending:
+            if not (<ObjectRef>ref)._add_waiter(waiter):
+                waiter.remaining -= 1
         if waiter.remaining > 0:
             parked = True
             if lent is not None:
                 ts.parked_waiter = waiter  # cancel() of the function wakes it (interrupt_call)
                 parked_threads[ts.ident] = ts
                 lent._lend_slot()  # last: it can start a thread (Python code that may raise)
-            if ts.group is not None and timeout < 0:  # a wait with a timeout always ends
+            if ts.group is not None and timeout < 0 and not nested:  # a timeout always ends
                 ts.waits_for = pending
                 ts.waits_needed = needed
                 blocked_threads[ts.ident] = ts
                 watched = True
                 check_deadlock(ts, what)
-            woken = ts.park(timeout)
+            woken = park_on(waiter.lock, timeout)
     finally:
         if watched:
             del blocked_threads[ts.ident]
             ts.waits_for = None
-        ts.parked_waiter = None
         if parked and lent is not None:
+            ts.parked_waiter = None
             lent._reclaim_slot()
             del parked_threads[ts.ident]
         waiter.abandoned = True
@@ -85,12 +99,18 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
             # or after the wait gave up (timeout or KeyboardInterrupt) and before we had the
             # GIL back. Take it now (it is free: this cannot block) so that the lock stays
             # acquired for the next park().
-            PyThread_acquire_lock(ts.lock, WAIT_LOCK)
-        elif PYACTORS_DEBUG and PyThread_acquire_lock(ts.lock, NOWAIT_LOCK):
+            PyThread_acquire_lock(waiter.lock, WAIT_LOCK)
+        elif PYACTORS_DEBUG and PyThread_acquire_lock(waiter.lock, NOWAIT_LOCK):
             dbg_violation("a thread left get()/wait() with its park lock released")
         for ref in pending:
             (<ObjectRef>ref)._remove_waiter(waiter)
-    if ts.interrupted:
+        if nested:
+            PyThread_release_lock(waiter.lock)
+            PyThread_free_lock(waiter.lock)
+            waiter.lock = NULL
+        else:
+            ts.blocking = False
+    if ts.interrupted and not nested:
         ts.interrupted = False
         raise KeyboardInterrupt  # what cancel() raises in a remote function, here at once
     return waiter.remaining <= 0

@@ -479,23 +479,32 @@ cdef bint start_thread(Group group, thread, bint only_first) except -1:
         group.state = G_STARTED
         try:
             thread.start()
-        except Exception as exc:  # "can't start new thread"
-            group.threads.remove(thread)
-            failure = exc
-        except BaseException:
-            # A KeyboardInterrupt (or SystemExit) while start() waited: it belongs to the
-            # caller, and the actor stays usable. The thread may have started all the same (it
-            # then runs as usual); if it did not, the group is left as if never asked.
-            if not thread._started.wait(THREAD_START_GRACE):
+        except BaseException as exc:
+            if _refused(exc):
                 group.threads.remove(thread)
-                if not group.threads:
-                    group.state = G_UNSTARTED
-            raise
+                failure = exc
+            else:
+                # Raised into start() while it waited for the thread (a KeyboardInterrupt, or
+                # any exception of a signal handler): it belongs to the caller, and the actor
+                # stays usable. The thread may have started all the same (it then runs as
+                # usual); if it did not, the group is left as if never asked.
+                if not thread._started.wait(THREAD_START_GRACE):
+                    group.threads.remove(thread)
+                    if not group.threads:
+                        group.state = G_UNSTARTED
+                raise
     if failure is not None:
         group.actor.die(actor_died_error(
             group.actor, f"concurrency group {group.name!r} could not start a thread", failure))
         return False
     return True
+
+
+cdef bint _refused(BaseException exc):
+    # What Thread.start() raises when the system cannot make a thread (the same words on
+    # 3.10 to 3.13), as opposed to what a signal handler raises while start() waits.
+    return isinstance(exc, MemoryError) or (
+        type(exc) is RuntimeError and "can't start new thread" in str(exc))
 
 
 cdef _setup_group(Group group, ActorCore actor, str name, Py_ssize_t limit):

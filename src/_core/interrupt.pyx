@@ -49,7 +49,7 @@ cdef bint _wake_parked(unsigned long ident):
     waiter.remaining = 0  # as the completing waiter does: the lock is released just once
     waiter.released = True
     ts.interrupted = True
-    PyThread_release_lock(ts.lock)
+    PyThread_release_lock(waiter.lock)
     return True
 
 

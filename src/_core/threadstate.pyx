@@ -23,27 +23,31 @@ cdef class ThreadState:
             dbg_thread_states -= 1
 
     cdef int park(self, double timeout) except -1:
-        """Block (without the GIL) until another thread releases our lock: 1, or 0 on timeout.
+        return park_on(self.lock, timeout)
 
-        timeout < 0 waits forever. Signals interrupt the wait so that the main thread's
-        KeyboardInterrupt is raised here rather than after the result arrives.
-        """
-        cdef PyLockStatus status
-        cdef PY_TIMEOUT_T micros = -1
-        cdef double deadline = 0.0
+
+cdef int park_on(PyThread_type_lock lock, double timeout) except -1:
+    """Block (without the GIL) until another thread releases `lock`: 1, or 0 on timeout.
+
+    timeout < 0 waits forever. Signals interrupt the wait so that the main thread's
+    KeyboardInterrupt is raised here rather than after the result arrives.
+    """
+    cdef PyLockStatus status
+    cdef PY_TIMEOUT_T micros = -1
+    cdef double deadline = 0.0
+    if timeout >= 0:
+        deadline = monotonic() + timeout
+        micros = _micros(timeout)
+    while True:
+        with nogil:
+            status = PyThread_acquire_lock_timed(lock, micros, 1)
+        if status == PY_LOCK_ACQUIRED:
+            return 1
+        if status == PY_LOCK_FAILURE:
+            return 0
+        PyErr_CheckSignals()
         if timeout >= 0:
-            deadline = monotonic() + timeout
-            micros = _micros(timeout)
-        while True:
-            with nogil:
-                status = PyThread_acquire_lock_timed(self.lock, micros, 1)
-            if status == PY_LOCK_ACQUIRED:
-                return 1
-            if status == PY_LOCK_FAILURE:
-                return 0
-            PyErr_CheckSignals()
-            if timeout >= 0:
-                micros = _micros(deadline - monotonic())
+            micros = _micros(deadline - monotonic())
 
 
 cdef inline PY_TIMEOUT_T _micros(double seconds):

@@ -24,7 +24,7 @@ cdef class ThreadWaiter(Waiter):
         self.remaining -= 1
         if self.remaining == 0 and not self.abandoned:
             self.released = True
-            PyThread_release_lock(self.owner.lock)
+            PyThread_release_lock(self.lock)
 
 
 cdef class LoopWaker:
