@@ -549,7 +549,13 @@ class ActorModel(RuleBasedStateMachine):
                     "failed": group.failed,
                     "cancelled": group.cancelled,
                 }
-                assert {k: s[k] for k in expected} == expected, (actor, name, s)
+                if {k: s[k] for k in expected} != expected:
+                    core_group = actor.handle._pyactors_core.group(name)
+                    raise AssertionError(
+                        f"{actor}/{name}: stats {s}, the model expects {expected}; in flight "
+                        f"in the core: {core_group.running_calls()}; the model's running: "
+                        f"{group.running}, queue: {group.queue}"
+                    )
                 total = sum(s[k] for k in ("completed", "failed", "cancelled", "running", "queued"))
                 assert total == group.submitted - group.died, (actor, name, s)
                 assert s["max_queue_wait"] >= 0
