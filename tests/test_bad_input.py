@@ -302,6 +302,19 @@ def test_init_accepts_every_option_of_rays_init():
     assert ray.is_initialized()
 
 
+@pytest.mark.in_process_only("starts the runtime of this process by its first use")
+def test_inits_warnings_name_the_users_line_also_when_the_first_use_starts_it(monkeypatch):
+    ray.shutdown()
+    monkeypatch.setenv("PYACTORS_RAY_ADDRESS", "ray://head:10001")
+    monkeypatch.delenv("PYACTORS_BACKEND", raising=False)
+    with pytest.warns(RuntimeWarning, match="PYACTORS_RAY_ADDRESS is set") as direct:
+        ray.init()
+    ray.shutdown()
+    with pytest.warns(RuntimeWarning, match="PYACTORS_RAY_ADDRESS is set") as by_first_use:
+        assert ray.get(Target.remote().echo.remote(1)) == 1
+    assert [w.filename for w in (*direct, *by_first_use)] == [__file__, __file__]
+
+
 # -- The table ---------------------------------------------------------------------------------
 #
 # Every bad input of the public API, with the error it gets. Each Case is one row of the

@@ -11,7 +11,6 @@ import os
 import queue
 import sys
 import threading
-import warnings
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -20,6 +19,7 @@ from . import _core
 from ._busy import join_or_report, running_now
 from ._options import IGNORED_INIT_OPTIONS, positive_int, positive_seconds, require_bool
 from ._ray.objects import foreign_op, is_ray_ref
+from ._warn import warn
 from ._watchdog import DEFAULT_THRESHOLD as DEFAULT_BLOCKED_LOOP_WARNING
 from ._watchdog import Watchdog
 from .exceptions import ActorNameTakenError, _actor_died_error
@@ -344,11 +344,9 @@ def init(
         )
     backend = _backend_choice(backend)
     if backend == "local" and os.environ.get(RAY_ADDRESS_ENV):
-        warnings.warn(
+        warn(
             f"{RAY_ADDRESS_ENV} is set but the backend is local: set "
-            f"{BACKEND_ENV}=ray (or pass backend='ray') to run on that Ray",
-            RuntimeWarning,
-            stacklevel=2,
+            f"{BACKEND_ENV}=ray (or pass backend='ray') to run on that Ray"
         )
     if backend == "local" and address not in (None, "local"):
         raise ValueError(
@@ -376,12 +374,10 @@ def init(
         if _current is not None:
             if ignore_reinit_error:
                 if _current.backend != backend:
-                    warnings.warn(
+                    warn(
                         f"init(backend={backend!r}, ignore_reinit_error=True): the "
                         f"{_current.backend!r} backend is running and stays; call "
-                        f"shutdown() first to change it",
-                        RuntimeWarning,
-                        stacklevel=2,
+                        f"shutdown() first to change it"
                     )
                 return
             raise RuntimeError(

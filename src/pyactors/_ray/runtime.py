@@ -11,7 +11,6 @@ import asyncio
 import functools
 import inspect
 import threading
-import warnings
 from typing import Any, ClassVar, Literal
 
 import ray
@@ -21,6 +20,7 @@ from .. import exceptions
 from .._actor import _GROUP_ATTR, _NUM_RETURNS_ATTR, ActorClass
 from .._control import no_actor_named
 from .._runtime import BACKEND_ENV
+from .._warn import warn
 from . import errors
 
 # pyactors-only options, meaningless on Ray: every actor and task is in a process of its own.
@@ -163,7 +163,7 @@ def _warn_if_joined_unprepared(address, num_cpus, ray_options: dict) -> None:
     env_vars = (ray.get_runtime_context().runtime_env or {}).get("env_vars") or {}
     unprepared = env_vars.get(BACKEND_ENV) != "ray"
     if ignored or unprepared:
-        warnings.warn(
+        warn(
             "init(backend='ray'): Ray was already running in this process, so pyactors "
             "joined it as it is"
             + (f"; ignored: {ignored}" if ignored else "")
@@ -173,9 +173,7 @@ def _warn_if_joined_unprepared(address, num_cpus, ray_options: dict) -> None:
                 f"add that to ray.init()"
                 if unprepared
                 else ""
-            ),
-            RuntimeWarning,
-            stacklevel=5,
+            )
         )
 
 
