@@ -155,6 +155,9 @@ class AsyncSubject:
     def __init__(self, rec):
         self.rec = rec
 
+    async def ready(self):
+        return None
+
     async def default_work(self, token):
         return await async_body(self.rec, token)
 
@@ -175,6 +178,9 @@ class AsyncSubject:
 class ThreadSubject:
     def __init__(self, rec):
         self.rec = rec
+
+    def ready(self):
+        return None
 
     def default_work(self, token):
         return blocking_body(self.rec, token)
@@ -358,6 +364,11 @@ class MActor:
         self.rec = Recorder(limits)
         self.groups = {g: MGroup(g, limit, threaded) for g, limit in limits.items()}
         self.handle = driver.create(slot, self.rec)
+        # Ready once a call submitted after __init__ has run, as a Ray program would see it:
+        # until then the core counts __init__ as running in the default group, which the model
+        # does not (it checks the groups' stats right after this).
+        assert ray.get(self.handle.ready.remote(), timeout=WAIT) is None
+        self.groups["default"].submitted = self.groups["default"].completed = 1
         self.dead = False
         self.death = None  # "killed" | "forced"
         self.calls = []
