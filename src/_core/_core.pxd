@@ -244,6 +244,7 @@ cdef class Group:
     cdef _await_arguments(self, ObjectRef call, DependencyWaiter waiter)
     cdef _arguments_ready(self, ObjectRef call, ObjectRef failed)
     cdef bint _can_admit(self)
+    cdef Py_ssize_t _capacity(self)
     cdef bint _has_free_slot(self)
     cdef _lend_slot(self)
     cdef _reclaim_slot(self)

@@ -227,7 +227,7 @@ cdef str _describe(node):
     cdef Group group
     if isinstance(node, Group):
         group = <Group>node
-        return (f"a free slot of {group.location}: all {group.limit + group.borrowed} are "
+        return (f"a free slot of {group.location}: all {group._capacity()} are "
                 f"taken, by")
     if type(node) is ThreadState:
         ts = <ThreadState>node

@@ -115,8 +115,11 @@ cdef class Group:
             else:
                 self._enqueue(call)
 
+    cdef Py_ssize_t _capacity(self):
+        return self.limit + self.borrowed
+
     cdef bint _has_free_slot(self):
-        return self.in_flight < self.limit + self.borrowed
+        return self.in_flight < self._capacity()
 
     cdef _lend_slot(self):
         # One of the group's calls blocks without needing its slot meanwhile: nested calls
@@ -152,7 +155,7 @@ cdef class Group:
         self.running = call
         call.stage = S_RUNNING
         self.in_flight += 1
-        if PYACTORS_DEBUG and self.in_flight > self.limit + self.borrowed:
+        if PYACTORS_DEBUG and self.in_flight > self._capacity():
             dbg_violation(f"{self.location}: admitted a call past its limit "
                           f"({self.in_flight} running, limit {self.limit}, "
                           f"{self.borrowed} lent)")
@@ -398,11 +401,9 @@ cdef class Group:
         """(name, seconds it has run, thread ident of a plain body or 0, asyncio task or
         None) for each call in flight: what a stuck or blocked thread is busy with."""
         cdef list calls = []
-        cdef ObjectRef node = self.running
+        cdef ObjectRef node
         cdef double now = monotonic_now()
-        while node is not None:  # appends allocate no object: no other thread runs meanwhile
-            calls.append(node)
-            node = node.next
+        _append_chain(calls, self.running)  # allocates no object: no other thread runs meanwhile
         cdef list found = []
         for node in calls:
             found.append((node.name, now - node.since, node.thread, node.task))

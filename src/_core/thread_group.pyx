@@ -15,7 +15,7 @@ cdef class ThreadGroup(Group):
         if self.idle:
             worker = <ThreadState>self.idle.pop()
             PyThread_release_lock(worker.lock)
-        elif self.spawned < self.limit + self.borrowed and self.state != G_CLOSED:
+        elif self.spawned < self._capacity() and self.state != G_CLOSED:
             self.spawned += 1
             self._spawn()
 
