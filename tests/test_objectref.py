@@ -311,3 +311,143 @@ def test_a_cancelled_gather_cancels_the_refs_it_holds():
     assert ref.cancelled()
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref, timeout=30)
+
+
+# `await ref` hands the awaiting task a future of its own loop (asyncio's protocol, spoken by
+# the core) and wakes the task from the loop's batch of completions: the Task semantics below
+# must hold exactly as with a loop future.
+
+
+def test_cancelling_a_task_awaiting_a_ref_stops_the_wait_only():
+    g = Gate.remote()
+    ref = g.wait.remote("still running")
+
+    async def main():
+        awaiting = asyncio.ensure_future(awaiter())
+        await asyncio.sleep(0)  # it awaits the ref now
+        awaiting.cancel("stop waiting")
+        return await awaiting
+
+    async def awaiter():
+        try:
+            await ref
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            cancelling = task.cancelling() if sys.version_info >= (3, 11) else 1
+            return exc.args, cancelling
+        raise AssertionError("the await was not cancelled")
+
+    assert asyncio.run(main()) == (("stop waiting",), 1)
+    assert not ref.done()
+    g.open.remote()
+    assert ray.get(ref, timeout=30) == "still running"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout() is 3.11+")
+def test_asyncio_timeout_around_await_ref_raises_timeout_and_uncancels_the_task():
+    g = Gate.remote()
+
+    async def main():
+        ref = g.wait.remote("late")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await ref
+        cancelling = asyncio.current_task().cancelling()
+        g.open.remote()
+        return cancelling, await ref  # the same ref, awaited again after the timeout
+
+    assert asyncio.run(main()) == (0, "late")
+
+
+def test_context_and_current_task_survive_await_ref():
+    import contextvars
+
+    var = contextvars.ContextVar("var")
+    echo = Echo.remote()
+
+    async def one(n):
+        var.set(n)
+        task = asyncio.current_task()
+        value = await echo.echo.remote(n)
+        return value, var.get(), asyncio.current_task() is task
+
+    async def main():
+        return await asyncio.gather(*(one(n) for n in range(20)))
+
+    assert asyncio.run(main()) == [(n, n, True) for n in range(20)]
+
+
+def test_an_error_from_await_ref_chains_like_any_raise():
+    echo = Echo.remote()
+
+    async def main():
+        try:
+            await echo.fail.remote()
+        except KeyError as exc:
+            raise RuntimeError("wrapped") from exc
+
+    with pytest.raises(RuntimeError) as info:
+        asyncio.run(main())
+    cause = info.value.__cause__
+    assert isinstance(cause, KeyError) and isinstance(cause, TaskError)
+    assert "missing" in str(cause)
+
+
+def test_tasks_of_the_pure_python_task_class_await_refs_and_cancel_their_waits():
+    g = Gate.remote()
+    gated = g.wait.remote("opened")
+    echo = Echo.remote()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(
+            lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw)
+        )
+        echoed = await loop.create_task(_await(echo.echo.remote(5)))
+        cancelled = loop.create_task(_await(gated))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        g.open.remote()
+        is_python_task = type(cancelled) is asyncio.tasks._PyTask
+        return echoed, is_python_task, await loop.create_task(_await(gated))
+
+    assert asyncio.run(main()) == (5, True, "opened")
+
+
+async def _await(ref):
+    return await ref
+
+
+@pytest.mark.not_on_ray("how pyactors delivers a batch of completions to one loop")
+def test_keyboard_interrupt_in_a_woken_task_ends_the_loop_and_the_batch_still_arrives():
+    g = Gate.remote()
+    first, second = g.wait.remote(1), g.wait.remote(2)
+    tasks = []
+
+    async def interrupted():
+        await first
+        raise KeyboardInterrupt
+
+    async def patient():
+        return await second
+
+    async def main():
+        tasks.extend([asyncio.ensure_future(interrupted()), asyncio.ensure_future(patient())])
+        await asyncio.sleep(0)  # both await now: both refs complete in one batch
+        g.open.remote()
+        await tasks[1]
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(main())
+        # the other task's wakeup is delivered when the loop runs again
+        assert loop.run_until_complete(asyncio.wait_for(tasks[1], 30)) == 2
+        assert isinstance(tasks[0].exception(), KeyboardInterrupt)
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()

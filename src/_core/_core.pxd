@@ -73,6 +73,7 @@ cdef class LoopWaker:
     cdef object run_cb                # once: bound self.run, allocated once
 
     cdef post(self, LoopWaiter waiter)
+    cdef _repost(self, list rest)
 
 
 cdef class LoopWaiter(Waiter):

@@ -161,11 +161,9 @@ cdef class ObjectRef:
     # -- asyncio ------------------------------------------------------------------------------
 
     def __await__(self):
-        if self.state == PENDING:
-            return self._loop_future().__await__()
-        cdef _Ready ready = _Ready.__new__(_Ready)
-        ready.ref = self
-        return ready
+        cdef _Await awaiting = _Await.__new__(_Await)
+        awaiting.target = self
+        return awaiting
 
     def as_future(self):
         """An ``asyncio.Future`` of the running loop that completes with this ref."""
@@ -252,18 +250,138 @@ cdef class ObjectRef:
         return waiter.fut
 
 
-@cython.freelist(16)
-cdef class _Ready:
-    # What `await ref` iterates when the ref is already complete: it returns at once.
-    cdef ObjectRef ref
+# What one `await ref` yields to the awaiting task: an asyncio future of the awaiting loop (the
+# protocol Task speaks: _asyncio_future_blocking, get_loop, add_done_callback, result, cancel)
+# that is also the ref's waiter. Its completion runs the task's wakeup callback directly, from
+# the loop's batch of completions; settling a loop future there instead would schedule that
+# callback for the loop's next iteration (one more call_soon and one more select per await).
+# Cancelling the awaiting task cancels this wait, never the call (as for a future of the ref).
+cdef enum AwaitPhase:
+    A_FRESH = 0      # not iterated yet
+    A_WAITING = 1    # yielded to the task; registered on the ref
+    A_DONE = 2       # the ref completed: its outcome is the result
+    A_CANCELLED = 3  # cancelled by its task (Task.cancel while awaiting): CancelledError
+
+
+@cython.freelist(64)
+cdef class _Await(LoopWaiter):
+    cdef public bint _asyncio_future_blocking  # Task reads it, then sets it False
+    cdef ObjectRef target             # once
+    cdef AwaitPhase phase             # loop thread
+    cdef object callback              # loop thread: the task's wakeup (the one callback)
+    cdef object context               # loop thread
+    cdef list more_callbacks          # loop thread: (fn, context) pairs beyond the first
+    cdef object cancel_message        # loop thread
+
+    def __await__(self):
+        return self
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        if self.ref.state == CANCELLED:
+        cdef ObjectRef target = self.target
+        if self.phase == A_FRESH:
+            if target.state == PENDING:
+                self.waker = waker_for(_running_loop("__await__"))
+                if target._add_waiter(self):
+                    self.phase = A_WAITING
+                    self._asyncio_future_blocking = True
+                    return self
+            self.phase = A_DONE  # complete already, or completed while registering
+        elif self.phase == A_WAITING:
+            raise RuntimeError("await wasn't used with future")
+        raise StopIteration(self.result())
+
+    cdef fire(self):
+        self.ref = None
+        if self.phase != A_WAITING:
+            return  # cancelled meanwhile
+        self.phase = A_DONE
+        fn = self.callback
+        if fn is not None:
+            self.callback = None
+            self.context.run(fn, self)
+        if self.more_callbacks is not None:
+            self._schedule_more()
+
+    cdef _schedule_more(self):
+        cdef list more = self.more_callbacks
+        self.more_callbacks = None
+        for fn, context in more:
+            self.waker.loop.call_soon(fn, self, context=context)
+
+    def add_done_callback(self, fn, *, context=None):
+        if context is None:
+            context = copy_context()
+        if self.phase == A_DONE or self.phase == A_CANCELLED:
+            self.waker.loop.call_soon(fn, self, context=context)
+        elif self.callback is None and self.more_callbacks is None:
+            self.callback = fn
+            self.context = context
+        else:
+            if self.more_callbacks is None:
+                self.more_callbacks = []
+            self.more_callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn):
+        cdef Py_ssize_t removed = 0
+        if self.callback is not None and self.callback == fn:
+            self.callback = self.context = None
+            removed = 1
+        if self.more_callbacks is not None:
+            kept = [pair for pair in self.more_callbacks if pair[0] != fn]
+            removed += len(self.more_callbacks) - len(kept)
+            self.more_callbacks = kept
+        return removed
+
+    def get_loop(self):
+        return None if self.waker is None else self.waker.loop
+
+    def cancel(self, msg=None):
+        if self.phase == A_DONE or self.phase == A_CANCELLED:
+            return False
+        self.phase = A_CANCELLED
+        self.cancel_message = msg
+        self.target._remove_waiter(self)  # if it completed meanwhile, fire() finds it cancelled
+        if self.callback is not None:
+            if self.more_callbacks is None:
+                self.more_callbacks = []
+            self.more_callbacks.insert(0, (self.callback, self.context))
+            self.callback = self.context = None
+        if self.more_callbacks is not None:
+            self._schedule_more()
+        return True
+
+    def done(self):
+        return self.phase == A_DONE or self.phase == A_CANCELLED
+
+    def cancelled(self):
+        return self.phase == A_CANCELLED or (
+            self.phase == A_DONE and self.target.state == CANCELLED)
+
+    def result(self):
+        if self.phase == A_CANCELLED:
+            raise self._make_cancelled_error()
+        if self.phase != A_DONE:
+            raise aio_InvalidStateError("Result is not ready.")
+        if self.target.state == CANCELLED:
             raise aio_CancelledError()
-        raise StopIteration(self.ref._outcome())
+        return self.target._outcome()
+
+    def exception(self):
+        if self.phase == A_CANCELLED:
+            raise self._make_cancelled_error()
+        if self.phase != A_DONE:
+            raise aio_InvalidStateError("Exception is not set.")
+        if self.target.state == CANCELLED:
+            raise aio_CancelledError()
+        return raisable(self.target.value) if self.target.state == FAILED else None
+
+    def _make_cancelled_error(self):
+        if self.cancel_message is None:
+            return aio_CancelledError()
+        return aio_CancelledError(self.cancel_message)
 
 
 cdef object _running_loop(str what):

@@ -88,6 +88,7 @@ cdef object aio_get_running_loop = asyncio.get_running_loop
 cdef object aio_current_task = asyncio.current_task
 # The call whose coroutine runs in this asyncio task (each task has a context of its own).
 cdef object current_async_call = contextvars.ContextVar("pyactors.current_call", default=None)
+cdef object copy_context = contextvars.copy_context
 cdef object aio_Task = asyncio.Task
 cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError

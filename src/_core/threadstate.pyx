@@ -2,6 +2,10 @@
 
 cdef str _THREAD_STATE_KEY = "pyactors._core.ThreadState"
 
+# The thread that runs Python's signal handlers, and how long it parks between checks for one.
+cdef unsigned long main_thread_ident = threading.main_thread().ident
+cdef PY_TIMEOUT_T SIGNAL_CHECK_MICROS = 100_000
+
 
 cdef class ThreadState:
     def __cinit__(self):
@@ -34,16 +38,26 @@ cdef int park_on(PyThread_type_lock lock, double timeout) except -1:
     """
     cdef PyLockStatus status
     cdef PY_TIMEOUT_T micros = -1
+    cdef PY_TIMEOUT_T wait
     cdef double deadline = 0.0
+    cdef bint handles_signals = PyThread_get_thread_ident() == main_thread_ident
     if timeout >= 0:
         deadline = monotonic() + timeout
         micros = _micros(timeout)
+    # A signal that arrived since the last bytecode that ran handlers cannot interrupt the
+    # wait: run its handler now, or it would wait for whatever releases the lock.
+    PyErr_CheckSignals()
     while True:
+        wait = micros
+        if handles_signals and (micros < 0 or micros > SIGNAL_CHECK_MICROS):
+            # One that arrives after the check above and before the wait begins (another
+            # thread, given the GIL we drop, may send it then) would not interrupt it either.
+            wait = SIGNAL_CHECK_MICROS
         with nogil:
-            status = PyThread_acquire_lock_timed(lock, micros, 1)
+            status = PyThread_acquire_lock_timed(lock, wait, 1)
         if status == PY_LOCK_ACQUIRED:
             return 1
-        if status == PY_LOCK_FAILURE:
+        if status == PY_LOCK_FAILURE and wait == micros:
             return 0
         PyErr_CheckSignals()
         if timeout >= 0:

@@ -57,19 +57,36 @@ cdef class LoopWaker:
     def run(self):
         global dbg_wakeups_pending
         cdef list batch = self.pending
+        cdef Py_ssize_t i
         self.pending = []
         self.scheduled = False
         if PYACTORS_DEBUG:
             dbg_wakeups_pending -= len(batch)
-        for waiter in batch:
+        for i in range(len(batch)):
             try:
-                (<LoopWaiter>waiter).fire()
+                (<LoopWaiter>batch[i]).fire()
+            except (KeyboardInterrupt, SystemExit):
+                # As from a loop callback of its own: it ends run_forever(). The rest of the
+                # batch is delivered when the loop runs again.
+                self._repost(batch[i + 1:])
+                raise
             except BaseException as exc:
                 # A failing done-callback must not starve the rest of the batch.
                 self.loop.call_exception_handler({
                     "message": "pyactors: exception in an ObjectRef done-callback",
                     "exception": exc,
                 })
+
+    cdef _repost(self, list rest):
+        global dbg_wakeups_pending
+        if not rest:
+            return
+        if PYACTORS_DEBUG:
+            dbg_wakeups_pending += len(rest)
+        self.pending = rest + self.pending
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.run_cb)
 
 
 cdef class LoopWaiter(Waiter):
