@@ -451,3 +451,19 @@ def test_keyboard_interrupt_in_a_woken_task_ends_the_loop_and_the_batch_still_ar
             task.cancel()
         loop.run_until_complete(asyncio.sleep(0))
         loop.close()
+
+
+def test_a_done_callback_runs_in_the_context_it_was_added_in():
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+    echo = Echo.remote()
+
+    async def main():
+        seen = asyncio.get_running_loop().create_future()
+        var.set("added here")
+        echo.echo.remote(1).add_done_callback(lambda ref: seen.set_result(var.get()))
+        var.set("changed later")
+        return await seen
+
+    assert asyncio.run(main()) == "added here"

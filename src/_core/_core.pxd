@@ -71,8 +71,11 @@ cdef class LoopWaker:
                                       # when post() finds the loop closed
     cdef bint scheduled               # any
     cdef object run_cb                # once: bound self.run, allocated once
+    cdef object ready                 # once: the ready queue of asyncio's own selector loop
+    cdef object run_handle            # once: a Handle of run_cb, queued there from elsewhere
 
     cdef post(self, LoopWaiter waiter)
+    cdef _wake_selector_loop(self)
     cdef _repost(self, list rest)
 
 

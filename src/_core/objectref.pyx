@@ -201,7 +201,7 @@ cdef class ObjectRef:
         cdef CallbackWaiter waiter = CallbackWaiter.__new__(CallbackWaiter)
         waiter.waker = waker_for(_running_loop("add_done_callback"))
         waiter.fn = fn
-        waiter.context = context
+        waiter.context = copy_context() if context is None else context  # as asyncio's
         if not self._add_waiter(waiter):
             waiter.notify(self)
 

@@ -68,6 +68,10 @@ cdef inline double monotonic_now() noexcept nogil:
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t send(int sockfd, const void* buf, size_t length, int flags)
+    const int MSG_DONTWAIT
+
 cdef extern from *:
     """
     /* The call whose plain body this thread runs (borrowed: the call outlives its body), or
@@ -89,7 +93,11 @@ cdef object aio_current_task = asyncio.current_task
 # The call whose coroutine runs in this asyncio task (each task has a context of its own).
 cdef object current_async_call = contextvars.ContextVar("pyactors.current_call", default=None)
 cdef object copy_context = contextvars.copy_context
+cdef object Context = contextvars.Context
 cdef object aio_Task = asyncio.Task
+cdef object aio_Handle = asyncio.Handle
+# asyncio's own selector loop (a user's subclass may override what LoopWaker bypasses).
+cdef object aio_SelectorEventLoop = asyncio.SelectorEventLoop
 cdef object aio_CancelledError = asyncio.CancelledError
 cdef object aio_InvalidStateError = asyncio.InvalidStateError
 cdef object cf_Future = concurrent.futures.Future

@@ -33,6 +33,10 @@ cdef class LoopWaker:
         self.thread_id = PyThread_get_thread_ident()
         self.pending = []
         self.run_cb = self.run
+        if type(loop) is aio_SelectorEventLoop:
+            self.ready = loop._ready
+            # An empty context: each waiter runs in its own (a task's, a done-callback's).
+            self.run_handle = aio_Handle(self.run_cb, (), loop, Context())
 
     cdef post(self, LoopWaiter waiter):
         global dbg_wakeups_pending
@@ -45,6 +49,8 @@ cdef class LoopWaker:
         try:
             if PyThread_get_thread_ident() == self.thread_id:
                 self.loop.call_soon(self.run_cb)
+            elif self.ready is not None:
+                self._wake_selector_loop()
             else:
                 self.loop.call_soon_threadsafe(self.run_cb)
         except RuntimeError:
@@ -53,6 +59,20 @@ cdef class LoopWaker:
             if PYACTORS_DEBUG:
                 dbg_wakeups_pending -= len(self.pending)
             self.pending = []
+
+    cdef _wake_selector_loop(self):
+        # What call_soon_threadsafe() does on asyncio's selector loop, without its Python
+        # frames (a third of a cross-loop wakeup's instructions): one Handle, made once, on
+        # the loop's ready queue (`scheduled` keeps it there at most once), and a byte to its
+        # self-pipe. The GIL is held from reading the socket's fd to the send, so the loop
+        # cannot close it (and the number be reused) in between.
+        csock = self.loop._csock
+        if csock is None:
+            raise RuntimeError("Event loop is closed")
+        self.ready.append(self.run_handle)
+        # A full pipe (EAGAIN) means a wakeup is pending already; a closed socket (EBADF)
+        # one whose loop is closing, which drops its ready queue.
+        send(csock.fileno(), b"\0", 1, MSG_DONTWAIT)
 
     def run(self):
         global dbg_wakeups_pending
@@ -110,10 +130,7 @@ cdef class CallbackWaiter(LoopWaiter):
     cdef fire(self):
         cdef ObjectRef ref = self.ref
         self.ref = None
-        if self.context is None:
-            self.fn(ref)
-        else:
-            self.context.run(self.fn, ref)
+        self.context.run(self.fn, ref)
 
 
 cdef class ConcurrentWaiter(Waiter):
