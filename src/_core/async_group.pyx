@@ -190,7 +190,9 @@ cdef class AsyncGroup(Group):
         if EAGER_TASKS:
             aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name, eager_start=True)
         else:
-            aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name)
+            # Its first step runs later: _drive needs not ask asyncio.current_task() (a Python
+            # function before 3.12) which task it is.
+            call.task = aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name)
 
     cdef _run_returned_coroutine(self, ObjectRef call, coro):
         # A plain def that returned a coroutine (say, a decorator wrapped an async def):
@@ -306,8 +308,8 @@ async def _drive(AsyncGroup group, ObjectRef call, coro):
         call.task = None
         return
     call.flags |= F_STARTED
-    # Set here, not by whoever made the task: an eager first step runs inside its constructor.
-    call.task = aio_current_task(group.loop)
+    if EAGER_TASKS:  # set here: an eager first step runs inside the task's constructor
+        call.task = aio_current_task(group.loop)
     current_async_call.set(call)  # calls the body submits are its children
     try:
         value = await coro
