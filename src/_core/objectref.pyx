@@ -161,9 +161,21 @@ cdef class ObjectRef:
     # -- asyncio ------------------------------------------------------------------------------
 
     def __await__(self):
-        cdef _Await awaiting = _Await.__new__(_Await)
-        awaiting.target = self
-        return awaiting
+        # A generator: its return value reaches the awaiting coroutine without a StopIteration
+        # (nor, from compiled code, its traceback).
+        cdef _Await awaiting
+        if self.state == PENDING:
+            awaiting = _Await.__new__(_Await)
+            awaiting.target = self
+            awaiting.waker = waker_for(_running_loop("__await__"))
+            if self._add_waiter(awaiting):
+                awaiting.phase = A_WAITING
+                awaiting._asyncio_future_blocking = True
+                yield awaiting
+                return awaiting.result()  # its task saw it done, or was told to cancel it
+        if self.state == CANCELLED:
+            raise aio_CancelledError()
+        return self._outcome()
 
     def as_future(self):
         """An ``asyncio.Future`` of the running loop that completes with this ref."""
@@ -257,8 +269,8 @@ cdef class ObjectRef:
 # callback for the loop's next iteration (one more call_soon and one more select per await).
 # Cancelling the awaiting task cancels this wait, never the call (as for a future of the ref).
 cdef enum AwaitPhase:
-    A_FRESH = 0      # not iterated yet
-    A_WAITING = 1    # yielded to the task; registered on the ref
+    A_FRESH = 0      # not registered on the ref
+    A_WAITING = 1    # registered on the ref, and yielded to the task
     A_DONE = 2       # the ref completed: its outcome is the result
     A_CANCELLED = 3  # cancelled by its task (Task.cancel while awaiting): CancelledError
 
@@ -272,26 +284,6 @@ cdef class _Await(LoopWaiter):
     cdef object context               # loop thread
     cdef list more_callbacks          # loop thread: (fn, context) pairs beyond the first
     cdef object cancel_message        # loop thread
-
-    def __await__(self):
-        return self
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        cdef ObjectRef target = self.target
-        if self.phase == A_FRESH:
-            if target.state == PENDING:
-                self.waker = waker_for(_running_loop("__await__"))
-                if target._add_waiter(self):
-                    self.phase = A_WAITING
-                    self._asyncio_future_blocking = True
-                    return self
-            self.phase = A_DONE  # complete already, or completed while registering
-        elif self.phase == A_WAITING:
-            raise RuntimeError("await wasn't used with future")
-        raise StopIteration(self.result())
 
     cdef fire(self):
         self.ref = None
