@@ -421,7 +421,7 @@ async def _await(ref):
 
 
 @pytest.mark.not_on_ray("how pyactors delivers a batch of completions to one loop")
-def test_keyboard_interrupt_in_a_woken_task_ends_the_loop_and_the_batch_still_arrives():
+def test_keyboard_interrupt_in_a_woken_task_ends_the_loop_and_other_waits_complete():
     g = Gate.remote()
     first, second = g.wait.remote(1), g.wait.remote(2)
     tasks = []
@@ -435,15 +435,15 @@ def test_keyboard_interrupt_in_a_woken_task_ends_the_loop_and_the_batch_still_ar
 
     async def main():
         tasks.extend([asyncio.ensure_future(interrupted()), asyncio.ensure_future(patient())])
-        await asyncio.sleep(0)  # both await now: both refs complete in one batch
+        await asyncio.sleep(0)  # both await now (their refs may complete in one batch)
         g.open.remote()
-        await tasks[1]
+        await asyncio.wait(tasks)
 
     loop = asyncio.new_event_loop()
     try:
         with pytest.raises(KeyboardInterrupt):
             loop.run_until_complete(main())
-        # the other task's wakeup is delivered when the loop runs again
+        # the other task's wakeup arrives, when the loop runs again if it came in the same batch
         assert loop.run_until_complete(asyncio.wait_for(tasks[1], 30)) == 2
         assert isinstance(tasks[0].exception(), KeyboardInterrupt)
     finally:
