@@ -42,6 +42,8 @@ from benchmarks.workloads import (
     BODIES,
     LOOP_KINDS,
     Sizes,
+    actor_for,
+    body_args,
     fan_in,
     load_adapter,
     mixed,
@@ -54,43 +56,40 @@ W10_CALLERS = Sizes().w10_threads + Sizes().w10_async_callers
 TARGET = 2.0  # the floor's instructions per call over pyactors'
 
 
-def _actor(impl: ModuleType, session, body: str):
-    return impl.noop_actor(session) if body == "noop" else impl.body_actor(session)
-
-
 def _in_caller_loop(loop: asyncio.AbstractEventLoop, run, actor, calls: int, body: str) -> None:
     try:
-        loop.run_until_complete(run(actor, 1, body))  # the caller loop's own first-use costs
-        loop.run_until_complete(run(actor, calls, body))
+        # The caller loop's own first-use costs:
+        loop.run_until_complete(run(actor, 1, *body_args(body)))
+        loop.run_until_complete(run(actor, calls, *body_args(body)))
     finally:
         loop.close()
 
 
 def w1(impl, session, calls, body):
-    impl.roundtrips(_actor(impl, session, body), calls, body)
+    impl.roundtrips(actor_for(impl, session, body), calls, *body_args(body))
 
 
 def w2(impl, session, calls, body):
-    impl.pipelined(_actor(impl, session, body), calls, body)
+    impl.pipelined(actor_for(impl, session, body), calls, *body_args(body))
 
 
 def w3(impl, session, calls, body):
     loop = impl.new_caller_loop(session)
-    _in_caller_loop(loop, impl.async_roundtrips, _actor(impl, session, body), calls, body)
+    _in_caller_loop(loop, impl.async_roundtrips, actor_for(impl, session, body), calls, body)
 
 
 def w3_asyncio(impl, session, calls, body):
     loop = asyncio.new_event_loop()
-    _in_caller_loop(loop, impl.async_roundtrips, _actor(impl, session, body), calls, body)
+    _in_caller_loop(loop, impl.async_roundtrips, actor_for(impl, session, body), calls, body)
 
 
 def w3_gather(impl, session, calls, body):
     loop = impl.new_caller_loop(session)
-    _in_caller_loop(loop, impl.async_gather, _actor(impl, session, body), calls, body)
+    _in_caller_loop(loop, impl.async_gather, actor_for(impl, session, body), calls, body)
 
 
 def w6(impl, session, calls, body):
-    fan_in(impl, _actor(impl, session, body), W6_THREADS, calls // W6_THREADS, body)
+    fan_in(impl, actor_for(impl, session, body), W6_THREADS, calls // W6_THREADS, body)
 
 
 def relay(depth: int, awaited: bool) -> Callable:

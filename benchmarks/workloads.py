@@ -196,7 +196,14 @@ def body_metrics(metrics: dict, body: str) -> dict:
     return metrics if body == "noop" else {f"{key}:{body}": v for key, v in metrics.items()}
 
 
-def _actor_for(impl: ModuleType, session, body: str):
+def body_args(body: str) -> tuple[str, ...]:
+    """The body argument of an adapter's call functions: none for noop, so that adapters
+    without bodies (rct, Ray, pykka) run W1-W3 and W6 as before."""
+    return () if body == "noop" else (body,)
+
+
+def actor_for(impl: ModuleType, session, body: str):
+    """An actor for ``body``: noop's actor has no __init__, as in W1-W3 before the bodies."""
     return impl.noop_actor(session) if body == "noop" else impl.body_actor(session)
 
 
@@ -285,19 +292,20 @@ def wait_for_threads(at_most: int, timeout: float = SETTLE_TIMEOUT) -> None:
 
 def w1_sync_roundtrip(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
     """A plain thread: get(a.<body>.remote()), again and again. µs per call."""
-    actor = _actor_for(impl, session, body)
-    impl.roundtrips(actor, sizes.w1_warmup, body)
-    seconds = timed(impl.roundtrips, actor, sizes.w1_calls, body)
+    actor = actor_for(impl, session, body)
+    impl.roundtrips(actor, sizes.w1_warmup, *body_args(body))
+    seconds = timed(impl.roundtrips, actor, sizes.w1_calls, *body_args(body))
     return body_metrics({"w1_us": seconds / sizes.w1_calls * 1e6}, body)
 
 
 def w2_pipelined(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
     """A plain thread submits w2_calls calls, then gets them all. Calls/s, median of
     w2_batches batches (one batch spans only a few GIL switch intervals)."""
-    actor = _actor_for(impl, session, body)
-    impl.pipelined(actor, min(sizes.w2_calls, 1000), body)
+    actor = actor_for(impl, session, body)
+    impl.pipelined(actor, min(sizes.w2_calls, 1000), *body_args(body))
     seconds = statistics.median(
-        timed(impl.pipelined, actor, sizes.w2_calls, body) for _ in range(sizes.w2_batches)
+        timed(impl.pipelined, actor, sizes.w2_calls, *body_args(body))
+        for _ in range(sizes.w2_batches)
     )
     return body_metrics({"w2_calls_per_s": sizes.w2_calls / seconds}, body)
 
@@ -307,21 +315,25 @@ def w3_async_caller(impl: ModuleType, session, sizes: Sizes, body: str = "noop")
     w3_gather calls (calls/s, median of w3_batches). Then the sequential awaits again from a
     stock asyncio loop whatever the actor's loops are (the same as the first figure for the
     asyncio columns): an asyncio application calling into the default uvloop actors."""
-    actor = _actor_for(impl, session, body)
+    actor = actor_for(impl, session, body)
     loop = impl.new_caller_loop(session)
     try:
-        run_in_loop(loop, impl.async_roundtrips, actor, min(sizes.w3_calls, 500), body)
-        sequential = run_in_loop(loop, impl.async_roundtrips, actor, sizes.w3_calls, body)
+        run_in_loop(loop, impl.async_roundtrips, actor, min(sizes.w3_calls, 500), *body_args(body))
+        sequential = run_in_loop(
+            loop, impl.async_roundtrips, actor, sizes.w3_calls, *body_args(body)
+        )
         gather = statistics.median(
-            run_in_loop(loop, impl.async_gather, actor, sizes.w3_gather, body)
+            run_in_loop(loop, impl.async_gather, actor, sizes.w3_gather, *body_args(body))
             for _ in range(sizes.w3_batches)
         )
     finally:
         loop.close()
     stock = asyncio.new_event_loop()
     try:
-        run_in_loop(stock, impl.async_roundtrips, actor, min(sizes.w3_calls, 500), body)
-        from_asyncio = run_in_loop(stock, impl.async_roundtrips, actor, sizes.w3_calls, body)
+        run_in_loop(stock, impl.async_roundtrips, actor, min(sizes.w3_calls, 500), *body_args(body))
+        from_asyncio = run_in_loop(
+            stock, impl.async_roundtrips, actor, sizes.w3_calls, *body_args(body)
+        )
     finally:
         stock.close()
     return body_metrics(
@@ -401,14 +413,14 @@ def run_callers(callers: list[Callable[[], object]]) -> float:
 
 def fan_in(impl: ModuleType, actor, threads: int, calls: int, body: str = "noop") -> float:
     """``threads`` plain threads, each making ``calls`` round trips to ``actor``: seconds."""
-    return run_callers([partial(impl.roundtrips, actor, calls, body)] * threads)
+    return run_callers([partial(impl.roundtrips, actor, calls, *body_args(body))] * threads)
 
 
 def w6_fan_in(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
     """w6_threads plain threads, each making w6_calls round trips to one actor. Calls/s."""
-    actor = _actor_for(impl, session, body)
-    impl.roundtrips(actor, sizes.w1_warmup, body)
-    seconds = fan_in(impl, actor, sizes.w6_threads, sizes.w6_calls, body)
+    actor = actor_for(impl, session, body)
+    impl.roundtrips(actor, sizes.w1_warmup, *body_args(body))
+    seconds = fan_in(impl, actor, sizes.w6_threads, sizes.w6_calls, *body_args(body))
     return body_metrics({"w6_calls_per_s": sizes.w6_threads * sizes.w6_calls / seconds}, body)
 
 
