@@ -15,10 +15,12 @@ from a plain thread (W9async: awaited in a caller's loop); W10 is N calls split 
 
     python -m benchmarks.callgrind --table [--calls 2400] [--jobs 2] [--python PATH] ...
 
-runs valgrind itself, twice per cell (N and 0), and prints the instructions per call of every
-workload and body on pyactors and the floor, both loop kinds, with the floor / pyactors ratio
-and whether it meets the target (>= 2x fewer instructions than the floor, for awaiting bodies
-and W9).
+runs valgrind itself and prints the instructions per call of every workload and body on
+pyactors and the floor, both loop kinds, with the floor / pyactors ratio and whether it meets
+the target (>= 2x fewer instructions than the floor, for awaiting bodies and W9). It starts
+the interpreter once per implementation and loop: under ``--dump-before=getppid`` each cell
+runs after a warm-up with 0 calls and then with N calls, between calls of ``os.getppid()``
+that make callgrind dump its counts, so each cell is still N calls minus none.
 """
 
 from __future__ import annotations
@@ -56,10 +58,13 @@ W10_CALLERS = Sizes().w10_threads + Sizes().w10_async_callers
 TARGET = 2.0  # the floor's instructions per call over pyactors'
 
 
-def _in_caller_loop(loop: asyncio.AbstractEventLoop, run, actor, calls: int, body: str) -> None:
+def _in_caller_loop(
+    loop: asyncio.AbstractEventLoop, run, actor, calls: int, body: str, warm: str = "noop"
+) -> None:
     try:
-        # The caller loop's own first-use costs:
-        loop.run_until_complete(run(actor, 1, *body_args(body)))
+        # The caller loop's own first-use costs, with a body that does not depend on --body,
+        # so that N=0 is the same run for every awaiting body:
+        loop.run_until_complete(run(actor, 1, *body_args(warm)))
         loop.run_until_complete(run(actor, calls, *body_args(body)))
     finally:
         loop.close()
@@ -97,7 +102,7 @@ def relay(depth: int, awaited: bool) -> Callable:
         head = impl.relay_chain(session, depth)
         if awaited:
             _in_caller_loop(
-                impl.new_caller_loop(session), impl.async_roundtrips, head, calls, "relay"
+                impl.new_caller_loop(session), impl.async_roundtrips, head, calls, "relay", "relay"
             )
         else:
             impl.roundtrips(head, calls, "relay")
@@ -163,34 +168,61 @@ class Cell:
         return f"{self.impl}[{self.loop}]"
 
 
-def instructions(python: str, cell: Cell, calls: int, out_dir: Path) -> int:
-    """Ir of one valgrind run (user space, all threads); its output file stays in out_dir."""
-    out = out_dir / f"{cell.row}.{cell.impl}.{cell.loop}.{calls}.out"
+MARK = "getppid"  # --dump-before=getppid: nothing else in the measured process calls it
+WARM_CALLS = 24  # a warm-up of each cell: lazy imports and first-use costs, not counted
+
+
+def measure_cells(todo: list[Cell], calls: int) -> None:
+    """In this process, under valgrind --dump-before=getppid: for each cell, a warm-up, then
+    the cell with 0 calls and with ``calls`` calls, each between two marks, so that
+    callgrind dumps the counts of each run on its own. The interpreter starts once."""
+    for cell in todo:
+        run_kernel(WARM_CALLS, cell.workload, cell.body, cell.impl, cell.loop)
+        for n in (0, calls):
+            os.getppid()
+            run_kernel(n, cell.workload, cell.body, cell.impl, cell.loop)
+        os.getppid()
+
+
+def column_run(python: str, todo: list[Cell], calls: int, out: Path) -> dict[Cell, float]:
+    """One valgrind run of ``todo`` (one interpreter start): instructions per call of each
+    cell, (Ir of its N-call run - Ir of its 0-call run) / N, from callgrind's dumps."""
+    for stale in out.parent.iterdir():
+        if stale.name.startswith(out.name):  # a previous table's dumps in --keep DIR
+            stale.unlink()
     command = [
         "valgrind",
         "--tool=callgrind",
+        f"--dump-before={MARK}",
         f"--callgrind-out-file={out}",
         python,
         "-m",
         "benchmarks.callgrind",
+        "--measure",
+        json.dumps([c.__dict__ for c in todo]),
+        "--calls",
         str(calls),
-        *("--workload", cell.workload, "--body", cell.body),
-        *("--impl", cell.impl, "--loop", cell.loop),
     ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"{' '.join(command)}: exit status {done.returncode}: {tail}")
-    match = re.search(r"^summary:\s*(\d+)", out.read_text(), re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"{out}: no summary line")
-    return int(match.group(1))
-
-
-def per_call(python: str, cell: Cell, calls: int, out_dir: Path) -> float:
-    return (
-        instructions(python, cell, calls, out_dir) - instructions(python, cell, 0, out_dir)
-    ) / calls
+        raise RuntimeError(f"{' '.join(command[:5])} ...: exit status {done.returncode}: {tail}")
+    parts = {}
+    for dump in out.parent.iterdir():
+        if not dump.name.startswith(out.name + "."):
+            continue
+        text = dump.read_text()
+        part = re.search(r"^part:\s*(\d+)", text, re.MULTILINE)
+        total = re.search(r"^summary:\s*(\d+)", text, re.MULTILINE)
+        if part and total:
+            parts[int(part.group(1))] = int(total.group(1))
+    # Dump k holds the counts since dump k-1; cell i's 0-call run is dump 3i+2, its N-call
+    # run dump 3i+3 (dump 3i+1: its warm-up and what came before).
+    return {
+        cell: (parts[3 * i + 3] - parts[3 * i + 2]) / calls
+        for i, cell in enumerate(todo)
+        if 3 * i + 3 in parts
+    }
 
 
 def cells(workloads: list[str], bodies: list[str], impls: list[str], loops: list[str]):
@@ -251,21 +283,22 @@ def table(args: argparse.Namespace) -> None:
     ).stdout.strip()
     figures: dict[Cell, float] = {}
     errors = []
+    columns = {c.column: [d for d in todo if d.column == c.column] for c in todo}
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {
-            pool.submit(per_call, args.python, c, args.table_calls, out_dir): c for c in todo
+            pool.submit(
+                column_run, args.python, cells_, args.table_calls, out_dir / f"{column}.out"
+            ): column
+            for column, cells_ in columns.items()
         }
-        for i, (future, cell) in enumerate(futures.items(), 1):
+        for future, column in futures.items():
             try:
-                figures[cell] = future.result()
+                figures.update(future.result())
             except RuntimeError as exc:
                 errors.append(str(exc))
                 continue
-            print(
-                f"[{i}/{len(todo)}] {cell.row} {cell.column}: {figures[cell]:,.0f}",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"{column}: done", file=sys.stderr, flush=True)
+    errors += [f"{c.row} {c.column}: no figure" for c in todo if c not in figures]
     print(f"Python {version}; instructions per call, (Ir[N={args.table_calls}] - Ir[N=0]) / N")
     print(format_table(figures, args.loops))
     for error in errors:
@@ -327,8 +360,11 @@ def main() -> None:
     )
     table_options.add_argument("--json", type=Path, help="also write the figures here")
     table_options.add_argument("--keep", type=Path, help="keep the callgrind outputs here")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # cells, as JSON: under valgrind
     args = parser.parse_args()
-    if args.table:
+    if args.measure:
+        measure_cells([Cell(**c) for c in json.loads(args.measure)], args.table_calls)
+    elif args.table:
         table(args)
     elif args.calls is None:
         parser.error("give N, or --table")
