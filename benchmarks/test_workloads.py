@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.callgrind import KERNELS, run_kernel
+from benchmarks.callgrind import KERNELS, Cell, measure_cells
 from benchmarks.workloads import (
     AWAITING_BODIES,
     DEFAULT_MAX_CONCURRENCY,
@@ -190,6 +190,6 @@ def test_w10_mixed(benchmark, impl, session, group_of):
 
 @pytest.mark.parametrize("workload", KERNELS)
 def test_callgrind_kernel_runs(impl, loop_kind, workload):
-    """What `python -m benchmarks.callgrind` runs under valgrind, without it (no figure)."""
+    """What `python -m benchmarks.callgrind --table` runs under valgrind, without it."""
     body = "future" if KERNELS[workload].bodies else "noop"
-    run_kernel(CALLGRIND_CALLS, workload, body, impl.NAME, loop_kind)
+    measure_cells([Cell(workload, body, impl.NAME, loop_kind)], CALLGRIND_CALLS)
