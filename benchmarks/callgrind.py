@@ -207,6 +207,11 @@ def column_run(python: str, todo: list[Cell], calls: int, out: Path) -> dict[Cel
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
         raise RuntimeError(f"{' '.join(command[:5])} ...: exit status {done.returncode}: {tail}")
+    return read_dumps(out, todo, calls)
+
+
+def read_dumps(out: Path, todo: list[Cell], calls: int) -> dict[Cell, float]:
+    """The figures of the cells whose dumps are there (all, once the run has ended)."""
     parts = {}
     for dump in out.parent.iterdir():
         if not dump.name.startswith(out.name + "."):
