@@ -241,8 +241,8 @@ def cells(workloads: list[str], bodies: list[str], impls: list[str], loops: list
 
 
 def has_target(row: str) -> bool:
-    """Rows with a target: every awaiting body, and W9."""
-    return row.startswith("W9") or row.rsplit(":", 1)[-1] in AWAITING_BODIES
+    """Rows with a target: every awaiting body (W10's included), and W9."""
+    return row.startswith(("W9", "W10")) or row.rsplit(":", 1)[-1] in AWAITING_BODIES
 
 
 def format_table(figures: dict[Cell, float], loops: list[str]) -> str:
