@@ -26,6 +26,10 @@ RELATIVE = [
     ("w6_calls_per_s", "W6\nfan-in"),
     ("w5_overhead_ms", "W5 overhead\nover 1.0 s"),
     ("w7_us_per_actor", "W7 create\n+call+kill"),
+    ("w1_us:sleep0", "W1 sync\nsleep(0) body"),
+    ("w9_sync_us", "W9 actor\n->actor"),
+    ("w9_async_us", "W9 actor->actor\nasync caller"),
+    ("w10_calls_per_s", "W10\nmixed"),
 ]
 ABSOLUTE = [
     ("w7_fresh_s", "W7 fresh process:\nimport..first result (s)"),

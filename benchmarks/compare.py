@@ -1,8 +1,8 @@
-"""W1 to W8 on pyactors, the floor, run_coroutine_threadsafe, Ray and pykka.
+"""W1 to W10 on pyactors, the floor, run_coroutine_threadsafe, Ray and pykka.
 
     python -m benchmarks.compare [--pin CPU] [--repeats N] [--json PATH] [--png PATH]
                                  [--only W1,W2,...] [--impls pyactors,floor,...]
-                                 [--alt-python PATH]
+                                 [--bodies noop,sleep0,...] [--alt-python PATH]
 
 Every (implementation, workload, repeat) runs in a process of its own; the repeats go
 round-robin over the implementations, so that a slow spell of the machine hits them all alike.
@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -35,10 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.workloads import (
+    AWAITING_BODIES,
+    BODIES,
     GROUP_LIMITS,
     IMPLEMENTATIONS,
     WORKLOADS,
     Sizes,
+    bodies_of,
     load_adapter,
 )
 
@@ -46,7 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PINGPONG = "lock-pingpong"
 PINGPONG_ROUNDTRIPS = 20_000
 FRESH = "W7fresh"  # the fresh-process half of W7: benchmarks.fresh, a process of its own
-PARTS = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", FRESH, "W8"]
+PARTS = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", FRESH, "W8", "W9", "W10"]
 TEARDOWN_BUDGET = 5.0  # seconds a worker waits for its runtime to stop before giving up
 WORKER_TIMEOUT = 600.0
 OURS, FLOOR, RAY, OURS_ASYNCIO, FLOOR_ASYNCIO = (
@@ -84,8 +88,11 @@ def _bounded(fn, budget: float) -> float | None:
     return time.perf_counter() - start
 
 
-def run_workloads(impl_name: str, loop: str | None, keys: list[str]) -> dict:
-    """Run workloads ``keys`` of one implementation in this process, in one session.
+def run_workloads(
+    impl_name: str, loop: str | None, keys: list[str], bodies: tuple[str, ...] = BODIES
+) -> dict:
+    """Run workloads ``keys`` of one implementation in this process, in one session; those
+    with a body parameter once per body of ``bodies`` the implementation has.
 
     Adds ``teardown_s``: how long stopping the session took (None: over TEARDOWN_BUDGET; the
     process must then end with os._exit, as the workers do).
@@ -96,8 +103,15 @@ def run_workloads(impl_name: str, loop: str | None, keys: list[str]) -> dict:
     session = manager.__enter__()
     try:
         for key in keys:
-            if key not in impl.NOT_APPLICABLE:
-                results.update(WORKLOADS[key].run(impl, session, impl.SIZES))
+            workload = WORKLOADS[key]
+            if key in impl.NOT_APPLICABLE:
+                continue
+            if not workload.bodies:
+                results.update(workload.run(impl, session, impl.SIZES))
+                continue
+            for body in bodies:
+                if body in bodies_of(impl):
+                    results.update(workload.run(impl, session, impl.SIZES, body))
     except BaseException:
         manager.__exit__(*sys.exc_info())
         raise
@@ -143,7 +157,7 @@ def run_worker(args: argparse.Namespace) -> None:
     elif args.describe:
         result = describe(args.worker)
     else:
-        result = run_workloads(args.worker, args.loop, [args.workload])
+        result = run_workloads(args.worker, args.loop, [args.workload], tuple(args.bodies))
     print(json.dumps(result), flush=True)
     os._exit(0)  # threads of a runtime that outlived TEARDOWN_BUDGET must not hold us
 
@@ -174,25 +188,62 @@ class Row:
     lower_is_better: bool | None  # None: no ratio
     fmt: str
 
+    @property
+    def part(self) -> str:
+        """The workload the row belongs to: W1 for w1_us, W10 for w10_calls_per_s."""
+        return "W" + re.match(r"[wW](\d+)", self.metric).group(1)  # type: ignore[union-attr]
+
+    @property
+    def body(self) -> str:
+        return self.metric.partition(":")[2] or "noop"
+
+
+BODY_TAGS = {"sleep0": "sleep(0)", "future": "future", "lock": "lock"}
+
+
+def with_bodies(row: Row) -> list[Row]:
+    """``row`` (the noop body) and a row per awaiting body, its tag in the label."""
+    head, _, unit = row.label.rpartition(" (")
+    return [row] + [
+        Row(
+            f"{row.metric}:{body}",
+            f"{head} [{BODY_TAGS[body]}] ({unit}",
+            row.lower_is_better,
+            row.fmt,
+        )
+        for body in AWAITING_BODIES
+    ]
+
 
 ROWS = [
-    Row("w1_us", "W1 sync round trip (µs/call)", True, "{:,.1f}"),
-    Row("w2_calls_per_s", f"W2 pipelined {DEFAULT_SIZES.w2_calls:,} (calls/s)", False, "{:,.0f}"),
-    Row("w3_seq_us", "W3 async sequential await (µs/call)", True, "{:,.1f}"),
-    Row(
-        "w3_gather_calls_per_s",
-        f"W3 async gather {DEFAULT_SIZES.w3_gather:,} (calls/s)",
-        False,
-        "{:,.0f}",
+    *with_bodies(Row("w1_us", "W1 sync round trip (µs/call)", True, "{:,.1f}")),
+    *with_bodies(
+        Row(
+            "w2_calls_per_s", f"W2 pipelined {DEFAULT_SIZES.w2_calls:,} (calls/s)", False, "{:,.0f}"
+        )
+    ),
+    *with_bodies(Row("w3_seq_us", "W3 async sequential await (µs/call)", True, "{:,.1f}")),
+    *with_bodies(
+        Row("w3_seq_from_asyncio_us", "W3 seq. await, asyncio caller (µs/call)", True, "{:,.1f}")
+    ),
+    *with_bodies(
+        Row(
+            "w3_gather_calls_per_s",
+            f"W3 async gather {DEFAULT_SIZES.w3_gather:,} (calls/s)",
+            False,
+            "{:,.0f}",
+        )
     ),
     Row("w4_calls_per_s", f"W4 groups, {DEFAULT_SIZES.w4_calls} calls (calls/s)", False, "{:,.0f}"),
     Row("w4_max_in_flight", "W4 max in flight io/compute/default", None, ""),
     Row("w5_overhead_ms", "W5 limit wall, over ideal 1.0 s (ms)", True, "{:,.1f}"),
-    Row(
-        "w6_calls_per_s",
-        f"W6 fan-in {DEFAULT_SIZES.w6_threads} threads (calls/s)",
-        False,
-        "{:,.0f}",
+    *with_bodies(
+        Row(
+            "w6_calls_per_s",
+            f"W6 fan-in {DEFAULT_SIZES.w6_threads} threads (calls/s)",
+            False,
+            "{:,.0f}",
+        )
     ),
     Row("w7_us_per_actor", "W7 create+call+kill (µs/actor)", True, "{:,.0f}"),
     Row("w7_fresh_s", "W7 fresh: import..first result (s)", True, "{:.3f}"),
@@ -203,6 +254,17 @@ ROWS = [
     Row("w8_used_mb_per_actor", "W8 MB/actor, 3 groups called once", True, "{:.3f}"),
     Row("w8_used_threads_per_actor", "W8 threads/actor, 3 groups used", True, "{:.2f}"),
     Row("W8_teardown_s", "W8 teardown: stop everything (s)", True, "{:.2f}"),
+    Row("w9_sync_us", "W9 actor->actor, thread caller (µs/call)", True, "{:,.1f}"),
+    Row("w9_async_us", "W9 actor->actor, async caller (µs/call)", True, "{:,.1f}"),
+    Row("w9_chain3_sync_us", "W9 chain of 3, thread caller (µs/call)", True, "{:,.1f}"),
+    Row("w9_chain3_async_us", "W9 chain of 3, async caller (µs/call)", True, "{:,.1f}"),
+    Row(
+        "w10_calls_per_s",
+        f"W10 mixed {DEFAULT_SIZES.w10_threads} threads + {DEFAULT_SIZES.w10_async_callers} "
+        "async (calls/s)",
+        False,
+        "{:,.0f}",
+    ),
 ]
 RATIOS = [
     (OURS, FLOOR, "vs floor[uv]"),
@@ -295,7 +357,7 @@ def run_json(
     return json.loads(lines[-1]), wall, ""
 
 
-def job_command(job: Job, python: str, parts: list[str]) -> list[str]:
+def job_command(job: Job, python: str, parts: list[str], bodies: list[str]) -> list[str]:
     column = job.column
     loop = [] if column.loop is None else ["--loop", column.loop]
     if job.part == "all":
@@ -314,6 +376,8 @@ def job_command(job: Job, python: str, parts: list[str]) -> list[str]:
         *loop,
         "--workload",
         job.part,
+        "--bodies",
+        ",".join(bodies),
     ]
 
 
@@ -349,6 +413,7 @@ def collect(
     parts: list[str],
     pin: str | None,
     snapshot: Path | None,
+    bodies: list[str],
 ) -> tuple[dict[str, list[dict]], list[str]]:
     samples: dict[str, list[dict]] = {}
     errors = []
@@ -358,7 +423,9 @@ def collect(
         for job in jobs:
             done += 1
             python = interpreters.get(job.column.impl, sys.executable)
-            result, wall, error = run_json(job_command(job, python, parts), pin, snapshot=snapshot)
+            result, wall, error = run_json(
+                job_command(job, python, parts, bodies), pin, snapshot=snapshot
+            )
             print(
                 f"[{done}/{total}] {job.column.name} {job.part}: "
                 f"{'failed: ' + error if error else f'{wall:.1f} s'}",
@@ -434,13 +501,17 @@ def cell(result: dict, column: str, row: Row, not_applicable: bool) -> str:
     return row.fmt.format(value)
 
 
-def format_table(result: dict, columns: list[Column], meta: dict, parts: list[str]) -> str:
+def format_table(
+    result: dict, columns: list[Column], meta: dict, parts: list[str], bodies: list[str]
+) -> str:
     names = [c.name for c in columns if c.impl != PINGPONG]
     ratios = [(a, b, label) for a, b, label in RATIOS if a in names and b in names]
     header = ["workload", *names, *(label for _, _, label in ratios)]
     rows = [header]
     for row in ROWS:
-        part = row.metric[:2].upper() if row.metric[0] == "w" else row.metric[:2]
+        part = row.part
+        if row.body not in bodies:
+            continue
         if part not in parts and not (part == "W7" and FRESH in parts):
             continue
         if row.metric.startswith("w7_fresh") and FRESH not in parts:
@@ -502,6 +573,50 @@ def format_notes(meta: dict, skipped: dict, errors: list[str], one_process: list
     return "\n".join(lines)
 
 
+# Issue 14's wall targets, beside the ones above: awaiting bodies, W9, W10, and sequential
+# awaits from a stock asyncio caller (W3 from asyncio), on both loop kinds.
+ISSUE14_LATENCY = [
+    *(f"{m}:{b}" for m in ("w1_us", "w3_seq_us") for b in AWAITING_BODIES),
+    *(r.metric for r in ROWS if r.metric.startswith("w3_seq_from_asyncio_us")),
+    "w9_sync_us",
+    "w9_async_us",
+    "w9_chain3_sync_us",
+    "w9_chain3_async_us",
+]
+LABELS = {row.metric: row.label for row in ROWS}
+ISSUE14_THROUGHPUT = [
+    *(
+        f"{m}:{b}"
+        for m in ("w2_calls_per_s", "w3_gather_calls_per_s", "w6_calls_per_s")
+        for b in AWAITING_BODIES
+    ),
+    "w10_calls_per_s",
+]
+
+
+def asyncio_targets(result: dict) -> list[tuple[str, str, bool | None]]:
+    """Issue 14's wall targets for pyactors[asyncio] against floor[asyncio]."""
+    ours, floor = result.get(OURS_ASYNCIO, {}), result.get(FLOOR_ASYNCIO, {})
+    out: list[tuple[str, str, bool | None]] = []
+    for metric, need, lower in [(m, 1.0, True) for m in ISSUE14_LATENCY] + [
+        (m, 1.5, False) for m in ISSUE14_THROUGHPUT
+    ]:
+        if metric.startswith("w3_seq_from_asyncio_us"):
+            continue  # the same as w3_seq_us on asyncio actor loops
+        a, b = ours.get(metric), floor.get(metric)
+        if a is None or b is None:
+            continue
+        r = (b / a) if lower else (a / b)
+        out.append(
+            (
+                f"{LABELS[metric]} {'<=' if lower else '>='} {need}x floor[asyncio]",
+                f"{r:.2f}x",
+                r >= need,
+            )
+        )
+    return out
+
+
 def targets(result: dict) -> list[tuple[str, str, bool | None]]:
     """(target, measured, met) for pyactors[uvloop]; met is None when not measured."""
     ours = result.get(OURS, {})
@@ -522,6 +637,21 @@ def targets(result: dict) -> list[tuple[str, str, bool | None]]:
     versus("w3_gather_calls_per_s", FLOOR, "W3 gather throughput >= 2x floor[uvloop]", 2.0, False)
     versus("w4_calls_per_s", FLOOR, "W4 throughput >= 1.5x floor[uvloop]", 1.5, False)
     versus("w6_calls_per_s", FLOOR, "W6 throughput >= 1.5x floor[uvloop]", 1.5, False)
+    if "w1_us" in ours and PINGPONG in result:
+        limit = result[PINGPONG]["w1_limit_us"]
+        out.append(
+            (
+                "W1 <= 1.25x the two-thread lock ping-pong",
+                f"{ours['w1_us']:,.1f} vs {limit:,.1f}: {ours['w1_us'] / limit:.2f}x",
+                ours["w1_us"] <= 1.25 * limit,
+            )
+        )
+    for metric in filter(ours.__contains__, ISSUE14_LATENCY):
+        versus(metric, FLOOR, f"{LABELS[metric]} <= 1.0x floor[uvloop]", 1.0, True)
+    for metric in filter(ours.__contains__, ISSUE14_THROUGHPUT):
+        versus(metric, FLOOR, f"{LABELS[metric]} >= 1.5x floor[uvloop]", 1.5, False)
+    if "w10_within_limits" in ours:
+        out.append(("W10 groups within their limits", "", ours["w10_within_limits"]))
     if "w4_max_in_flight" in ours:
         m = ours["w4_max_in_flight"]
         out.append(
@@ -684,6 +814,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="workloads to run (W7 includes the fresh-process figures)",
     )
     parser.add_argument(
+        "--bodies",
+        metavar="NAME,...",
+        default=",".join(BODIES),
+        help=f"method bodies of W1-W3 and W6, among {', '.join(BODIES)} (default: all)",
+    )
+    parser.add_argument(
         "--impls",
         metavar="NAME,...",
         default=",".join(IMPLEMENTATIONS),
@@ -697,6 +833,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.only = chosen(parser, "--only", "workload", args.only.upper(), WORKLOADS)
     args.impls = chosen(parser, "--impls", "", args.impls, IMPLEMENTATIONS)
+    args.bodies = chosen(parser, "--bodies", "body", args.bodies, BODIES)
     return args
 
 
@@ -771,7 +908,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="pyactors-bench-") as tmp:
         snapshot = None if args.no_snapshot else snapshot_pyactors(Path(tmp))
         build_before = pyactors_build(snapshot / "pyactors" if snapshot else None)
-        samples, errors = collect(rounds, interpreters, parts, args.pin, snapshot)
+        samples, errors = collect(rounds, interpreters, parts, args.pin, snapshot, args.bodies)
         # The git state may move on meanwhile (a commit); only the core the workers load counts.
         build_after = build_before if snapshot else pyactors_build()
     result = medians(samples)
@@ -788,7 +925,7 @@ def main(argv: list[str] | None = None) -> None:
         else f"WARNING: pyactors was rebuilt during the run ({build_before} -> {build_after}): "
         f"the figures mix builds",
     ]
-    table = format_table(result, columns, meta, parts)
+    table = format_table(result, columns, meta, parts, args.bodies)
     notes = format_notes(meta, skipped, errors, one_process)
     target_rows = targets(result)
     print("\n".join(header))
@@ -796,6 +933,10 @@ def main(argv: list[str] | None = None) -> None:
     print(notes)
     print("\ntargets (pyactors[uvloop]):")
     print(format_targets(target_rows))
+    asyncio_rows = asyncio_targets(result)
+    if asyncio_rows:
+        print("\ntargets (pyactors[asyncio]):")
+        print(format_targets(asyncio_rows))
     if args.json is not None:
         args.json.write_text(
             json.dumps(
@@ -814,7 +955,8 @@ def main(argv: list[str] | None = None) -> None:
                         "errors": errors,
                         "medians": result,
                         "targets": [
-                            {"target": t, "measured": m, "met": met} for t, m, met in target_rows
+                            {"target": t, "measured": m, "met": met}
+                            for t, m, met in target_rows + asyncio_rows
                         ],
                         "samples": samples,
                     }

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 
 from benchmarks.floor import FloorActor, new_event_loop
 from benchmarks.workloads import (
+    BODIES as ALL_BODIES,
+)
+from benchmarks.workloads import (
     DEFAULT_MAX_CONCURRENCY,
     GROUP_LIMITS,
     GROUP_NAMES,
+    Bodies,
     InFlightTracker,
     Sizes,
 )
@@ -25,6 +29,7 @@ SIZES = Sizes()
 NOT_APPLICABLE: dict[str, str] = {}
 NOTES: dict[str, str] = {}
 MULTIPROCESS = False
+BODIES = ALL_BODIES
 
 
 @dataclass
@@ -44,6 +49,26 @@ class Tracked:
     state: InFlightTracker
 
 
+@dataclass(frozen=True)
+class Target:
+    """A floor actor and the object whose coroutine methods (the bodies) it runs."""
+
+    floor: FloorActor
+    obj: object
+
+
+class FloorRelay:
+    """W9: awaits the next floor actor's relay, from inside a call on this one's loop."""
+
+    def __init__(self, next_target: Target | None):
+        self.next = next_target
+
+    async def relay(self):
+        if self.next is None:
+            return None
+        return await self.next.floor.call_async(self.next.obj.relay)
+
+
 @contextmanager
 def session(loop: str) -> Iterator[Session]:
     sess = Session(loop)
@@ -54,19 +79,33 @@ def session(loop: str) -> Iterator[Session]:
             actor.close()
 
 
-def noop_actor(session: Session) -> FloorActor:
-    actor = session.new_actor()
-    actor.call_noop().result()
-    return actor
+def body_actor(session: Session) -> Target:
+    target = Target(session.new_actor(), Bodies())
+    target.floor.call(target.obj.noop).result()
+    return target
 
 
-def roundtrips(actor: FloorActor, calls: int) -> None:
+noop_actor = body_actor  # the floor's noop actor needs no __init__ of its own to skip
+
+
+def relay_chain(session: Session, depth: int) -> Target:
+    head = None
+    for _ in range(depth):
+        head = Target(session.new_actor(), FloorRelay(head))
+    assert head is not None, "a chain has at least one actor"
+    head.floor.call(head.obj.relay).result()
+    return head
+
+
+def roundtrips(actor: Target, calls: int, body: str = "noop") -> None:
+    call, obj = actor.floor.call, actor.obj
     for _ in range(calls):
-        actor.call_noop().result()
+        call(getattr(obj, body)).result()
 
 
-def pipelined(actor: FloorActor, calls: int) -> list:
-    futures = [actor.call_noop() for _ in range(calls)]
+def pipelined(actor: Target, calls: int, body: str = "noop") -> list:
+    call, obj = actor.floor.call, actor.obj
+    futures = [call(getattr(obj, body)) for _ in range(calls)]
     return [fut.result() for fut in futures]
 
 
@@ -74,17 +113,15 @@ def new_caller_loop(session: Session) -> asyncio.AbstractEventLoop:
     return new_event_loop(session.loop)
 
 
-async def _noop() -> None:
-    return None
-
-
-async def async_roundtrips(actor: FloorActor, calls: int) -> None:
+async def async_roundtrips(actor: Target, calls: int, body: str = "noop") -> None:
+    call, obj = actor.floor.call_async, actor.obj
     for _ in range(calls):
-        await actor.call_async(_noop)
+        await call(getattr(obj, body))
 
 
-async def async_gather(actor: FloorActor, calls: int) -> list:
-    return await asyncio.gather(*[actor.call_async(_noop) for _ in range(calls)])
+async def async_gather(actor: Target, calls: int, body: str = "noop") -> list:
+    call, obj = actor.floor.call_async, actor.obj
+    return await asyncio.gather(*[call(getattr(obj, body)) for _ in range(calls)])
 
 
 def tracker_actor(session: Session, max_concurrency: int) -> Tracked:
@@ -102,6 +139,16 @@ def tracked_calls(actor: Tracked, plan) -> list:
 
 def max_in_flight(actor: Tracked) -> dict:
     return dict(actor.state.max_seen)
+
+
+def tracked_roundtrips(plan) -> None:
+    for actor, group in plan:
+        actor.floor.call(actor.state.track, group, 0.0, group=group).result()
+
+
+async def async_tracked_roundtrips(plan) -> None:
+    for actor, group in plan:
+        await actor.floor.call_async(actor.state.track, group, 0.0, group=group)
 
 
 def lifecycle(session: Session) -> None:

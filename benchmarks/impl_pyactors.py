@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import pyactors as ray
 from benchmarks.floor import new_event_loop
 from benchmarks.ray_api import definitions
+from benchmarks.workloads import BODIES as ALL_BODIES
 from benchmarks.workloads import Sizes
 
 NAME = "pyactors"
@@ -16,6 +17,7 @@ SIZES = Sizes()
 NOT_APPLICABLE: dict[str, str] = {}
 NOTES: dict[str, str] = {}
 MULTIPROCESS = False
+BODIES = ALL_BODIES
 
 # The actors and calls: the same code for pyactors and Ray.
 globals().update(definitions(ray))

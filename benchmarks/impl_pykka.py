@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pykka
 
-from benchmarks.workloads import NotApplicable, Sizes
+from benchmarks.workloads import FLOOR_COMPARISON_ONLY, NotApplicable, Sizes
 
 NAME = "pykka"
 SIZES = Sizes()
@@ -17,6 +17,7 @@ NOT_APPLICABLE = {
     "W3": "pykka.Future.__await__ calls the blocking get(): awaiting blocks the caller's loop",
     "W4": "pykka has no concurrency groups",
     "W5": "pykka actors handle one message at a time: no max_concurrency",
+    **FLOOR_COMPARISON_ONLY,
 }
 NOTES = {
     "W8": "pykka: no groups; an actor is one thread, started by start(), called once",

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import ray
 
 from benchmarks.ray_api import definitions
-from benchmarks.workloads import Sizes
+from benchmarks.workloads import FLOOR_COMPARISON_ONLY, Sizes
 
 SIZES = Sizes(
     w1_calls=300,
@@ -31,7 +31,7 @@ SIZES = Sizes(
     w7_actors=3,
     w8_actors=4,
 )
-NOT_APPLICABLE: dict[str, str] = {}
+NOT_APPLICABLE = FLOOR_COMPARISON_ONLY
 NOTES = {
     "W8": "ray: each actor is a worker process; created actors are waited for with "
     "__ray_ready__ before the never-called figure",

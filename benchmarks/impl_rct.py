@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from benchmarks.floor import new_event_loop
 from benchmarks.workloads import (
     DEFAULT_MAX_CONCURRENCY,
+    FLOOR_COMPARISON_ONLY,
     GROUP_LIMITS,
     GROUP_NAMES,
     InFlightTracker,
@@ -26,7 +27,7 @@ from benchmarks.workloads import (
 
 NAME = "rct"
 SIZES = Sizes()
-NOT_APPLICABLE: dict[str, str] = {}
+NOT_APPLICABLE = FLOOR_COMPARISON_ONLY
 NOTES = {
     "W4": "rct: groups are asyncio.Semaphores on its one loop thread",
     "W7": "rct: an actor is an object served by the one shared loop thread: no thread to "

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
-from benchmarks.workloads import DEFAULT_MAX_CONCURRENCY, GROUP_LIMITS, GROUP_NAMES, InFlightTracker
+from benchmarks.workloads import (
+    DEFAULT_MAX_CONCURRENCY,
+    GROUP_LIMITS,
+    GROUP_NAMES,
+    Bodies,
+    InFlightTracker,
+)
 
 
 def definitions(ray) -> dict:
@@ -16,6 +22,20 @@ def definitions(ray) -> dict:
     class NoopActor:
         async def noop(self):
             return None
+
+    @ray.remote
+    class BodyActor(Bodies):
+        pass
+
+    @ray.remote
+    class Relay:
+        def __init__(self, next_actor):
+            self.next = next_actor
+
+        async def relay(self):
+            if self.next is None:
+                return None
+            return await self.next.relay.remote()
 
     @ray.remote(concurrency_groups=GROUP_LIMITS)
     class Tracker(InFlightTracker):
@@ -38,19 +58,32 @@ def definitions(ray) -> dict:
         ray.get(actor.noop.remote())  # the actor is up before any timing starts
         return actor
 
-    def roundtrips(actor, calls: int) -> None:
+    def body_actor(session):
+        actor = BodyActor.remote()
+        ray.get(actor.noop.remote())
+        return actor
+
+    def relay_chain(session, depth: int):
+        head = None
+        for _ in range(depth):
+            head = Relay.remote(head)
+        ray.get(head.relay.remote())
+        return head
+
+    # A user writes `actor.noop.remote()`; getattr with the body's name is that lookup.
+    def roundtrips(actor, calls: int, body: str = "noop") -> None:
         for _ in range(calls):
-            ray.get(actor.noop.remote())
+            ray.get(getattr(actor, body).remote())
 
-    def pipelined(actor, calls: int) -> list:
-        return ray.get([actor.noop.remote() for _ in range(calls)])
+    def pipelined(actor, calls: int, body: str = "noop") -> list:
+        return ray.get([getattr(actor, body).remote() for _ in range(calls)])
 
-    async def async_roundtrips(actor, calls: int) -> None:
+    async def async_roundtrips(actor, calls: int, body: str = "noop") -> None:
         for _ in range(calls):
-            await actor.noop.remote()
+            await getattr(actor, body).remote()
 
-    async def async_gather(actor, calls: int) -> list:
-        return await asyncio.gather(*[actor.noop.remote() for _ in range(calls)])
+    async def async_gather(actor, calls: int, body: str = "noop") -> list:
+        return await asyncio.gather(*[getattr(actor, body).remote() for _ in range(calls)])
 
     def tracker_actor(session, max_concurrency: int):
         if max_concurrency == DEFAULT_MAX_CONCURRENCY:
@@ -63,6 +96,14 @@ def definitions(ray) -> dict:
 
     def max_in_flight(actor) -> dict:
         return ray.get(actor.max_in_flight.remote())
+
+    def tracked_roundtrips(plan) -> None:
+        for actor, group in plan:
+            ray.get(getattr(actor, group).remote(0.0))
+
+    async def async_tracked_roundtrips(plan) -> None:
+        for actor, group in plan:
+            await getattr(actor, group).remote(0.0)
 
     def lifecycle(session) -> None:
         actor = NoopActor.remote()

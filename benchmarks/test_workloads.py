@@ -1,4 +1,4 @@
-"""pytest-benchmark figures of W3 to W8 on pyactors and the floor, both loops.
+"""pytest-benchmark figures of W3 to W10 on pyactors and the floor, both loops.
 
 Each round is smaller than in `python -m benchmarks.compare` (sizes below), so that the smoke
 run (`--benchmark-disable`, one round each) stays within seconds; times are per round, and
@@ -14,12 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.callgrind import KERNELS, Cell, measure_cells
 from benchmarks.workloads import (
+    AWAITING_BODIES,
     DEFAULT_MAX_CONCURRENCY,
     GROUP_LIMITS,
     GROUP_NAMES,
+    Sizes,
     group_plan,
     memory_mb,
+    mixed,
+    mixed_actors,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +36,10 @@ W5_CALLS, W5_LIMIT, W5_SLEEP = 50, 10, 0.02  # ideal: 5 waves x 20 ms = 0.1 s
 W6_THREADS, W6_CALLS = 4, 200
 W7_ACTORS = 20
 W8_ACTORS, W8_ROUNDS = 50, 3
+BODY_CALLS = 200
+W9_CALLS = 200
+W10_SIZES = Sizes(w10_calls=60)
+CALLGRIND_CALLS = 12  # a multiple of every kernel's callers (4 and 6)
 
 
 @pytest.fixture
@@ -138,3 +147,49 @@ def test_w8_scale(benchmark, impl, session, group_of):
     benchmark.extra_info["mb_per_actor"] = (after["pss_mb"] - before["pss_mb"]) / len(kept)
     benchmark.extra_info["threads_per_actor"] = (after["threads"] - before["threads"]) / len(kept)
     assert after["threads"] - before["threads"] <= len(GROUP_NAMES) * len(kept)
+
+
+@pytest.mark.parametrize("body", AWAITING_BODIES)
+def test_awaiting_bodies(benchmark, impl, session, caller_loop, group_of, body):
+    benchmark.group = group_of(f"W1-W3 body {body}: round trips, pipelined, awaited x{BODY_CALLS}")
+    benchmark.extra_info["calls_per_round"] = 3 * BODY_CALLS
+    actor = impl.body_actor(session)
+
+    def calls():
+        impl.roundtrips(actor, BODY_CALLS, body)
+        awaited = caller_loop.run_until_complete(impl.async_gather(actor, BODY_CALLS, body))
+        return impl.pipelined(actor, BODY_CALLS, body) + list(awaited)
+
+    assert benchmark(calls) == [None] * (2 * BODY_CALLS)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_w9_actor_to_actor(benchmark, impl, session, caller_loop, group_of, depth):
+    benchmark.group = group_of(f"W9 chain of {depth}, thread then async caller x{W9_CALLS}")
+    benchmark.extra_info["calls_per_round"] = 2 * W9_CALLS
+    head = impl.relay_chain(session, depth)
+
+    def calls():
+        impl.roundtrips(head, W9_CALLS, "relay")
+        caller_loop.run_until_complete(impl.async_roundtrips(head, W9_CALLS, "relay"))
+
+    benchmark(calls)
+
+
+def test_w10_mixed(benchmark, impl, session, group_of):
+    callers = W10_SIZES.w10_threads + W10_SIZES.w10_async_callers
+    benchmark.group = group_of(f"W10 mixed, {callers} callers x{W10_SIZES.w10_calls}")
+    benchmark.extra_info["calls_per_round"] = callers * W10_SIZES.w10_calls
+    actors = mixed_actors(impl, session, W10_SIZES)
+    benchmark(mixed, impl, session, actors, W10_SIZES, W10_SIZES.w10_calls)
+    for actor in actors:
+        maxima = impl.max_in_flight(actor)
+        assert all(maxima[g] <= limit for g, limit in GROUP_LIMITS.items()), maxima
+        assert all(maxima[g] >= 1 for g in GROUP_NAMES), maxima  # every group got calls
+
+
+@pytest.mark.parametrize("workload", KERNELS)
+def test_callgrind_kernel_runs(impl, loop_kind, workload):
+    """What `python -m benchmarks.callgrind --table` runs under valgrind, without it."""
+    body = "future" if KERNELS[workload].bodies else "noop"
+    measure_cells([Cell(workload, body, impl.NAME, loop_kind)], CALLGRIND_CALLS)

@@ -1,4 +1,4 @@
-"""The workloads W1 to W8, each defined once, in terms of an implementation adapter.
+"""The workloads W1 to W10, each defined once, in terms of an implementation adapter.
 
 An adapter is a module (``benchmarks.impl_*``, listed in ``IMPLEMENTATIONS``) that exposes the
 same small set of functions, so that every workload runs the same steps on every
@@ -7,20 +7,31 @@ implementation:
     NAME                   its name (IMPLEMENTATIONS says which loops it runs on)
     SIZES                  a Sizes: the workload sizes it runs (smaller for slow implementations)
     NOT_APPLICABLE         {workload: why}: workloads the implementation has no concept for
+    BODIES                 the method bodies (of BODIES below) its body_actor has; without it
+                           only "noop", and the awaiting variants are reported as not run
     NOTES                  {workload: note} printed under the table
     MULTIPROCESS           True when the implementation runs processes of its own (Ray)
     session(loop)          context manager: start/stop the runtime; yields a session
     noop_actor(session)    an actor with `async def noop(self): return None`, already called once
-    roundtrips(actor, n)   n times: call noop and block for its result (plain thread)
-    pipelined(actor, n)    submit n noop calls, then block for all results; returns them
+    body_actor(session)    an actor with the methods of Bodies (every body), already called
+    roundtrips(actor, n, body="noop")   n times: call method `body` and block for its result
+                                        (plain thread)
+    pipelined(actor, n, body="noop")    submit n calls of `body`, then block for all results;
+                                        returns them
     new_caller_loop(session)            a fresh event loop for an async caller (W3)
-    async_roundtrips(actor, n)          coroutine: n sequential `await`s of noop calls
-    async_gather(actor, n)              coroutine: gather of n noop calls
+    async_roundtrips(actor, n, body="noop")   coroutine: n sequential `await`s of `body` calls
+    async_gather(actor, n, body="noop")       coroutine: gather of n `body` calls
+    relay_chain(session, depth)         W9: `depth` actors, each with `async def relay(self)`
+                           that awaits the next one's relay (the last returns None); the first
+                           one, already called (its method is "relay": call it as a body)
     tracker_actor(session, max_concurrency)
                            an actor with groups GROUP_LIMITS whose methods `io`, `compute` and
                            `default` (one per group) run InFlightTracker.track(group, delay)
     tracked_calls(actor, plan)          submit a call per (group, delay) of plan, wait for all
     max_in_flight(actor)                {group: most calls in flight seen inside the methods}
+    tracked_roundtrips(plan)            W10: for each (tracker actor, group) of plan, one call of
+                                        that group's method with delay 0, blocking for it
+    async_tracked_roundtrips(plan)      coroutine: the same, awaiting each call
     lifecycle(session)     create an actor, call it once, kill it (W7)
     scale_actor(session)   an idle actor as W8 counts them (groups GROUP_LIMITS where it has any)
     touch_groups(actor)    call each of its groups once and wait (W8)
@@ -38,6 +49,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import import_module
 from types import ModuleType
 
@@ -67,6 +79,13 @@ IMPLEMENTATIONS = {
 }
 
 
+# W9 and W10 compare pyactors with the floor: rct and pykka have no relay_chain nor
+# tracked_roundtrips, and Ray (which gets them from ray_api) is not run on them.
+FLOOR_COMPARISON_ONLY = dict.fromkeys(
+    ("W9", "W10"), "not written for this implementation: W9 and W10 compare pyactors with the floor"
+)
+
+
 class NotApplicable(Exception):
     """The implementation has no such concept: the workload is reported as n/a."""
 
@@ -89,6 +108,12 @@ class Sizes:
     w6_calls: int = 2_000
     w7_actors: int = 200
     w8_actors: int = 1_000
+    w9_calls: int = 2_000
+    w9_warmup: int = 200
+    w10_threads: int = 4
+    w10_async_callers: int = 2
+    w10_actors: int = 3
+    w10_calls: int = 500  # per caller
 
 
 def load_adapter(name: str) -> ModuleType:
@@ -117,6 +142,69 @@ class InFlightTracker:
             await asyncio.sleep(delay)
         finally:
             self.in_flight[group] -= 1
+
+
+BODIES = ("noop", "sleep0", "future", "lock")
+AWAITING_BODIES = BODIES[1:]
+BODY_TITLES = {
+    "noop": "return None",
+    "sleep0": "await asyncio.sleep(0)",
+    "future": "await a future a callback completes",
+    "lock": "async with an asyncio.Lock",
+}
+
+
+class Bodies:
+    """The method bodies of W1-W3 and W6, one method each (named as in BODIES): the actor's
+    work is the same, what differs is whether and how it awaits.
+
+    ``noop`` cannot suspend. ``sleep0`` yields to the loop once. ``future`` awaits a future
+    that another call on the actor's loop completes (a ``call_soon`` callback the body
+    schedules): the shape of a body waiting for I/O that its loop completes. ``lock`` enters
+    and leaves an ``asyncio.Lock`` of the actor; nothing holds it across a suspension, so it
+    is never contended and the body does not suspend: what it measures is the lock's own cost
+    inside a call.
+    """
+
+    def __init__(self):
+        self._lock = asyncio.Lock()  # binds to the loop of its first contended use: none here
+
+    async def noop(self):
+        return None
+
+    async def sleep0(self):
+        await asyncio.sleep(0)
+
+    async def future(self):
+        future = asyncio.get_running_loop().create_future()
+        future.get_loop().call_soon(future.set_result, None)
+        return await future
+
+    async def lock(self):
+        async with self._lock:
+            return None
+
+
+def bodies_of(impl: ModuleType) -> tuple[str, ...]:
+    """The bodies ``impl`` can run: every one when it has body_actor, else only noop."""
+    return getattr(impl, "BODIES", ("noop",))
+
+
+def body_metrics(metrics: dict, body: str) -> dict:
+    """W1-W3 and W6 metrics of body ``body``: noop's keep their names (and their history),
+    the others get ``:body`` appended."""
+    return metrics if body == "noop" else {f"{key}:{body}": v for key, v in metrics.items()}
+
+
+def body_args(body: str) -> tuple[str, ...]:
+    """The body argument of an adapter's call functions: none for noop, so that adapters
+    without bodies (rct, Ray, pykka) run W1-W3 and W6 as before."""
+    return () if body == "noop" else (body,)
+
+
+def actor_for(impl: ModuleType, session, body: str):
+    """An actor for ``body``: noop's actor has no __init__, as in W1-W3 before the bodies."""
+    return impl.noop_actor(session) if body == "noop" else impl.body_actor(session)
 
 
 def group_plan(calls: int, delay: float, groups=GROUP_NAMES) -> list[tuple[str, float]]:
@@ -202,43 +290,60 @@ def wait_for_threads(at_most: int, timeout: float = SETTLE_TIMEOUT) -> None:
 # -- the workloads --------------------------------------------------------------------------
 
 
-def w1_sync_roundtrip(impl: ModuleType, session, sizes: Sizes) -> dict:
-    """A plain thread: get(a.noop.remote()), again and again. µs per call."""
-    actor = impl.noop_actor(session)
-    impl.roundtrips(actor, sizes.w1_warmup)
-    seconds = timed(impl.roundtrips, actor, sizes.w1_calls)
-    return {"w1_us": seconds / sizes.w1_calls * 1e6}
+def w1_sync_roundtrip(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
+    """A plain thread: get(a.<body>.remote()), again and again. µs per call."""
+    actor = actor_for(impl, session, body)
+    impl.roundtrips(actor, sizes.w1_warmup, *body_args(body))
+    seconds = timed(impl.roundtrips, actor, sizes.w1_calls, *body_args(body))
+    return body_metrics({"w1_us": seconds / sizes.w1_calls * 1e6}, body)
 
 
-def w2_pipelined(impl: ModuleType, session, sizes: Sizes) -> dict:
-    """A plain thread submits w2_calls noop calls, then gets them all. Calls/s, median of
+def w2_pipelined(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
+    """A plain thread submits w2_calls calls, then gets them all. Calls/s, median of
     w2_batches batches (one batch spans only a few GIL switch intervals)."""
-    actor = impl.noop_actor(session)
-    impl.pipelined(actor, min(sizes.w2_calls, 1000))
+    actor = actor_for(impl, session, body)
+    impl.pipelined(actor, min(sizes.w2_calls, 1000), *body_args(body))
     seconds = statistics.median(
-        timed(impl.pipelined, actor, sizes.w2_calls) for _ in range(sizes.w2_batches)
+        timed(impl.pipelined, actor, sizes.w2_calls, *body_args(body))
+        for _ in range(sizes.w2_batches)
     )
-    return {"w2_calls_per_s": sizes.w2_calls / seconds}
+    return body_metrics({"w2_calls_per_s": sizes.w2_calls / seconds}, body)
 
 
-def w3_async_caller(impl: ModuleType, session, sizes: Sizes) -> dict:
+def w3_async_caller(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
     """In the caller's own event loop: sequential awaits (µs/call), and a gather of
-    w3_gather calls (calls/s, median of w3_batches)."""
-    actor = impl.noop_actor(session)
+    w3_gather calls (calls/s, median of w3_batches). Then the sequential awaits again from a
+    stock asyncio loop whatever the actor's loops are (the same as the first figure for the
+    asyncio columns): an asyncio application calling into the default uvloop actors."""
+    actor = actor_for(impl, session, body)
     loop = impl.new_caller_loop(session)
     try:
-        run_in_loop(loop, impl.async_roundtrips, actor, min(sizes.w3_calls, 500))
-        sequential = run_in_loop(loop, impl.async_roundtrips, actor, sizes.w3_calls)
+        run_in_loop(loop, impl.async_roundtrips, actor, min(sizes.w3_calls, 500), *body_args(body))
+        sequential = run_in_loop(
+            loop, impl.async_roundtrips, actor, sizes.w3_calls, *body_args(body)
+        )
         gather = statistics.median(
-            run_in_loop(loop, impl.async_gather, actor, sizes.w3_gather)
+            run_in_loop(loop, impl.async_gather, actor, sizes.w3_gather, *body_args(body))
             for _ in range(sizes.w3_batches)
         )
     finally:
         loop.close()
-    return {
-        "w3_seq_us": sequential / sizes.w3_calls * 1e6,
-        "w3_gather_calls_per_s": sizes.w3_gather / gather,
-    }
+    stock = asyncio.new_event_loop()
+    try:
+        run_in_loop(stock, impl.async_roundtrips, actor, min(sizes.w3_calls, 500), *body_args(body))
+        from_asyncio = run_in_loop(
+            stock, impl.async_roundtrips, actor, sizes.w3_calls, *body_args(body)
+        )
+    finally:
+        stock.close()
+    return body_metrics(
+        {
+            "w3_seq_us": sequential / sizes.w3_calls * 1e6,
+            "w3_gather_calls_per_s": sizes.w3_gather / gather,
+            "w3_seq_from_asyncio_us": from_asyncio / sizes.w3_calls * 1e6,
+        },
+        body,
+    )
 
 
 def w4_groups(impl: ModuleType, session, sizes: Sizes) -> dict:
@@ -280,17 +385,20 @@ def w5_limit_wall(impl: ModuleType, session, sizes: Sizes) -> dict:
     }
 
 
-def w6_fan_in(impl: ModuleType, session, sizes: Sizes) -> dict:
-    """w6_threads plain threads, each making w6_calls round trips to one actor. Calls/s."""
-    actor = impl.noop_actor(session)
-    impl.roundtrips(actor, sizes.w1_warmup)
-    barrier = threading.Barrier(sizes.w6_threads + 1)
+def run_callers(callers: list[Callable[[], object]]) -> float:
+    """Run each of ``callers`` on a thread of its own, all released at once; seconds until
+    the last has returned. A caller's exception is re-raised here."""
+    barrier = threading.Barrier(len(callers) + 1)
+    errors: list[BaseException] = []
 
-    def caller():
+    def run(caller):
         barrier.wait()
-        impl.roundtrips(actor, sizes.w6_calls)
+        try:
+            caller()
+        except BaseException as exc:  # re-raised by the measuring thread
+            errors.append(exc)
 
-    threads = [threading.Thread(target=caller) for _ in range(sizes.w6_threads)]
+    threads = [threading.Thread(target=run, args=(caller,)) for caller in callers]
     for thread in threads:
         thread.start()
     barrier.wait()
@@ -298,7 +406,22 @@ def w6_fan_in(impl: ModuleType, session, sizes: Sizes) -> dict:
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - start
-    return {"w6_calls_per_s": sizes.w6_threads * sizes.w6_calls / seconds}
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def fan_in(impl: ModuleType, actor, threads: int, calls: int, body: str = "noop") -> float:
+    """``threads`` plain threads, each making ``calls`` round trips to ``actor``: seconds."""
+    return run_callers([partial(impl.roundtrips, actor, calls, *body_args(body))] * threads)
+
+
+def w6_fan_in(impl: ModuleType, session, sizes: Sizes, body: str = "noop") -> dict:
+    """w6_threads plain threads, each making w6_calls round trips to one actor. Calls/s."""
+    actor = actor_for(impl, session, body)
+    impl.roundtrips(actor, sizes.w1_warmup, *body_args(body))
+    seconds = fan_in(impl, actor, sizes.w6_threads, sizes.w6_calls, *body_args(body))
+    return body_metrics({"w6_calls_per_s": sizes.w6_threads * sizes.w6_calls / seconds}, body)
 
 
 def w7_lifecycle(impl: ModuleType, session, sizes: Sizes) -> dict:
@@ -349,23 +472,95 @@ def w8_scale(impl: ModuleType, session, sizes: Sizes) -> dict:
     }
 
 
+def w9_actor_to_actor(impl: ModuleType, session, sizes: Sizes) -> dict:
+    """An async actor method that awaits a call on a second actor (and, chain3, a chain of
+    three actors), called w9_calls times from a plain thread and from an async caller's
+    own loop. µs per call."""
+    out = {}
+    for depth, name in ((2, "w9"), (3, "w9_chain3")):
+        head = impl.relay_chain(session, depth)
+        impl.roundtrips(head, sizes.w9_warmup, "relay")
+        sync = timed(impl.roundtrips, head, sizes.w9_calls, "relay")
+        loop = impl.new_caller_loop(session)
+        try:
+            run_in_loop(loop, impl.async_roundtrips, head, sizes.w9_warmup, "relay")
+            awaited = run_in_loop(loop, impl.async_roundtrips, head, sizes.w9_calls, "relay")
+        finally:
+            loop.close()
+        out[f"{name}_sync_us"] = sync / sizes.w9_calls * 1e6
+        out[f"{name}_async_us"] = awaited / sizes.w9_calls * 1e6
+    return out
+
+
+def mixed_plan(actors: list, calls: int) -> list[tuple[object, str]]:
+    """W10's calls of one caller: round-robin over the actors, then over their groups, so
+    that every (actor, group) pair comes once in every len(actors) x 3 calls."""
+    n = len(actors)
+    return [(actors[i % n], GROUP_NAMES[(i // n) % len(GROUP_NAMES)]) for i in range(calls)]
+
+
+def mixed(impl: ModuleType, session, actors: list, sizes: Sizes, calls: int) -> float:
+    """w10_threads plain threads and w10_async_callers async callers (each a thread running
+    its own event loop), each making ``calls`` sequential calls of mixed_plan: seconds."""
+    plan = mixed_plan(actors, calls)
+
+    def async_caller():
+        loop = impl.new_caller_loop(session)
+        try:
+            loop.run_until_complete(impl.async_tracked_roundtrips(plan))
+        finally:
+            loop.close()
+
+    return run_callers(
+        [partial(impl.tracked_roundtrips, plan)] * sizes.w10_threads
+        + [async_caller] * sizes.w10_async_callers
+    )
+
+
+def mixed_actors(impl: ModuleType, session, sizes: Sizes) -> list:
+    """W10's actors (groups io=2, compute=4, default), every group of every one started."""
+    actors = [impl.tracker_actor(session, DEFAULT_MAX_CONCURRENCY) for _ in range(sizes.w10_actors)]
+    for actor in actors:
+        impl.touch_groups(actor)
+    return actors
+
+
+def w10_mixed(impl: ModuleType, session, sizes: Sizes) -> dict:
+    """The shape of a service: w10_threads plain threads and w10_async_callers async callers
+    at once, each making w10_calls sequential calls round-robin over w10_actors actors x their
+    three groups (io=2, compute=4, default), each body `await asyncio.sleep(0)` inside
+    InFlightTracker. Calls/s over all callers; and whether every group stayed within its
+    limit."""
+    actors = mixed_actors(impl, session, sizes)
+    callers = sizes.w10_threads + sizes.w10_async_callers
+    seconds = mixed(impl, session, actors, sizes, sizes.w10_calls)
+    maxima = [impl.max_in_flight(actor) for actor in actors]
+    return {
+        "w10_calls_per_s": callers * sizes.w10_calls / seconds,
+        "w10_within_limits": all(m[g] <= GROUP_LIMITS[g] for m in maxima for g in GROUP_LIMITS),
+    }
+
+
 @dataclass(frozen=True)
 class Workload:
     key: str
     title: str
-    run: Callable[[ModuleType, object, Sizes], dict]
+    run: Callable[..., dict]  # (adapter, session, sizes[, body]) -> {metric: value}
+    bodies: bool = False  # run once per body of BODIES (the run takes a body)
 
 
 WORKLOADS = {
     w.key: w
     for w in (
-        Workload("W1", "sync round trip", w1_sync_roundtrip),
-        Workload("W2", "pipelined", w2_pipelined),
-        Workload("W3", "async caller", w3_async_caller),
+        Workload("W1", "sync round trip", w1_sync_roundtrip, bodies=True),
+        Workload("W2", "pipelined", w2_pipelined, bodies=True),
+        Workload("W3", "async caller", w3_async_caller, bodies=True),
         Workload("W4", "concurrency groups", w4_groups),
         Workload("W5", "limit wall", w5_limit_wall),
-        Workload("W6", "fan-in", w6_fan_in),
+        Workload("W6", "fan-in", w6_fan_in, bodies=True),
         Workload("W7", "actor lifecycle", w7_lifecycle),  # + the fresh process: benchmarks.fresh
         Workload("W8", "scale", w8_scale),
+        Workload("W9", "actor to actor", w9_actor_to_actor),
+        Workload("W10", "mixed service", w10_mixed),
     )
 }
