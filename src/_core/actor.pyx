@@ -352,8 +352,11 @@ cdef class RemoteMethod:
         target = self.pool(self.call_options)
         if isinstance(target, Group):
             self._adopt(<Group>target)
+            # Not when it asks for other CPUs than its origin: a process task's num_cpus
+            # chooses its group.
             if self.origin is not None and self.origin.pool is self.pool and (
-                    self.origin.group is None or self.origin.group.state == G_CLOSED):
+                    self.origin.group is None or self.origin.group.state == G_CLOSED) and (
+                    self.call_options is None or "num_cpus" not in self.call_options):
                 self.origin._adopt(<Group>target)
         return target
 
@@ -387,8 +390,10 @@ cdef class RemoteMethod:
             given["_generator_backpressure_num_objects"] = backpressure
         cdef RemoteMethod method = self._options(concurrency_group, num_returns, backpressure,
                                                  options)
+        # A process task's num_cpus chooses its group: found again at its first call.
         cdef RemoteMethod carrying = RemoteMethod(
-            method.func, method.name, method.group, method.flags & F_ASYNC, method.pool,
+            method.func, method.name, None if "num_cpus" in given else method.group,
+            method.flags & F_ASYNC, method.pool,
             method.flags & F_BLOCKING, not method.flags & F_NO_AWAIT, method.num_returns,
             method.generator, method.backpressure)
         carrying.call_options = given

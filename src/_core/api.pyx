@@ -339,10 +339,13 @@ cdef bint _cancel_one(ObjectRef call, bint force) except -1:
     cdef bint stopping = group._stop_running(call)
     if stopping and force and group.actor.is_pool:
         # Ray's force=True ends the worker process running the task, and only that task
-        # fails; here the function's thread cannot be ended, so its ref fails now and the
-        # thread is left to stop (it holds its slot until it has).
+        # fails. A process task's plain function: its worker ends too, and the pool replaces
+        # it. A thread cannot be ended, so its ref fails now and the thread is left to stop
+        # (it holds its slot until it has); so does a coroutine, which gets CancelledError.
         call._set(FAILED, TaskCancelledError(
             f"{call.name}() was cancelled with force=True while running"))
+        if type(group) is ProcessGroup and plain:
+            (<ProcessGroup>group).link.end_worker_of(call)
     return stopping
 
 

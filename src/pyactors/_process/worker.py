@@ -107,12 +107,22 @@ class Worker:
                     self.peer.settled(*message[1:])
                 elif op == "hcall":
                     self.peer.serve_call(*message[1:])
+                elif op == "shutdown":  # pyactors.shutdown(), or nothing references it
+                    # Beside the reader: the hook may wait for refs and handles it serves.
+                    threading.Thread(
+                        target=self._shut_down, name="pyactors:shutdown", daemon=True
+                    ).start()
                 elif op == "actor":
                     _, self.setup, self.reconstructed, self.restarts_left = message
                 elif op == "pool":
                     # A pool's worker: its calls are function calls from now on.
                     self.call = self.call_function  # type: ignore[method-assign, assignment]
                     _runtime.current_local().function_group(False).set_limit(1)  # one at a time
+
+    def _shut_down(self) -> None:
+        if self.core is not None:
+            self.core.run_shutdown_hook()  # once, as in one process
+        self._send(("shut",))
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
