@@ -299,9 +299,10 @@ def cancel(object ref, *, force=False, recursive=True):
     remote function gets KeyboardInterrupt raised in it (as in Ray); a running plain method
     is told (``get_runtime_context().is_canceled()``), not interrupted. A call cancelled while
     running ends as cancelled, whatever its body does. ``force=True``: for a running plain
-    method, the actor is killed; for a remote function, its ref fails at once. With
-    ``recursive=True`` (the default, as in Ray), the calls the cancelled call's plain body
-    submitted are cancelled too, and theirs. A finished ref keeps its result.
+    method, the actor is killed; for a remote function, its ref fails at once, and a plain
+    process task's worker process ends. With ``recursive=True`` (the default, as in Ray), the
+    calls the cancelled call's plain body submitted are cancelled too, and theirs. A finished
+    ref keeps its result.
     """
     if type(ref) is ObjectRefGenerator:  # stop the generator's body
         ref = (<ObjectRefGenerator>ref).stream.call

@@ -349,8 +349,9 @@ def init(
             variable, else ``"local"``.
         loop: event loop of every async concurrency group: ``"uvloop"``, ``"asyncio"``, or
             ``"auto"`` (uvloop when it is installed). Checked, and left to Ray, on Ray.
-        num_cpus: how many plain remote functions run at once (default: the CPU count); on
-            Ray, the CPUs of the local Ray it starts.
+        num_cpus: how many plain remote functions run at once (default: the CPU count);
+            the CPUs of the pool of process tasks, which a task's own ``num_cpus`` takes a
+            share of; on Ray, the CPUs of the local Ray it starts.
         ignore_reinit_error: return quietly if already initialised (otherwise RuntimeError).
         blocked_loop_warning: seconds an actor's event loop may stay inside one call (a
             ``time.sleep`` in an ``async def``, say) before a warning on the ``pyactors``
