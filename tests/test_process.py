@@ -154,6 +154,9 @@ def test_limits_fifo_and_stats_hold_across_the_boundary():
     ray.set_concurrency(s, "default", 3)  # a third queued call starts in the worker
     report = ray.get(s.until_in_flight.remote(3))
     assert report["log"] == [("start", 0), ("start", 1), ("start", 2)], "FIFO"
+    ray.set_concurrency(s, "default", 1)  # the running calls run on: the worker says so
+    stats = ray.stats(s)["default"]
+    assert (stats["limit"], stats["running"], stats["queued"]) == (1, 3, 2)
     ray.get(s.open.remote())
     assert ray.get(refs) == list(range(5))
     assert ray.get(s.report.remote())["peak"] == 3

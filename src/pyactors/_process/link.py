@@ -9,6 +9,7 @@ import abc
 import collections
 import functools
 import inspect
+import itertools
 import math
 import threading
 import time
@@ -22,6 +23,7 @@ from .errors import decode_error, unpicklable_argument, unpicklable_result
 from .hub import TERMINATE_GRACE, Hub, Worker, describe_exit
 
 _RESTART = "restart"  # the id of a restarted worker's __init__
+STATS_WAIT = 2.0  # how long stats() waits for a worker's answer before it estimates
 
 
 def _amended(reason: str, words: str) -> str:
@@ -124,6 +126,10 @@ class _Link(abc.ABC):
     def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
         """The frame that tells `worker` to run the call."""
 
+    def running_in_worker(self, group: str) -> int | None:
+        """How many calls of `group` its worker runs (stats()); None: not asked."""
+        return None
+
     def send_cancel(self, call) -> None:
         ident = call.hex()
         for worker in self._workers():
@@ -200,6 +206,8 @@ class ActorLink(_Link):
         self.task_retries = task_retries  # Ray's max_task_retries (-1: without end)
         self.attempts: dict[str, int] = {}  # call -> times a worker died running it
         self.hook_done: threading.Event | None = None  # its worker ran __ray_shutdown__
+        self.answers: dict[int, list] = {}  # stats() asked of the worker: token -> [event, n]
+        self.tokens = itertools.count()
 
     def run_shutdown_hook(self) -> threading.Event:
         """Ask its worker to run the actor's __ray_shutdown__; the event is set once it has,
@@ -256,6 +264,23 @@ class ActorLink(_Link):
     def _workers(self) -> list[Worker]:
         return [] if self.worker is None else [self.worker]
 
+    def running_in_worker(self, group: str) -> int | None:
+        """Asked of the worker (one round trip, behind what was sent before): its group's
+        truth, lent slots and lowered limits included. None if it cannot answer in time, or
+        asked on the hub's thread (which reads the answer)."""
+        if self.hub.on_its_thread():
+            return None
+        with self.lock:
+            worker = self.worker
+            if worker is None or worker.stopping:
+                return None
+            token = next(self.tokens)
+            answer = self.answers[token] = [threading.Event(), None]
+            worker.send(("stats", token, group))
+        answer[0].wait(STATS_WAIT)
+        self.answers.pop(token, None)
+        return answer[1]
+
     def send_limit(self, group: str, limit: int) -> None:
         if self.worker is not None:
             self.worker.write(wire.frame(("limit", group, limit)))
@@ -273,6 +298,11 @@ class ActorLink(_Link):
         elif op == "shut":
             if self.hook_done is not None:
                 self.hook_done.set()
+        elif op == "stats":
+            answer = self.answers.get(message[1])
+            if answer is not None:
+                answer[1] = message[2]
+                answer[0].set()
         elif op == "restarted":  # sys.exit() in a method: the worker restarted its actor
             if self.restarts_left > 0:
                 self.restarts_left -= 1
@@ -295,6 +325,8 @@ class ActorLink(_Link):
         core = self.core
         if self.hook_done is not None:  # nothing to wait for any more
             self.hook_done.set()
+        for answer in list(self.answers.values()):
+            answer[0].set()
         with self.lock:
             calls = worker.take_calls()
             if not core.is_dead and not self.stopped and self.restarts_left != 0:

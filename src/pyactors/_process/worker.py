@@ -99,6 +99,10 @@ class Worker:
                     entry = self.refs.get(message[1])
                     if entry is not None:
                         _core.cancel(entry)
+                elif op == "stats":  # how many of a group's calls run here
+                    group = None if self.core is None else self.core.group(message[2])
+                    running = 0 if group is None else group.stats()["running"]
+                    self._send(("stats", message[1], running))
                 elif op == "limit":
                     set_concurrency(self.handle, message[1], message[2])
                 elif op == "watch":
