@@ -245,13 +245,26 @@ def test_ray_terminate_exits_after_the_calls_submitted_before(loop_kind):
     assert log == ["shutdown"]
 
 
-@pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, lists)"
-)
+@ray.remote
+class Recorder:
+    """Writes that its __ray_shutdown__ ran to a file: seen wherever the actor runs."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def ping(self):
+        return "pong"
+
+    def __ray_shutdown__(self):
+        with open(self.path, "a") as log:
+            log.write("shutdown\n")
+
+
 @pytest.mark.parametrize("end", ["drop", "shutdown", "kill"])
-def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end):
-    log = []
-    actor = Quitter.remote(log)
+def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end, tmp_path):
+    log = tmp_path / "log"
+    log.touch()
+    actor = Recorder.remote(str(log))
     assert ray.get(actor.ping.remote()) == "pong"
     core = actor._pyactors_core
     if end == "drop":
@@ -262,7 +275,7 @@ def test_ray_shutdown_runs_on_graceful_ends_only(loop_kind, end):
     else:
         ray.kill(actor)
         ray.shutdown()
-    assert log == ([] if end == "kill" else ["shutdown"])
+    assert log.read_text().split() == ([] if end == "kill" else ["shutdown"])
 
 
 # -- __init__ of an async actor beside its loop ------------------------------------------------

@@ -1,6 +1,7 @@
 """kill(), cancel(), and handles passed around."""
 
 import asyncio
+import os
 import threading
 import time
 
@@ -200,18 +201,24 @@ def test_is_canceled_turns_true_inside_the_running_call():
         ray.get(ref, timeout=30)  # it ended by itself once it saw the request
 
 
-@pytest.mark.in_process_only(
-    "observes its actor through objects of this process (threading primitives, threads, lists)"
-)
-def test_force_kills_the_actor_of_a_running_sync_call():
-    w = Worker.remote()
-    running, event = threading.Event(), threading.Event()
-    ref = w.block.remote(running, event)
-    assert running.wait(10)
-    assert ray.cancel(ref, force=True) is True  # kills the actor
+@ray.remote
+class Reader:
+    def read(self, path):
+        with open(path) as fifo:  # returns once the test opened it too: the call runs
+            return fifo.read()  # until the test closes it
+
+
+@pytest.mark.not_on_ray("Ray refuses force=True for actor tasks (ValueError)")
+def test_force_kills_the_actor_of_a_running_sync_call(tmp_path):
+    os.mkfifo(tmp_path / "gate")
+    r = Reader.remote()
+    ref = r.read.remote(str(tmp_path / "gate"))
+    with open(tmp_path / "gate", "w"):  # the call runs (in its worker process, or here)
+        assert ray.cancel(ref, force=True) is True  # kills the actor
+        with pytest.raises(ActorDiedError, match="force=True"):
+            ray.get(ref, timeout=30)
     with pytest.raises(ActorDiedError, match="force=True"):
-        ray.get(ref)
-    event.set()
+        ray.get(r.read.remote(str(tmp_path / "gate")), timeout=30)
 
 
 def test_handles_travel_as_arguments_compare_equal_and_hash_alike(place):

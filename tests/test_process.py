@@ -3,6 +3,7 @@ faults, processes that end) and what it must not (limits, order, cancel, kill, s
 actor reports what it saw from inside its own process."""
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -152,6 +154,9 @@ def test_limits_fifo_and_stats_hold_across_the_boundary():
     ray.set_concurrency(s, "default", 3)  # a third queued call starts in the worker
     report = ray.get(s.until_in_flight.remote(3))
     assert report["log"] == [("start", 0), ("start", 1), ("start", 2)], "FIFO"
+    ray.set_concurrency(s, "default", 1)  # the running calls run on: the worker says so
+    stats = ray.stats(s)["default"]
+    assert (stats["limit"], stats["running"], stats["queued"]) == (1, 3, 2)
     ray.get(s.open.remote())
     assert ray.get(refs) == list(range(5))
     assert ray.get(s.report.remote())["peak"] == 3
@@ -466,3 +471,195 @@ def test_the_next_process_actor_starts_from_a_warm_spare_worker():
     b = Service.remote("b")
     report = ray.get(b.report.remote())
     assert report["pid"] == spare.pid and report["tag"] == "b", "the spare runs b"
+
+
+# -- num_cpus and cancel(force=True) of process tasks ------------------------------------------
+
+
+@ray.remote
+class Tally:
+    """In this process: which process tasks run at once, as they report it from their
+    workers."""
+
+    def __init__(self):
+        self.running = set()
+        self.overlaps = {}  # task -> the tasks that ran beside it
+        self.pids = {}
+        self.changed = asyncio.Condition()
+
+    async def enter(self, tag, pid):
+        async with self.changed:
+            self.overlaps[tag] = set(self.running)
+            for other in self.running:
+                self.overlaps[other].add(tag)
+            self.running.add(tag)
+            self.pids[tag] = pid
+            self.changed.notify_all()
+
+    async def leave(self, tag):
+        self.running.discard(tag)
+
+    async def until_entered(self, *tags):
+        """The pids of the tasks that entered, once `tags` have."""
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: self.pids.keys() >= set(tags)), 30)
+        return dict(self.pids)
+
+    async def report(self):
+        return self.overlaps
+
+
+@ray.remote(process=True)
+def report_in(tally, gates, tag):
+    """Runs until the test opens its gate. Without ray.get(): a task blocked in it lends its
+    CPU to the next task of its worker (as Ray's does)."""
+    tally.enter.remote(tag, os.getpid())
+    with open(os.path.join(gates, tag)) as gate:  # a FIFO: until the test opens it too
+        gate.read()
+    tally.leave.remote(tag)  # before it returns: the next task of its worker enters after
+    return tag
+
+
+class Gates:
+    """A FIFO per task, which the task waits to read from and the test opens to let it end."""
+
+    def __init__(self, path, tags):
+        self.path = str(path)
+        for tag in tags:
+            os.mkfifo(path / tag)
+
+    def open(self, *tags):
+        for tag in tags:
+            with open(os.path.join(self.path, tag), "w"):
+                pass
+
+
+@pytest.fixture
+def two_cpus(loop_kind):
+    """A runtime whose process pool has two CPUs, and a Tally in this process."""
+    ray.shutdown()
+    ray.init(loop=loop_kind, num_cpus=2)
+    return Tally.remote()
+
+
+def test_num_cpus_of_a_process_task_takes_that_many_cpus_of_the_pool(two_cpus, tmp_path):
+    tally = two_cpus
+    gates = Gates(tmp_path, ["a1", "a2", "both", "after"])
+    first = [report_in.remote(tally, gates.path, tag) for tag in ("a1", "a2")]
+    ray.get(tally.until_entered.remote("a1", "a2"))
+    both = report_in.options(num_cpus=2).remote(tally, gates.path, "both")
+    after = report_in.remote(tally, gates.path, "after")  # behind it, not beside it
+    dropped = square.remote(3)  # waits behind them too, in this process: cancel ends it here
+    assert ray.cancel(dropped) is True
+    with pytest.raises(TaskCancelledError, match="before it started"):
+        ray.get(dropped, timeout=30)
+    gates.open("a1", "a2")
+    ray.get(tally.until_entered.remote("both"))
+    gates.open("both")
+    ray.get(tally.until_entered.remote("after"))
+    gates.open("after")
+    assert ray.get([*first, both, after], timeout=30) == ["a1", "a2", "both", "after"]
+    overlaps = ray.get(tally.report.remote())
+    assert overlaps["a1"] == {"a2"}, "two tasks of one CPU run at once"
+    assert overlaps["both"] == set(), "a task of both CPUs runs alone"
+    assert overlaps["after"] == set()
+
+
+def test_fractions_and_zero_cpus_let_more_tasks_run_than_the_pool_has_cpus(two_cpus, tmp_path):
+    tally = two_cpus
+    tags = ["half0", "half1", "one", "waits", "free"]
+    gates = Gates(tmp_path, tags)
+    refs = [report_in.options(num_cpus=0.5).remote(tally, gates.path, tag) for tag in tags[:2]]
+    refs.append(report_in.remote(tally, gates.path, "one"))  # 0.5 + 0.5 + 1: the two CPUs
+    pids = ray.get(tally.until_entered.remote(*tags[:3]))
+    assert len(set(pids.values())) == 3, "one worker process each"
+    refs.append(report_in.remote(tally, gates.path, "waits"))  # no CPU is left for it
+    refs.append(report_in.options(num_cpus=0).remote(tally, gates.path, "free"))  # needs none
+    ray.get(tally.until_entered.remote("free"))
+    gates.open("one")
+    ray.get(tally.until_entered.remote("waits"))
+    overlaps = ray.get(tally.report.remote())
+    assert overlaps["free"] >= {"half0", "half1", "one"}, "it ran though both CPUs were taken"
+    assert overlaps["waits"] == {"half0", "half1", "free"}, "it took the CPU 'one' left"
+    gates.open("half0", "half1", "free", "waits")
+    assert ray.get(refs, timeout=30) == tags
+
+
+def test_num_cpus_a_process_task_can_never_have_fails_at_remote(two_cpus):
+    @ray.remote(process=True, num_cpus=3)
+    def greedy():
+        return "never"
+
+    for call, error, words in [
+        (greedy.remote, ValueError, r"num_cpus=3 is more than the process pool's 2 CPUs"),
+        (square.options(num_cpus=1.5).remote, ValueError, "must be whole"),
+        (square.options(num_cpus=-1).remote, ValueError, "must be 0 or more"),
+        (square.options(num_cpus="2").remote, TypeError, "must be a number of CPUs"),
+    ]:
+        with pytest.raises(error, match=words):
+            call(2)
+    assert ray.get(greedy.options(num_cpus=2).remote()) == "never"  # .options() overrides
+    assert ray.get(greedy.options(process=False).remote()) == "never"  # ignored here
+
+
+@ray.remote(process=True)
+def stubborn(tally):
+    """Runs until its process ends: KeyboardInterrupt (cancel without force) does not stop it."""
+    tally.enter.remote("stubborn", os.getpid())
+    while True:
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+@ray.remote(process=True)
+def square(x):
+    return x * x
+
+
+def test_force_cancel_of_a_running_process_task_ends_its_worker_only(two_cpus, tmp_path):
+    tally = two_cpus
+    gates = Gates(tmp_path, ["other"])
+    other = report_in.remote(tally, gates.path, "other")
+    ref = stubborn.remote(tally)
+    pids = ray.get(tally.until_entered.remote("other", "stubborn"))
+    ahead = [square.remote(i) for i in range(4)]  # some are sent ahead to its worker
+    pidfd = os.pidfd_open(pids["stubborn"])
+    try:
+        assert ray.cancel(ref, force=True) is True
+        with pytest.raises(TaskCancelledError, match="force=True"):
+            ray.get(ref, timeout=30)
+        assert select.select([pidfd], [], [], 30)[0], "its worker process ended"
+    finally:
+        os.close(pidfd)
+    gates.open("other")
+    assert ray.get(other, timeout=30) == "other", "the task on the other worker ran on"
+    assert ray.get(ahead, timeout=30) == [0, 1, 4, 9], "those sent ahead ran elsewhere"
+
+
+@ray.remote(process=True)
+class Stuck:
+    """Its __ray_shutdown__ never returns."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def ping(self):
+        return "pong"
+
+    def __ray_shutdown__(self):
+        with open(self.path, "w") as log:
+            log.write("started")
+        threading.Event().wait()
+
+
+def test_hanging_ray_shutdown_hooks_hold_shutdown_one_grace_period_in_all(tmp_path):
+    from pyactors._process.hub import TERMINATE_GRACE
+
+    actors = [Stuck.remote(str(tmp_path / str(i))) for i in range(3)]
+    assert ray.get([actor.ping.remote() for actor in actors]) == ["pong"] * 3
+    start = time.monotonic()
+    ray.shutdown()
+    took = time.monotonic() - start
+    assert [(tmp_path / str(i)).read_text() for i in range(3)] == ["started"] * 3
+    # The hooks run at once, in their workers: one grace period, not one each
+    assert TERMINATE_GRACE <= took < 2 * TERMINATE_GRACE, took

@@ -295,6 +295,13 @@ cdef class ActorCore:
         return f"<ActorCore {self.description}>"
 
 
+cdef bint _declared_cpus(dict call_options, pool) except -1:
+    """Whether a remote function's .options() ask for the CPUs it declared: a process task's
+    num_cpus chooses its group (see PoolLink), which is its origin's only then."""
+    return call_options is None or "num_cpus" not in call_options or (
+        call_options["num_cpus"] == pool.declared.get("num_cpus", 1))
+
+
 cdef class RemoteMethod:
     def __cinit__(self, func, str name, Group group, bint is_async, pool=None,
                   bint blocking=False, bint awaits=True, Py_ssize_t num_returns=1,
@@ -353,7 +360,8 @@ cdef class RemoteMethod:
         if isinstance(target, Group):
             self._adopt(<Group>target)
             if self.origin is not None and self.origin.pool is self.pool and (
-                    self.origin.group is None or self.origin.group.state == G_CLOSED):
+                    self.origin.group is None or self.origin.group.state == G_CLOSED) and (
+                    _declared_cpus(self.call_options, self.pool)):
                 self.origin._adopt(<Group>target)
         return target
 
@@ -387,8 +395,11 @@ cdef class RemoteMethod:
             given["_generator_backpressure_num_objects"] = backpressure
         cdef RemoteMethod method = self._options(concurrency_group, num_returns, backpressure,
                                                  options)
+        # Its group is found at its first call (_target()) if it asks for other CPUs
         cdef RemoteMethod carrying = RemoteMethod(
-            method.func, method.name, method.group, method.flags & F_ASYNC, method.pool,
+            method.func, method.name,
+            method.group if _declared_cpus(given, self.pool) else None,
+            method.flags & F_ASYNC, method.pool,
             method.flags & F_BLOCKING, not method.flags & F_NO_AWAIT, method.num_returns,
             method.generator, method.backpressure)
         carrying.call_options = given

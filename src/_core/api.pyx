@@ -299,9 +299,10 @@ def cancel(object ref, *, force=False, recursive=True):
     remote function gets KeyboardInterrupt raised in it (as in Ray); a running plain method
     is told (``get_runtime_context().is_canceled()``), not interrupted. A call cancelled while
     running ends as cancelled, whatever its body does. ``force=True``: for a running plain
-    method, the actor is killed; for a remote function, its ref fails at once. With
-    ``recursive=True`` (the default, as in Ray), the calls the cancelled call's plain body
-    submitted are cancelled too, and theirs. A finished ref keeps its result.
+    method, the actor is killed; for a remote function, its ref fails at once, and a plain
+    process task's worker process ends. With ``recursive=True`` (the default, as in Ray), the
+    calls the cancelled call's plain body submitted are cancelled too, and theirs. A finished
+    ref keeps its result.
     """
     if type(ref) is ObjectRefGenerator:  # stop the generator's body
         ref = (<ObjectRefGenerator>ref).stream.call
@@ -339,10 +340,13 @@ cdef bint _cancel_one(ObjectRef call, bint force) except -1:
     cdef bint stopping = group._stop_running(call)
     if stopping and force and group.actor.is_pool:
         # Ray's force=True ends the worker process running the task, and only that task
-        # fails; here the function's thread cannot be ended, so its ref fails now and the
-        # thread is left to stop (it holds its slot until it has).
+        # fails. A process task's plain function: its worker ends too, and the pool replaces
+        # it. A thread cannot be ended, so its ref fails now and the thread is left to stop
+        # (it holds its slot until it has); so does a coroutine, which gets CancelledError.
         call._set(FAILED, TaskCancelledError(
             f"{call.name}() was cancelled with force=True while running"))
+        if type(group) is ProcessGroup and plain:
+            (<ProcessGroup>group).link.end_worker_of(call)
     return stopping
 
 

@@ -76,13 +76,17 @@ cdef class ProcessGroup(Group):
             self.link.send_limit(self.name, limit)
 
     def stats(self):
-        """As an in-process group's. Of the calls sent and not yet answered, the worker runs
-        up to the limit and queues the rest (read here, without asking it); max_queue_wait
+        """As an in-process group's. `running`: as the actor's worker says (one round trip);
+        the process pool's are not asked: of its calls sent and not yet answered, up to the
+        limit. The other calls sent are `queued`, with those that wait here. max_queue_wait
         counts the wait for ref arguments and __init__ here, not in the worker's queue."""
         stats = Group.stats(self)
         stats["limit"] = self.declared
-        stats["running"] = min(self.in_flight, self.declared)
-        stats["queued"] = self.queued + self.in_flight - stats["running"]
+        running = self.link.running_in_worker(self.name)
+        # At most the calls sent: one answered there may not have arrived yet
+        running = min(self.in_flight, self.declared if running is None else running)
+        stats["running"] = running
+        stats["queued"] = self.queued + self.in_flight - running
         return stats
 
     def join(self, double timeout):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._actor import ActorHandle
     from ._function import _Pool
     from ._process.hub import Hub
+    from ._process.link import PoolLink
     from ._ray.runtime import RayRuntime
 
 LOOP_CHOICES = ("auto", "uvloop", "asyncio")
@@ -105,6 +106,7 @@ class Runtime:
         self.process = process  # where actors and remote functions run unless they say
         self._hub: Hub | None = None  # the I/O thread of worker processes, started by the first one
         self._process_pool: _core.ActorCore | None = None
+        self._pool_link: PoolLink | None = None  # the process pool's
         _raise_fd_limit()
         self.num_cpus = (
             positive_int(num_cpus, "num_cpus") if num_cpus is not None else os.cpu_count() or 1
@@ -173,7 +175,10 @@ class Runtime:
     def function_target(self, pool: _Pool, call_options: dict[str, Any] | None) -> _core.Group:
         """The group that runs a remote function's calls (pool: its _function._Pool; the
         options its .options() gave are Ray's, none of this runtime's concern)."""
-        return self.function_group(pool.is_async, pool.process)
+        if pool.process if pool.process is not None else self.process:
+            num_cpus = (call_options or {}).get("num_cpus", pool.declared.get("num_cpus", 1))
+            return self._process_pool_group(num_cpus, pool.function.__qualname__)
+        return self.function_group(pool.is_async, False)
 
     def function_group(self, is_async: bool, process: bool | None = None) -> _core.Group:
         if process if process is not None else self.process:
@@ -187,9 +192,10 @@ class Runtime:
                 group = self.pool.renew_group(name)
         return group
 
-    def _process_pool_group(self) -> _core.Group:
+    def _process_pool_group(self, num_cpus: Any = 1, function: str = "") -> _core.Group:
         # Started by the first process task: num_cpus worker processes at most, each running
         # one call at a time (of plain and async functions alike), with a few sent ahead.
+        # Tasks of another num_cpus have a group of their own, on the same workers (PoolLink).
         pool = self._process_pool
         if pool is None:
             from ._process.link import PoolLink
@@ -201,17 +207,29 @@ class Runtime:
                     pool = _core.ActorCore(
                         "remote function", "process-pool", "the process pool of remote functions"
                     )
+                    self._pool_link = PoolLink(hub, self.num_cpus)
                     pool.add_process_group(
                         "tasks",
                         self.num_cpus,
-                        PoolLink(hub, self.num_cpus),
+                        self._pool_link,
                         False,
                         self.num_cpus * PoolLink.AHEAD,
                     )
                     pool.mark_ready()
                     self._process_pool = pool
                     self._actors.add(pool)
-        return pool.group("tasks")
+        if type(num_cpus) is int and num_cpus == 1:
+            return pool.group("tasks")
+        link = cast("PoolLink", self._pool_link)
+        units = link.cpu_units(num_cpus, f"{function}() with process=True")
+        with self._registry_lock:
+            name = link.group_name(units)
+            if name not in pool.group_names:
+                window = self.num_cpus * link.AHEAD
+                # Its limit: as many as fit in the pool's CPUs at once
+                fit = window if units == 0 else self.num_cpus * link.UNITS // units
+                pool.add_process_group(name, min(fit, window), link, False, window)
+        return pool.group(name)
 
     def register(self, core: _core.ActorCore, name: str | None, handle: ActorHandle) -> None:
         with self._registry_lock:
@@ -281,6 +299,13 @@ class Runtime:
             cores = self._cores_stopping
         # Graceful for live actors first: their __ray_shutdown__ runs. Then every outstanding
         # call fails at once, and the threads are stopped and joined.
+        if self._hub is not None:  # process actors' hooks start together, in their workers
+            from ._process.link import WorkerLifecycle
+
+            for core in cores:
+                lifecycle = core.lifecycle
+                if isinstance(lifecycle, WorkerLifecycle):
+                    lifecycle.request()
         for core in cores:
             core.run_shutdown_hook()
         running = running_now(cores)
@@ -324,8 +349,9 @@ def init(
             variable, else ``"local"``.
         loop: event loop of every async concurrency group: ``"uvloop"``, ``"asyncio"``, or
             ``"auto"`` (uvloop when it is installed). Checked, and left to Ray, on Ray.
-        num_cpus: how many plain remote functions run at once (default: the CPU count); on
-            Ray, the CPUs of the local Ray it starts.
+        num_cpus: how many plain remote functions run at once (default: the CPU count);
+            the CPUs of the pool of process tasks, which a task's own ``num_cpus`` takes a
+            share of; on Ray, the CPUs of the local Ray it starts.
         ignore_reinit_error: return quietly if already initialised (otherwise RuntimeError).
         blocked_loop_warning: seconds an actor's event loop may stay inside one call (a
             ``time.sleep`` in an ``async def``, say) before a warning on the ``pyactors``

@@ -10,7 +10,7 @@ from .._actor import ActorHandle, group_limits
 from .._options import DEFAULT_GROUP
 from ..exceptions import _actor_died_error
 from . import wire
-from .link import ActorLink
+from .link import ActorLink, WorkerLifecycle
 
 
 def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
@@ -45,6 +45,7 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
         0,
     )
     link.core = core
+    core.lifecycle = WorkerLifecycle(link)
     serial = not actor_class._is_async
     for group, limit in group_limits(actor_class, options).items():
         core.add_process_group(group, limit, link, serial)

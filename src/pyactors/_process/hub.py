@@ -279,6 +279,9 @@ class Hub:
         if threading.current_thread() is not self._thread:  # it runs them before it waits
             self.poke()
 
+    def on_its_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
     def poke(self) -> None:
         with contextlib.suppress(OSError):  # a wakeup is pending already (or the hub stopped)
             os.write(self._wake_out, b"!")

@@ -6,20 +6,24 @@ each link what its workers send; the link completes calls through the core
 from __future__ import annotations
 
 import abc
+import collections
 import functools
 import inspect
+import itertools
+import math
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from .. import _core
-from ..exceptions import WorkerCrashedError, _actor_died_error
+from ..exceptions import TaskCancelledError, WorkerCrashedError, _actor_died_error
 from . import wire
 from .crossing import Exports
 from .errors import decode_error, unpicklable_argument, unpicklable_result
-from .hub import Hub, Worker, describe_exit
+from .hub import TERMINATE_GRACE, Hub, Worker, describe_exit
 
 _RESTART = "restart"  # the id of a restarted worker's __init__
+STATS_WAIT = 2.0  # how long stats() waits for a worker's answer before it estimates
 
 
 def _amended(reason: str, words: str) -> str:
@@ -94,7 +98,10 @@ class _Link(abc.ABC):
         busy: dict[Worker, bool] = {}
         with self.lock:  # the worker does not change (restart) between choice and write
             for call, func, payload in sendable:
-                worker = self._worker_for()
+                worker = self._worker_for(group)
+                if worker is None:  # no room for it yet (the pool's num_cpus): it waits there
+                    self._hold(group, call, func, payload)
+                    continue
                 if worker not in busy:
                     busy[worker] = bool(worker.calls)
                 ident = call.hex()  # also the call's task id inside the worker
@@ -108,12 +115,20 @@ class _Link(abc.ABC):
             group.fail_unsendable(call, error)
 
     @abc.abstractmethod
-    def _worker_for(self) -> Worker:
-        """The worker the next call goes to (under self.lock)."""
+    def _worker_for(self, group) -> Worker | None:
+        """The worker the next call of `group` goes to (under self.lock), or None if it must
+        wait (_hold())."""
+
+    def _hold(self, group, call, func, payload: wire.Payload) -> None:
+        raise AssertionError("only a link whose _worker_for() may return None holds calls")
 
     @abc.abstractmethod
     def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
         """The frame that tells `worker` to run the call."""
+
+    def running_in_worker(self, group: str) -> int | None:
+        """How many calls of `group` its worker runs (stats()); None: not asked."""
+        return None
 
     def send_cancel(self, call) -> None:
         ident = call.hex()
@@ -190,6 +205,22 @@ class ActorLink(_Link):
         self.restarts_left = restarts  # Ray's max_restarts (-1: without end)
         self.task_retries = task_retries  # Ray's max_task_retries (-1: without end)
         self.attempts: dict[str, int] = {}  # call -> times a worker died running it
+        self.hook_done: threading.Event | None = None  # its worker ran __ray_shutdown__
+        self.answers: dict[int, list] = {}  # stats() asked of the worker: token -> [event, n]
+        self.tokens = itertools.count()
+
+    def run_shutdown_hook(self) -> threading.Event:
+        """Ask its worker to run the actor's __ray_shutdown__; the event is set once it has,
+        or once the worker ended."""
+        done = threading.Event()
+        with self.lock:
+            worker = self.worker
+            if worker is None or worker.stopping:
+                done.set()
+            else:
+                self.hook_done = done
+                worker.send(("shutdown",))
+        return done
 
     def start(self, setup: wire.Payload) -> None:
         self.setup = setup
@@ -223,7 +254,7 @@ class ActorLink(_Link):
                 f"actor (process=False)"
             )
 
-    def _worker_for(self) -> Worker:
+    def _worker_for(self, group) -> Worker:
         # Calls are sent once start() made the worker (an actor killed before has no calls).
         return self.worker  # type: ignore[return-value]
 
@@ -232,6 +263,23 @@ class ActorLink(_Link):
 
     def _workers(self) -> list[Worker]:
         return [] if self.worker is None else [self.worker]
+
+    def running_in_worker(self, group: str) -> int | None:
+        """Asked of the worker (one round trip, behind what was sent before): its group's
+        truth, lent slots and lowered limits included. None if it cannot answer in time, or
+        asked on the hub's thread (which reads the answer)."""
+        if self.hub.on_its_thread():
+            return None
+        with self.lock:
+            worker = self.worker
+            if worker is None or worker.stopping:
+                return None
+            token = next(self.tokens)
+            answer = self.answers[token] = [threading.Event(), None]
+            worker.send(("stats", token, group))
+        answer[0].wait(STATS_WAIT)
+        self.answers.pop(token, None)
+        return answer[1]
 
     def send_limit(self, group: str, limit: int) -> None:
         if self.worker is not None:
@@ -247,6 +295,14 @@ class ActorLink(_Link):
             self.exit_reason = message[1]
             if not self.core.is_dead:
                 self.core.die(_actor_died_error(self.core, message[1], None))
+        elif op == "shut":
+            if self.hook_done is not None:
+                self.hook_done.set()
+        elif op == "stats":
+            answer = self.answers.get(message[1])
+            if answer is not None:
+                answer[1] = message[2]
+                answer[0].set()
         elif op == "restarted":  # sys.exit() in a method: the worker restarted its actor
             if self.restarts_left > 0:
                 self.restarts_left -= 1
@@ -267,6 +323,10 @@ class ActorLink(_Link):
     def on_end(self, worker: Worker) -> None:
         reason = self.exit_reason or describe_exit(worker.returncode)
         core = self.core
+        if self.hook_done is not None:  # nothing to wait for any more
+            self.hook_done.set()
+        for answer in list(self.answers.values()):
+            answer[0].set()
         with self.lock:
             calls = worker.take_calls()
             if not core.is_dead and not self.stopped and self.restarts_left != 0:
@@ -320,12 +380,43 @@ class ActorLink(_Link):
         return failed
 
 
+class WorkerLifecycle:
+    """The lifecycle of a process actor's core, in this process: __ray_shutdown__ runs in the
+    worker (at shutdown(), or when nothing references the actor any more), waited for at most
+    TERMINATE_GRACE - a hook that hangs does not hold shutdown() - and never after kill()
+    (the core drops its lifecycle as it dies). Restarts happen in the worker."""
+
+    def __init__(self, link: ActorLink):
+        self.link = link
+        self.done: threading.Event | None = None
+        self.deadline = 0.0
+
+    def request(self) -> None:
+        """Start the hook without waiting: shutdown() starts every actor's at once, so that
+        they are all waited for within one grace period."""
+        if self.done is None:
+            self.deadline = time.monotonic() + TERMINATE_GRACE
+            self.done = self.link.run_shutdown_hook()
+
+    def shutdown(self) -> None:
+        self.request()
+        cast(threading.Event, self.done).wait(max(0.0, self.deadline - time.monotonic()))
+
+
 class PoolLink(_Link):
     """The workers of process tasks: up to `size`, started as calls need them and reused; a
     function crosses once per worker. Each worker runs one task at a time and holds up to
-    AHEAD of them, so that the next one is there when it finishes one."""
+    AHEAD of them, so that the next one is there when it finishes one.
+
+    `num_cpus` other than 1 (see cpu_units()) makes the pool count CPUs, as Ray's scheduler
+    does: the tasks running at once ask for `size` CPUs at most. Such a task goes to an idle
+    worker (a new one if none is: fractions and 0 let more than `size` workers run) and is
+    its only task until it ends; a task that does not fit waits here, and so does every
+    later one (first come, first served: small tasks do not starve a big one). Until the
+    first such task, none of this costs anything."""
 
     AHEAD = 8
+    UNITS = 10_000  # Ray's precision of resource quantities: 0.0001 CPU
 
     def __init__(self, hub: Hub, size: int):
         super().__init__(hub)
@@ -334,27 +425,138 @@ class PoolLink(_Link):
         self.functions: dict[int, tuple] = {}  # id(function) -> (function, its payload)
         self.known: dict[Worker, set] = {}
         self.stopped = False
-        self.workers_lock = threading.Lock()  # workers, known
+        self.workers_lock = threading.Lock()  # workers, known, cpus
+        self.demands: dict[str, int] = {}  # group name -> CPU units of each of its tasks
+        self.counting = False  # a task asked for num_cpus other than 1 (see above)
+        self.cpus: dict[Worker, int] = {}  # a worker running such a task -> its CPU units
+        self.held: collections.deque = collections.deque()  # (group, call, func, payload)
+
+    def cpu_units(self, num_cpus, where: str) -> int:
+        """`num_cpus` of a task, in UNITS; a clear error if it could never run here."""
+        if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)):
+            raise TypeError(
+                f"{where}: num_cpus must be a number of CPUs (0, a fraction such as 0.5, or a "
+                f"whole number), got {type(num_cpus).__name__} {num_cpus!r}"
+            )
+        if not math.isfinite(num_cpus) or num_cpus < 0:
+            raise ValueError(f"{where}: num_cpus must be 0 or more, got {num_cpus!r}")
+        if num_cpus > 1 and num_cpus != int(num_cpus):
+            raise ValueError(
+                f"{where}: num_cpus={num_cpus!r}: above 1, a number of CPUs must be whole "
+                f"(as in Ray); ask for {math.ceil(num_cpus)}"
+            )
+        if num_cpus > self.size:
+            raise ValueError(
+                f"{where}: num_cpus={num_cpus!r} is more than the process pool's "
+                f"{self.size} CPUs (init(num_cpus=...), default: the CPU count), so it could "
+                f"never run (Ray would keep it pending as infeasible); ask for at most "
+                f"{self.size}, or init(num_cpus={math.ceil(num_cpus)}, process=...)"
+            )
+        return round(num_cpus * self.UNITS)
+
+    def group_name(self, units: int) -> str:
+        """The name of the pool's group of tasks asking for `units` (made by the runtime)."""
+        if units == self.UNITS:
+            return "tasks"
+        self.counting = True  # before its first task is sent
+        name = f"tasks of {units / self.UNITS:g} CPUs"
+        self.demands[name] = units
+        return name
 
     def _callee(self, func) -> tuple[str, Any]:
         return func.__qualname__, func
 
-    def _worker_for(self) -> Worker:
+    def _worker_for(self, group) -> Worker | None:
         # The least busy worker; a new one while there is room and every one is busy. The
         # core sends at most size * AHEAD calls at once, so none holds more than AHEAD.
         with self.workers_lock:
+            if self.counting:
+                return self._counted(self.demands.get(group.name, self.UNITS), False)
             live = [worker for worker in self.workers if not worker.stopping]
             least = min(live, key=lambda worker: len(worker.calls), default=None)
             if least is not None and (not least.calls or len(self.workers) >= self.size):
                 return least
-            message = ("pool",)
-            worker = self.hub.take_spare(self, message)
-            if worker is None:
-                worker = Worker(self, message)
-                self.hub.start(worker, wait=False)  # not under these locks: the hub takes them
-            self.workers.append(worker)
-            self.known[worker] = set()
+            return self._new_worker()
+
+    def _new_worker(self) -> Worker:
+        message = ("pool",)
+        worker = self.hub.take_spare(self, message)
+        if worker is None:
+            worker = Worker(self, message)
+            self.hub.start(worker, wait=False)  # not under these locks: the hub takes them
+        self.workers.append(worker)
+        self.known[worker] = set()
+        return worker
+
+    def _counted(self, units: int, waited: bool) -> Worker | None:
+        """Where a task of `units` goes once the pool counts CPUs (under workers_lock), or
+        None: it waits (`waited`: it is the first of those that wait)."""
+        if self.held and not waited:
+            return None  # behind those that wait
+        live = [worker for worker in self.workers if not worker.stopping]
+        idle = [worker for worker in live if not worker.calls]
+        used = sum(self.cpus.get(worker, self.UNITS) for worker in live if worker.calls)
+        if used + units <= self.size * self.UNITS:
+            worker = idle[0] if idle else self._new_worker()
+            if units != self.UNITS:
+                self.cpus[worker] = units
             return worker
+        if units == self.UNITS:  # behind another task of one CPU, as without counting
+            shared = [w for w in live if w.calls and w not in self.cpus]
+            least = min(shared, key=lambda worker: len(worker.calls), default=None)
+            if least is not None and len(least.calls) < self.AHEAD:
+                return least
+        return None
+
+    def _hold(self, group, call, func, payload: wire.Payload) -> None:
+        self.held.append((group, call, func, payload))
+
+    def _freed(self) -> None:
+        """A worker ran its last task or ended: the tasks that wait go if they now fit (the
+        hub's thread)."""
+        with self.lock:
+            with self.workers_lock:
+                go = []
+                while self.held:
+                    group, call, func, payload = self.held[0]
+                    target = self._counted(self.demands.get(group.name, self.UNITS), True)
+                    if target is None:
+                        break
+                    self.held.popleft()
+                    ident = call.hex()
+                    target.calls[ident] = (group, call, payload, func)  # counted from now
+                    go.append((target, ident, group.name, func, payload))
+            for target, ident, name, func, payload in go:
+                target.write(self._frame(target, ident, name, func, payload))
+
+    def on_message(self, worker: Worker, message: tuple) -> None:
+        if not self.counting or message[0] not in ("ok", "err"):
+            super().on_message(worker, message)
+            return
+        with self.workers_lock:  # its CPUs are free once its task is (before the next comes)
+            if list(worker.calls) == [message[1]]:
+                self.cpus.pop(worker, None)
+        super().on_message(worker, message)
+        if not worker.calls:
+            self._freed()
+
+    def send_cancel(self, call) -> None:
+        with self.lock:
+            for entry in self.held:
+                if entry[1] is call:  # it waits here: it never runs
+                    self.held.remove(entry)
+                    entry[3].discard()
+                    break
+            else:
+                entry = None
+        if entry is None:
+            super().send_cancel(call)
+        else:
+            entry[0].complete(
+                call,
+                False,
+                TaskCancelledError(f"{entry[2].__qualname__}() was cancelled before it started"),
+            )
 
     def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
         key = id(func)
@@ -375,6 +577,10 @@ class PoolLink(_Link):
 
     def stop(self) -> None:
         self.stopped = True
+        with self.lock:  # the core fails them as it closes
+            for entry in self.held:
+                entry[3].discard()
+            self.held.clear()
         super().stop()
 
     def on_start_failed(self, worker: Worker, error: BaseException) -> None:
@@ -394,11 +600,43 @@ class PoolLink(_Link):
 
     def _forget(self, worker: Worker) -> None:
         with self.workers_lock:
-            self.workers.remove(worker)
-            self.known.pop(worker, None)
+            if worker in self.known:  # not already (end_worker_of())
+                self.workers.remove(worker)
+                del self.known[worker]
+            self.cpus.pop(worker, None)
+
+    def end_worker_of(self, call) -> None:
+        """cancel(force=True) of a running task: its worker ends, as Ray's does (the call
+        fails as it ends), and the next task starts a new one. The tasks sent ahead to it go
+        to the other workers."""
+        ident = call.hex()
+        with self.lock:
+            worker = next((w for w in self._workers() if ident in w.calls), None)
+            # Its oldest unanswered call is the one it runs; a later one it has not started
+            # (the cancel sent already takes it out of its queue).
+            if worker is None or next(iter(worker.calls)) != ident:
+                return
+            self._forget(worker)
+            ahead = [worker.calls.pop(key) for key in list(worker.calls) if key != ident]
+            worker.stop()
+        for group, queued, payload, func in ahead:
+            if payload.available():
+                self.send_calls(group, [(queued, func, (payload,), None, False)])
+            else:
+                group.complete(
+                    queued,
+                    False,
+                    WorkerCrashedError(
+                        f"{queued!r}: its worker (pid {worker.pid}) was ended by "
+                        f"cancel({call!r}, force=True) after it had taken its arguments "
+                        f"from shared memory"
+                    ),
+                )
 
     def on_end(self, worker: Worker) -> None:
         self._forget(worker)
+        if self.counting:
+            self._freed()
         reason = describe_exit(worker.returncode)
         for group, call, payload, _ in worker.take_calls():
             payload.discard()

@@ -99,6 +99,10 @@ class Worker:
                     entry = self.refs.get(message[1])
                     if entry is not None:
                         _core.cancel(entry)
+                elif op == "stats":  # how many of a group's calls run here
+                    group = None if self.core is None else self.core.group(message[2])
+                    running = 0 if group is None else group.stats()["running"]
+                    self._send(("stats", message[1], running))
                 elif op == "limit":
                     set_concurrency(self.handle, message[1], message[2])
                 elif op == "watch":
@@ -107,12 +111,22 @@ class Worker:
                     self.peer.settled(*message[1:])
                 elif op == "hcall":
                     self.peer.serve_call(*message[1:])
+                elif op == "shutdown":  # pyactors.shutdown(), or nothing references it
+                    # Beside the reader: the hook may wait for refs and handles it serves.
+                    threading.Thread(
+                        target=self._shut_down, name="pyactors:shutdown", daemon=True
+                    ).start()
                 elif op == "actor":
                     _, self.setup, self.reconstructed, self.restarts_left = message
                 elif op == "pool":
                     # A pool's worker: its calls are function calls from now on.
                     self.call = self.call_function  # type: ignore[method-assign, assignment]
                     _runtime.current_local().function_group(False).set_limit(1)  # one at a time
+
+    def _shut_down(self) -> None:
+        if self.core is not None:
+            self.core.run_shutdown_hook()  # once, as in one process
+        self._send(("shut",))
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
         """A call of the actor's `method` in `group` (or its __init__)."""
