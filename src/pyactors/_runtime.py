@@ -201,12 +201,9 @@ class Runtime:
                     pool = _core.ActorCore(
                         "remote function", "process-pool", "the process pool of remote functions"
                     )
-                    pool.add_process_group(
-                        "tasks",
-                        self.num_cpus,
-                        PoolLink(hub, self.num_cpus),
-                        False,
-                        self.num_cpus * PoolLink.AHEAD,
+                    link = PoolLink(hub, self.num_cpus)
+                    link.group = pool.add_process_group(
+                        "tasks", self.num_cpus, link, False, link.window()
                     )
                     pool.mark_ready()
                     self._process_pool = pool

@@ -322,14 +322,23 @@ class ActorLink(_Link):
 
 class PoolLink(_Link):
     """The workers of process tasks: up to `size`, started as calls need them and reused; a
-    function crosses once per worker. Each worker runs one task at a time and holds up to
-    AHEAD of them, so that the next one is there when it finishes one."""
+    function crosses once per worker. Each worker runs one task at a time and holds a few
+    more, so that the next one is there when it finishes one: AHEAD, or up to AHEAD_MOST
+    while tasks are short enough that the last of them waits at most about QUEUED_WAIT for
+    those ahead of it (a deeper window batches more tasks and results per pipe write)."""
 
     AHEAD = 8
+    AHEAD_MOST = 64
+    QUEUED_WAIT = 0.01  # seconds
+    SAMPLE = 32  # results of one worker, busy throughout, per estimate of a task's time
 
     def __init__(self, hub: Hub, size: int):
         super().__init__(hub)
         self.size = size
+        self.ahead = self.AHEAD
+        self.group: _core.ProcessGroup | None = None  # its group, which window() bounds
+        # worker -> (when it was last seen busy from, results since): time per task
+        self.busy_since: dict[Worker, tuple[float, int]] = {}
         self.workers: list[Worker] = []
         self.functions: dict[int, tuple] = {}  # id(function) -> (function, its payload)
         self.known: dict[Worker, set] = {}
@@ -339,13 +348,43 @@ class PoolLink(_Link):
     def _callee(self, func) -> tuple[str, Any]:
         return func.__qualname__, func
 
+    def window(self) -> int:
+        """The most tasks sent and unanswered at once."""
+        return self.size * self.ahead
+
+    def on_message(self, worker: Worker, message: tuple) -> None:
+        super().on_message(worker, message)
+        if message[0] in ("ok", "err"):
+            self._timed(worker)
+
+    def _timed(self, worker: Worker) -> None:
+        # A worker busy throughout a sample took its span per task (an idle spell restarts
+        # the sample, see _worker_for; a new worker's starts at its first result); the
+        # window follows.
+        since, results = self.busy_since.get(worker, (0.0, -1))
+        results += 1
+        if 0 < results < self.SAMPLE:
+            self.busy_since[worker] = (since, results)
+            return
+        now = time.monotonic()
+        self.busy_since[worker] = (now, 0)
+        if not results:
+            return
+        per_task = (now - since) / results
+        ahead = min(self.AHEAD_MOST, max(self.AHEAD, int(self.QUEUED_WAIT / max(per_task, 1e-9))))
+        if ahead != self.ahead and self.group is not None:
+            self.ahead = ahead
+            self.group.set_window(self.window())
+
     def _worker_for(self) -> Worker:
         # The least busy worker; a new one while there is room and every one is busy. The
-        # core sends at most size * AHEAD calls at once, so none holds more than AHEAD.
+        # core sends at most window() calls at once, so none holds more than self.ahead.
         with self.workers_lock:
             live = [worker for worker in self.workers if not worker.stopping]
             least = min(live, key=lambda worker: len(worker.calls), default=None)
             if least is not None and (not least.calls or len(self.workers) >= self.size):
+                if not least.calls:  # idle until now: it is busy from here
+                    self.busy_since[least] = (time.monotonic(), 0)
                 return least
             message = ("pool",)
             worker = self.hub.take_spare(self, message)
@@ -396,6 +435,7 @@ class PoolLink(_Link):
         with self.workers_lock:
             self.workers.remove(worker)
             self.known.pop(worker, None)
+            self.busy_since.pop(worker, None)
 
     def on_end(self, worker: Worker) -> None:
         self._forget(worker)
