@@ -160,7 +160,7 @@ def _plain(value, depth: int) -> bool:
     if kind is tuple or kind is list:
         if len(value) > _PLAIN_MOST:
             return False
-        for item in value:
+        for item in value:  # noqa: SIM110  (the loop, as said above)
             if not _plain(item, depth - 1):
                 return False
         return True
@@ -277,7 +277,7 @@ class FrameReader:
         return messages
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
