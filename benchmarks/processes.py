@@ -138,6 +138,33 @@ def p1_pipe() -> dict:
         return {"value": timed(echo.roundtrips, ROUNDTRIPS) / ROUNDTRIPS * 1e6}
 
 
+def p1_ray() -> dict:
+    """P1 on a Ray actor with the same plain `def noop`: what the issue's "20x faster than
+    Ray" is measured against."""
+    import ray
+
+    from benchmarks.impl_ray import INIT_OPTIONS
+
+    ray.init(**INIT_OPTIONS)
+    try:
+
+        @ray.remote
+        class Noop:
+            def noop(self):
+                return None
+
+        actor = Noop.remote()
+
+        def roundtrips(count: int) -> None:
+            for _ in range(count):
+                ray.get(actor.noop.remote())
+
+        roundtrips(WARMUP)
+        return {"value": timed(roundtrips, ROUNDTRIPS) / ROUNDTRIPS * 1e6}
+    finally:
+        ray.shutdown()
+
+
 def p2_pipelined(process: bool) -> dict:
     from benchmarks.impl_pyactors import pipelined  # W2's
 
@@ -220,10 +247,13 @@ def p5_actor() -> dict:
     with pyactors_runtime():
         actor = probe(True)
         assert numpy.array_equal(pyactors.get(actor.echo.remote(array)), array)
+        pids = [os.getpid(), pyactors.get(actor.pid.remote())]
+        before = minor_faults(pids)
         seconds = statistics.median(
             timed(lambda: pyactors.get(actor.echo.remote(array))) for _ in range(ECHOES)
         )
-    return {"value": 2 * BUFFER / seconds / 1e9}
+        faults = (minor_faults(pids) - before) / ECHOES
+    return {"value": 2 * BUFFER / seconds / 1e9, "faults_per_echo": faults}
 
 
 def _write_all(fd: int, data) -> None:
@@ -266,10 +296,23 @@ def p5_pipe() -> dict:
             return _read_exactly(reader, BUFFER)
 
         assert roundtrip() == data
+        pids = [os.getpid(), child.pid]
+        before = minor_faults(pids)
         seconds = statistics.median(timed(roundtrip) for _ in range(ECHOES))
+        faults = (minor_faults(pids) - before) / ECHOES
     os.close(down_out)
     child.join()
-    return {"value": 2 * BUFFER / seconds / 1e9}
+    return {"value": 2 * BUFFER / seconds / 1e9, "faults_per_echo": faults}
+
+
+def minor_faults(pids) -> int:
+    """Page faults so far of these processes (minflt, /proc/PID/stat): P5's counter that load
+    does not change."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            total += int(f.read().rsplit(")", 1)[1].split()[7])
+    return total
 
 
 # P6 cold: a fresh interpreter; the class is the script's own (__main__), as a user's would be.
@@ -375,6 +418,7 @@ MEASUREMENTS = {
     "p1_process": Measurement(lambda: p1_actor(True)),
     "p1_pipe": Measurement(p1_pipe, requires=""),
     "p1_inprocess": Measurement(lambda: p1_actor(False)),
+    "p1_ray": Measurement(p1_ray, requires="ray"),
     "p2_process": Measurement(lambda: p2_pipelined(True)),
     "p2_inprocess": Measurement(lambda: p2_pipelined(False)),
     "p3_pyactors": Measurement(p3_pyactors),
@@ -434,6 +478,17 @@ ROWS = [
         True,
         "{:,.1f}",
         Target("P1 round trip <= 1.5x the raw pipe's", 1.5, True),
+    ),
+    Row(
+        "P1",
+        "P1 sync round trip (µs/call)",
+        "p1_process",
+        "p1_ray",
+        "Ray actor",
+        None,
+        True,
+        "{:,.1f}",
+        Target("P1 round trip >= 20x faster than Ray's (<= 0.05x)", 1 / 20, True),
     ),
     Row(
         "P2",
@@ -697,6 +752,12 @@ def main(argv: list[str] | None = None) -> None:
         "pyactors / baseline. '-' = not run (see errors)."
     ]
     notes += [f"{name}: n/a, {why}" for name, why in unavailable.items()]
+    notes += [
+        f"{name}: {statistics.median(s['faults_per_echo'] for s in samples[name]):,.0f} page "
+        f"faults per echo (parent and child)"
+        for name in ("p5_process", "p5_pipe")
+        if name in samples
+    ]
     notes += [f"error: {error}" for error in errors]
     target_rows = targets(result, rows, unavailable)
     print("\n".join(header))

@@ -4,7 +4,7 @@
 # kept for a threaded actor's single slot - and handed to the group's link, which writes it to
 # the worker's pipe on the admitting thread (no thread of its own, no loop hop): calls
 # pipeline instead of waiting here for a slot a round trip away. The pool of process tasks
-# sends at most a few calls ahead per worker (its window), and each worker runs one at a time.
+# sends a few calls ahead per worker (its window, set_window), and each worker runs one at a time.
 # Kill, max_pending_calls and cancel of a call not sent yet answer here at once; the link's I/O
 # thread completes calls through complete(), the path every group finishes by.
 
@@ -74,6 +74,15 @@ cdef class ProcessGroup(Group):
         with self.dispatch_lock:  # behind the calls sent before it, as in one process
             self.declared = limit
             self.link.send_limit(self.name, limit)
+
+    def set_window(self, Py_ssize_t window):
+        """The most calls sent and not yet answered at once (the pool of process tasks sets it
+        as its tasks' length asks); the calls it lets in go at once."""
+        if window < 1:
+            raise ValueError(f"a window must be at least 1 call, got {window}")
+        self.limit = window
+        if self._can_admit():
+            self._wake()
 
     def stats(self):
         """As an in-process group's. `running`: as the actor's worker says (one round trip);

@@ -207,13 +207,9 @@ class Runtime:
                     pool = _core.ActorCore(
                         "remote function", "process-pool", "the process pool of remote functions"
                     )
-                    self._pool_link = PoolLink(hub, self.num_cpus)
-                    pool.add_process_group(
-                        "tasks",
-                        self.num_cpus,
-                        self._pool_link,
-                        False,
-                        self.num_cpus * PoolLink.AHEAD,
+                    self._pool_link = link = PoolLink(hub, self.num_cpus)
+                    link.group = pool.add_process_group(
+                        "tasks", self.num_cpus, link, False, link.window()
                     )
                     pool.mark_ready()
                     self._process_pool = pool

@@ -405,8 +405,10 @@ class WorkerLifecycle:
 
 class PoolLink(_Link):
     """The workers of process tasks: up to `size`, started as calls need them and reused; a
-    function crosses once per worker. Each worker runs one task at a time and holds up to
-    AHEAD of them, so that the next one is there when it finishes one.
+    function crosses once per worker. Each worker runs one task at a time and holds a few
+    more, so that the next one is there when it finishes one: AHEAD, or up to AHEAD_MOST
+    while tasks are short enough that the last of them waits at most about QUEUED_WAIT for
+    those ahead of it (a deeper window batches more tasks and results per pipe write).
 
     `num_cpus` other than 1 (see cpu_units()) makes the pool count CPUs, as Ray's scheduler
     does: the tasks running at once ask for `size` CPUs at most. Such a task goes to an idle
@@ -416,11 +418,18 @@ class PoolLink(_Link):
     first such task, none of this costs anything."""
 
     AHEAD = 8
+    AHEAD_MOST = 64
+    QUEUED_WAIT = 0.01  # seconds
+    SAMPLE = 32  # results of one worker, busy throughout, per estimate of a task's time
     UNITS = 10_000  # Ray's precision of resource quantities: 0.0001 CPU
 
     def __init__(self, hub: Hub, size: int):
         super().__init__(hub)
         self.size = size
+        self.ahead = self.AHEAD
+        self.group: _core.ProcessGroup | None = None  # its group, which window() bounds
+        # worker -> (when it was last seen busy from, results since): time per task
+        self.busy_since: dict[Worker, tuple[float, int]] = {}
         self.workers: list[Worker] = []
         self.functions: dict[int, tuple] = {}  # id(function) -> (function, its payload)
         self.known: dict[Worker, set] = {}
@@ -466,15 +475,40 @@ class PoolLink(_Link):
     def _callee(self, func) -> tuple[str, Any]:
         return func.__qualname__, func
 
+    def window(self) -> int:
+        """The most tasks sent and unanswered at once."""
+        return self.size * self.ahead
+
+    def _timed(self, worker: Worker) -> None:
+        # A worker busy throughout a sample took its span per task (an idle spell restarts
+        # the sample, see _worker_for; a new worker's starts at its first result); the
+        # window follows.
+        since, results = self.busy_since.get(worker, (0.0, -1))
+        results += 1
+        if 0 < results < self.SAMPLE:
+            self.busy_since[worker] = (since, results)
+            return
+        now = time.monotonic()
+        self.busy_since[worker] = (now, 0)
+        if not results:
+            return
+        per_task = (now - since) / results
+        ahead = min(self.AHEAD_MOST, max(self.AHEAD, int(self.QUEUED_WAIT / max(per_task, 1e-9))))
+        if ahead != self.ahead and self.group is not None:
+            self.ahead = ahead
+            self.group.set_window(self.window())
+
     def _worker_for(self, group) -> Worker | None:
         # The least busy worker; a new one while there is room and every one is busy. The
-        # core sends at most size * AHEAD calls at once, so none holds more than AHEAD.
+        # core sends at most window() calls at once, so none holds more than self.ahead.
         with self.workers_lock:
             if self.counting:
                 return self._counted(self.demands.get(group.name, self.UNITS), False)
             live = [worker for worker in self.workers if not worker.stopping]
             least = min(live, key=lambda worker: len(worker.calls), default=None)
             if least is not None and (not least.calls or len(self.workers) >= self.size):
+                if not least.calls:  # idle until now: it is busy from here
+                    self.busy_since[least] = (time.monotonic(), 0)
                 return least
             return self._new_worker()
 
@@ -530,15 +564,16 @@ class PoolLink(_Link):
                 target.write(self._frame(target, ident, name, func, payload))
 
     def on_message(self, worker: Worker, message: tuple) -> None:
-        if not self.counting or message[0] not in ("ok", "err"):
-            super().on_message(worker, message)
-            return
-        with self.workers_lock:  # its CPUs are free once its task is (before the next comes)
-            if list(worker.calls) == [message[1]]:
-                self.cpus.pop(worker, None)
+        done = message[0] in ("ok", "err")
+        if done and self.counting:
+            with self.workers_lock:  # its CPUs are free once its task is (before the next)
+                if list(worker.calls) == [message[1]]:
+                    self.cpus.pop(worker, None)
         super().on_message(worker, message)
-        if not worker.calls:
-            self._freed()
+        if done:
+            self._timed(worker)
+            if self.counting and not worker.calls:
+                self._freed()
 
     def send_cancel(self, call) -> None:
         with self.lock:
@@ -604,6 +639,7 @@ class PoolLink(_Link):
                 self.workers.remove(worker)
                 del self.known[worker]
             self.cpus.pop(worker, None)
+            self.busy_since.pop(worker, None)
 
     def end_worker_of(self, call) -> None:
         """cancel(force=True) of a running task: its worker ends, as Ray's does (the call
