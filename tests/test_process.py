@@ -400,7 +400,7 @@ def test_an_item_that_cannot_cross_fails_the_stream_from_there_and_stops_the_bod
     s = Streams.remote()
     refs = list(s.with_a_lock.remote())
     assert len(refs) == 2 and ray.get(refs[0]) == "fine"
-    with pytest.raises(TaskError, match="item 1 could not be pickled.*_thread.lock"):
+    with pytest.raises(TaskError, match=r"item 1 could not be pickled.*_thread\.lock"):
         ray.get(refs[1])
     assert ray.get(s.has_stopped.remote())
     refs = list(s.unloadable_here.remote())
@@ -421,8 +421,7 @@ def test_a_stream_is_not_run_twice_when_its_worker_restarts():
 
 @ray.remote(process=True)
 def numbers(n):
-    for i in range(n):
-        yield i
+    yield from range(n)
 
 
 def test_process_tasks_stream_and_split_their_values():

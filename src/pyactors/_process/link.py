@@ -76,8 +76,9 @@ class _Link(abc.ABC):
     def send_calls(self, group, batch: list) -> None:
         sendable = []
         unsendable = []
-        for call, func, args, kwargs, init in batch:
+        for call, func, given, kwargs, init in batch:
             stream = None
+            args = given
             if args and type(args[0]) is _core.Stream:  # a streaming call's, put first
                 stream, args = args[0], args[1:]
             if len(args) == 1 and type(args[0]) is wire.Payload and kwargs is None:
