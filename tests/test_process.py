@@ -3,6 +3,7 @@ faults, processes that end) and what it must not (limits, order, cancel, kill, s
 actor reports what it saw from inside its own process."""
 
 import asyncio
+import itertools
 import os
 import select
 import signal
@@ -341,12 +342,20 @@ class Streams:
         finally:
             self.stopped.set()
 
+    def echo(self, value):
+        return value
+
+    def counting(self):
+        try:
+            yield from itertools.count()
+        finally:
+            self.stopped.set()
+
     def with_a_lock(self):
         try:
             yield "fine"
             yield threading.Lock()
-            while True:  # ends: the stream was dropped at the lock
-                yield "more"
+            yield from itertools.count()  # ends: the stream was dropped at the lock
         finally:
             self.stopped.set()
 
@@ -417,6 +426,20 @@ def test_a_stream_is_not_run_twice_when_its_worker_restarts():
     with pytest.raises(ActorDiedError, match="it restarts"):
         ray.get(next(gen), timeout=30)
     assert ray.get(s.pid.remote(), timeout=30) != os.getpid(), "restarted"
+
+
+@ray.remote(process=True)
+def call_through(handle, method):
+    return ray.get(getattr(handle, method).remote())
+
+
+def test_a_generator_method_through_a_handle_in_a_worker_fails_clearly():
+    s = Streams.remote()
+    with pytest.raises(TypeError, match="only methods with one result can be called"):
+        ray.get(call_through.remote(s, "counting"), timeout=30)
+    # Cancelled (before or after its body started): the default group's one slot is free.
+    assert ray.get(s.echo.remote("free"), timeout=30) == "free"
+    assert ray.get(call_through.remote(s, "pid"), timeout=30) != os.getpid()
 
 
 @ray.remote(process=True)
