@@ -139,7 +139,7 @@ def test_rays_wait_examples(loop_kind):
 class Streamer(Gated):
     def __init__(self):
         self.produced = []
-        self.ended = threading.Event()
+        self.ended = asyncio.Event()  # set on the default group's loop, where both run
 
     @ray.method(concurrency_group="io")
     def where(self, n):
@@ -172,8 +172,11 @@ class Streamer(Gated):
     def count(self):
         return len(self.produced)
 
-    def has_ended(self):
-        return self.ended.is_set()
+    async def has_ended(self):
+        """Waits for the generator's body to end (its finally may run after its last value
+        reached the caller)."""
+        await asyncio.wait_for(self.ended.wait(), 30)
+        return True
 
     @ray.method(concurrency_group="io")
     def echo(self, value):
@@ -281,11 +284,7 @@ def test_dropping_the_generator_stops_a_body_waiting_for_room(loop_kind):
     ray.get(next(gen))
     del gen  # nobody can read the rest: the body must not hold its slot forever
     assert ray.get(actor.echo.remote("io is free"), timeout=30) == "io is free"
-    ended = ray.get(actor.has_ended.remote(), timeout=30)
-    deadline = time.monotonic() + 30
-    while not ended and time.monotonic() < deadline:
-        ended = ray.get(actor.has_ended.remote(), timeout=30)
-    assert ended
+    assert ray.get(actor.has_ended.remote(), timeout=60)
     assert ray.get(actor.count.remote()) < 1000
 
 

@@ -459,6 +459,24 @@ def test_process_tasks_stream_and_split_their_values():
     assert ray.get(list(dynamic)) == [0, 1, 2]
 
 
+@ray.remote(process=True)
+async def ticks():
+    for i in itertools.count():
+        yield i
+        await asyncio.sleep(0)
+
+
+def test_cancel_stops_a_streaming_process_task_in_its_worker():
+    gen = ticks.options(_generator_backpressure_num_objects=4).remote()
+    assert ray.get(next(gen), timeout=30) == 0
+    assert ray.cancel(gen) is True
+    refs = list(gen)  # ends: bounded by the backpressure, then the reason
+    assert len(refs) <= 4 + 1 + 1
+    with pytest.raises(TaskCancelledError):
+        ray.get(refs[-1], timeout=30)
+    assert ray.get(numbers.options(num_returns=1).remote(1), timeout=30) == 0, "the pool goes on"
+
+
 def _run(code, env=None, timeout=60):
     return subprocess.run(
         [sys.executable, "-c", code],

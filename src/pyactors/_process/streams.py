@@ -87,7 +87,12 @@ class Incoming:
             self._tell(stream.consumed)
 
     def _room(self, _signal) -> None:
-        self._tell(DROPPED if self.stream.abandoned else self.stream.consumed)
+        if not self.stream.abandoned:  # the consumer took one (its thread)
+            self._tell(self.stream.consumed)
+            return
+        # The generator's finalizer, which may run on a thread inside worker.write() (under
+        # its lock): told from a thread of its own.
+        threading.Thread(target=self._tell, args=(DROPPED,), name="pyactors:stream-drop").start()
 
     def _tell(self, consumed: int) -> None:
         with self.lock:
