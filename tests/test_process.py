@@ -405,6 +405,17 @@ def test_a_worker_that_dies_mid_stream_fails_the_next_unread_item():
         ray.get(gen.completed(), timeout=0)
 
 
+def test_kill_ends_a_stream_at_once_with_nothing_after_the_error():
+    s = Streams.remote()
+    gen = s.counting.remote()  # without backpressure: values keep arriving until the kill
+    assert ray.get(next(gen), timeout=30) == 0
+    ray.kill(s)
+    refs = list(gen)
+    with pytest.raises(ActorDiedError):
+        ray.get(refs[-1], timeout=30)
+    assert ray.get(refs[:-1]) == list(range(1, len(refs)))
+
+
 def test_an_item_that_cannot_cross_fails_the_stream_from_there_and_stops_the_body():
     s = Streams.remote()
     refs = list(s.with_a_lock.remote())

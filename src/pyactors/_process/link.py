@@ -146,7 +146,11 @@ class _Link(abc.ABC):
     def on_message(self, worker: Worker, message: tuple) -> None:
         op = message[0]
         if op == "item":
-            self.streams[message[1]].receive(message[2])
+            incoming = self.streams.get(message[1])
+            if incoming is None:  # not known to happen: the I/O thread must not die of it
+                message[2].discard()
+            else:
+                incoming.receive(message[2])
         elif op == "ok":
             self.streams.pop(message[1], None)
             found = worker.finished(message)

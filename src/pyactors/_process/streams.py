@@ -57,7 +57,9 @@ class Incoming:
 
     def receive(self, data: wire.Payload) -> None:
         """An item the worker sent (the hub's thread)."""
-        if self.failed or self.dropped:
+        if self.failed or self.dropped or self.call.done():
+            # Nothing reads it: the stream failed here, was dropped, or its call ended here
+            # first (a kill, a forced cancel) - its items end with that.
             data.discard()
             return
         stream = self.stream
