@@ -126,6 +126,11 @@ class Window:
                 self.allowed = max(self.allowed, consumed + self.backpressure)
             self.changed.notify_all()
 
+    def open_after(self, sent: int) -> bool:
+        """Whether a backpressured stream may send more after `sent` items, as told so far."""
+        allowed = self.allowed
+        return allowed is not None and sent < allowed
+
     def wait_for_room(self, sent: int) -> bool:
         """Wait until item `sent` may go; False if the caller dropped the generator."""
         with self.changed:

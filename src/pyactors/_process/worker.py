@@ -254,8 +254,11 @@ class Worker:
                     group,
                 )
                 break
-            self._send(("item", ident, data), generator.next_ready())
             sent += 1
+            # Batched (at most FLUSH_DELAY late) while more follow at once - the next value is
+            # there, or the window lets the body run on - and sent now when the worker is
+            # about to wait for the caller.
+            self._send(("item", ident, data), generator.next_ready() or window.open_after(sent))
         # Dropped (by the caller, or after a value that cannot cross): the body stops at its
         # next value, as in one process when the generator is dropped.
         del generator
