@@ -66,8 +66,8 @@ class Worker:
         self.pid = os.getpid()
         self.refs: dict = {}  # call id -> the ref of its call here
         self.windows: dict[str, Window] = {}  # call id -> what its stream may send
-        self.methods: dict = {}  # (method, group) -> RemoteMethod
-        self.functions: dict = {}  # key -> RemoteFunction
+        self.methods: dict = {}  # (method, group, generator kind) -> RemoteMethod
+        self.functions: dict = {}  # key -> (RemoteFunction, generator kind)
         # Set by the "actor" message, before the call of __init__ that reads it.
         self.setup: wire.Payload = None  # type: ignore[assignment]
         self.reconstructed = False  # a restart's worker
@@ -219,7 +219,7 @@ class Worker:
             self._send(("ok", ident, wire.dumps(None)))
             return
         if type(ref) is _core.ObjectRefGenerator:
-            window = self.windows.get(ident) or Window(-1)
+            window = self.windows[ident]  # its "stream" frame came before the call
             self.refs[ident] = ref.completed()  # what a cancel stops
             threading.Thread(
                 target=self._forward,
