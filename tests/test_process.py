@@ -4,6 +4,7 @@ actor reports what it saw from inside its own process."""
 
 import asyncio
 import contextlib
+import itertools
 import os
 import select
 import signal
@@ -318,21 +319,178 @@ def test_a_crashed_task_worker_fails_only_its_task():
     assert ray.get(fine.remote()) == "fine"
 
 
-def test_streaming_generator_methods_are_refused_at_remote():
-    @ray.remote(process=True)
-    class Gen:
-        def stream(self):
-            yield 1
+@ray.remote(process=True, concurrency_groups={"control": 1})
+class Streams:
+    """Generator methods of a process actor, with what their bodies did kept in the worker."""
 
-        @ray.method(num_returns=2)
-        def two(self):
-            yield "a"
-            yield "b"
+    def __init__(self):
+        self.released = threading.Event()
+        self.stopped = threading.Event()
 
-    g = Gen.remote()
-    with pytest.raises(TypeError, match="process actors do not stream yet"):
-        g.stream.remote()
-    assert ray.get(g.two.remote()) == ["a", "b"]
+    @ray.method(concurrency_group="control")
+    def release(self):
+        self.released.set()
+
+    @ray.method(concurrency_group="control")
+    def pid(self):
+        return os.getpid()
+
+    @ray.method(concurrency_group="control")
+    def has_stopped(self):
+        return self.stopped.wait(30)
+
+    def first_then_held(self):
+        try:
+            yield "first"
+            self.released.wait(30)
+            yield "second"
+        finally:
+            self.stopped.set()
+
+    def echo(self, value):
+        return value
+
+    def counting(self):
+        try:
+            yield from itertools.count()
+        finally:
+            self.stopped.set()
+
+    def with_a_lock(self):
+        try:
+            yield "fine"
+            yield threading.Lock()
+            yield from itertools.count()  # ends: the stream was dropped at the lock
+        finally:
+            self.stopped.set()
+
+    def unloadable_here(self):
+        yield "fine"
+        yield Unloadable()
+        yield "never delivered"
+
+
+# The test's process: workers inherit the variable, and see another pid.
+_CALLER = os.environ.setdefault("PYACTORS_TEST_CALLER_PID", str(os.getpid()))
+
+
+def _refuse_to_load():
+    if os.getpid() == int(_CALLER):
+        raise RuntimeError("this value does not load in the caller's process")
+
+
+class Unloadable:
+    """Pickles in the worker; its unpickling raises in the caller's process."""
+
+    def __reduce__(self):
+        return _refuse_to_load, ()
+
+
+def test_a_process_actor_streams_each_item_as_its_body_yields_it():
+    s = Streams.remote()
+    gen = s.first_then_held.remote()
+    assert ray.get(next(gen), timeout=30) == "first"  # the body is still held in the worker
+    assert not gen.next_ready()
+    s.release.remote()
+    assert [ray.get(ref) for ref in gen] == ["second"]
+    assert ray.get(gen.completed()) is None
+    assert ray.get(s.has_stopped.remote())
+
+
+def test_a_worker_that_dies_mid_stream_fails_the_next_unread_item():
+    s = Streams.remote()
+    gen = s.first_then_held.remote()
+    assert ray.get(next(gen), timeout=30) == "first"
+    os.kill(ray.get(s.pid.remote()), signal.SIGKILL)
+    with pytest.raises(ActorDiedError, match="killed by SIGKILL"):
+        ray.get(next(gen), timeout=30)
+    with pytest.raises(StopIteration):
+        next(gen)
+    with pytest.raises(ActorDiedError, match="killed by SIGKILL"):
+        ray.get(gen.completed(), timeout=0)
+
+
+def test_kill_ends_a_stream_at_once_with_nothing_after_the_error():
+    s = Streams.remote()
+    gen = s.counting.remote()  # without backpressure: values keep arriving until the kill
+    assert ray.get(next(gen), timeout=30) == 0
+    ray.kill(s)
+    refs = list(gen)
+    with pytest.raises(ActorDiedError):
+        ray.get(refs[-1], timeout=30)
+    assert ray.get(refs[:-1]) == list(range(1, len(refs)))
+
+
+def test_an_item_that_cannot_cross_fails_the_stream_from_there_and_stops_the_body():
+    s = Streams.remote()
+    refs = list(s.with_a_lock.remote())
+    assert len(refs) == 2 and ray.get(refs[0]) == "fine"
+    with pytest.raises(TaskError, match=r"item 1 could not be pickled.*_thread\.lock"):
+        ray.get(refs[1])
+    assert ray.get(s.has_stopped.remote())
+    refs = list(s.unloadable_here.remote())
+    assert len(refs) == 2 and ray.get(refs[0]) == "fine"
+    with pytest.raises(TaskError, match="item 1 could not be unpickled in this process"):
+        ray.get(refs[1])
+
+
+def test_a_stream_is_not_run_twice_when_its_worker_restarts():
+    s = Streams.options(max_restarts=1, max_task_retries=1).remote()
+    gen = s.first_then_held.remote()
+    assert ray.get(next(gen), timeout=30) == "first"
+    os.kill(ray.get(s.pid.remote()), signal.SIGKILL)
+    with pytest.raises(ActorDiedError, match="it restarts"):
+        ray.get(next(gen), timeout=30)
+    assert ray.get(s.pid.remote(), timeout=30) != os.getpid(), "restarted"
+
+
+@ray.remote(process=True)
+def call_through(handle, method):
+    return ray.get(getattr(handle, method).remote())
+
+
+def test_a_generator_method_through_a_handle_in_a_worker_fails_clearly():
+    s = Streams.remote()
+    with pytest.raises(TypeError, match="only methods with one result can be called"):
+        ray.get(call_through.remote(s, "counting"), timeout=30)
+    # Cancelled (before or after its body started): the default group's one slot is free.
+    assert ray.get(s.echo.remote("free"), timeout=30) == "free"
+    assert ray.get(call_through.remote(s, "pid"), timeout=30) != os.getpid()
+
+
+@ray.remote(process=True)
+def numbers(n):
+    yield from range(n)
+
+
+def test_process_tasks_stream_and_split_their_values():
+    gen = numbers.remote(3)
+    assert isinstance(gen, ray.ObjectRefGenerator)
+    assert [ray.get(ref) for ref in gen] == [0, 1, 2]
+    assert ray.get(numbers.options(num_returns=2).remote(2)) == [0, 1]
+    assert ray.get(numbers.options(num_returns=1).remote(1)) == 0
+    with pytest.raises(ValueError, match="yielded 2 values, but num_returns=1"):
+        ray.get(numbers.options(num_returns=1).remote(2))
+    dynamic = ray.get(numbers.options(num_returns="dynamic").remote(3))
+    assert ray.get(list(dynamic)) == [0, 1, 2]
+
+
+@ray.remote(process=True)
+async def ticks():
+    for i in itertools.count():
+        yield i
+        await asyncio.sleep(0)
+
+
+def test_cancel_stops_a_streaming_process_task_in_its_worker():
+    gen = ticks.options(_generator_backpressure_num_objects=4).remote()
+    assert ray.get(next(gen), timeout=30) == 0
+    assert ray.cancel(gen) is True
+    refs = list(gen)  # ends: bounded by the backpressure, then the reason
+    assert len(refs) <= 4 + 1 + 1
+    with pytest.raises(TaskCancelledError):
+        ray.get(refs[-1], timeout=30)
+    assert ray.get(numbers.options(num_returns=1).remote(1), timeout=30) == 0, "the pool goes on"
 
 
 def _run(code, env=None, timeout=60):

@@ -44,6 +44,16 @@ cdef class Stream:
         """The generator was dropped: nothing can read what the body would still yield."""
         return self.dropped
 
+    @property
+    def consumed(self):
+        """How many refs the consumer took (a worker process is told, to produce more)."""
+        return self.consumed
+
+    @property
+    def backpressure(self):
+        """The most unconsumed refs before the body waits for the consumer, or -1."""
+        return self.backpressure
+
     cdef _abandon(self):
         cdef ObjectRef room = self.room
         self.dropped = True

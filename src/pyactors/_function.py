@@ -34,16 +34,10 @@ class RemoteFunction:
         # The compiled method finds the pool of the current runtime itself, on the first call
         # and again after a shutdown(): `f.remote` stays a C call.
         if is_generator(function):
-            if process:
-                raise ValueError(
-                    f"{where}: a generator function cannot run in a worker "
-                    f"process yet (its values would have to stream back); "
-                    f"leave out process=True"
-                )
             self._method = Generator(function, on_loop=False).method(
                 function.__qualname__,
                 None,
-                _Pool(function, options, self._is_async, False, generator=True),
+                _Pool(function, options, self._is_async, process),
                 num_returns=options.get("num_returns", STREAMING),
                 backpressure=_backpressure(options, where),
             )
@@ -94,7 +88,7 @@ class _Pool:
     (`process`: True, False, or None for the runtime's default), or another backend (Ray),
     which also needs the function and its options as declared."""
 
-    __slots__ = ("declared", "function", "generator", "is_async", "process")
+    __slots__ = ("declared", "function", "is_async", "process")
 
     def __init__(
         self,
@@ -102,13 +96,11 @@ class _Pool:
         declared: dict,
         is_async: bool,
         process: bool | None,
-        generator: bool = False,
     ):
         self.function = function
         self.declared = declared
         self.is_async = is_async
         self.process = process
-        self.generator = generator
 
     def __call__(self, call_options: dict | None):
         """A group of this runtime, or (another backend, given the options of .options())
@@ -116,12 +108,7 @@ class _Pool:
         return _runtime.current().function_target(self, call_options)
 
     def with_process(self, process: bool) -> _Pool:
-        if process and self.generator:
-            raise ValueError(
-                "a generator function cannot run in a worker process yet (its "
-                "values would have to stream back); leave out process=True"
-            )
-        return _Pool(self.function, self.declared, self.is_async, process, self.generator)
+        return _Pool(self.function, self.declared, self.is_async, process)
 
 
 def _backpressure(options: dict, where: str) -> int:

@@ -39,6 +39,17 @@ def is_generator(func) -> bool:
     return inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
 
 
+def generator_call(body) -> tuple[Any, str] | None:
+    """For the body of a generator call (a bound method of Generator, as the RemoteMethod
+    holds it): what it runs (the Generator's func) and how its values return - "streaming",
+    "dynamic", "single" (num_returns=1) or "collected" (num_returns=N). None for other calls.
+    A worker process runs the call as the same kind of generator call of its own."""
+    generator = getattr(body, "__self__", None)
+    if type(generator) is not Generator:
+        return None
+    return generator.func, body.__name__.strip("_").removesuffix("_async")
+
+
 class Generator:
     """How one generator method or function runs as a call.
 

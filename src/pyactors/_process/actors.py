@@ -7,6 +7,7 @@ import os
 
 from .. import _core
 from .._actor import ActorHandle, group_limits
+from .._generators import Generator
 from .._options import DEFAULT_GROUP
 from ..exceptions import _actor_died_error
 from . import wire
@@ -22,11 +23,6 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
     link = ActorLink(
         runtime.process_hub(),
         cls,
-        frozenset(
-            name
-            for name, spec in actor_class._methods.items()
-            if spec.generator and not isinstance(spec.num_returns, int)
-        ),
         options.get("max_restarts", 0),
         options.get("max_task_retries", 0),
     )
@@ -77,15 +73,15 @@ def _bind_methods(core: _core.ActorCore, actor_class) -> dict:
     methods = {}
     for name, spec in actor_class._methods.items():
         group = core.group(spec.group or DEFAULT_GROUP)
+        qualified = f"{core.class_name}.{name}"
+        blocking = spec.blocking and actor_class._is_async
+        if spec.generator:  # its calls run as generator calls of the worker's actor
+            methods[name] = Generator(name, on_loop=spec.is_async).method(
+                qualified, group, None, blocking, spec.num_returns, spec.backpressure
+            )
+            continue
         methods[name] = _core.RemoteMethod(
-            name,
-            f"{core.class_name}.{name}",
-            group,
-            spec.is_async,
-            None,
-            spec.blocking and actor_class._is_async,
-            spec.awaits,
-            spec.num_returns if isinstance(spec.num_returns, int) else 1,
+            name, qualified, group, spec.is_async, None, blocking, spec.awaits, spec.num_returns
         )
     methods["__ray_terminate__"] = _core.RemoteMethod(
         "__ray_terminate__", f"{core.class_name}.__ray_terminate__", core.default_group, False

@@ -209,11 +209,27 @@ class Peer:
             remote_method = getattr(handle, method)
             if group is not None:
                 remote_method = remote_method.options(concurrency_group=group)
-            ref = remote_method.remote(*args, **(kwargs or {}))
+            ref = _one_ref(remote_method.remote(*args, **(kwargs or {})), method)
         except Exception as exc:
             self.send(("settled", key, False, encode_error(exc)))
             return
         settle_when_done(ref, key, self.send, self.exports)
+
+
+def _one_ref(result, method: str):
+    """The ref of a call through a ProxyHandle, which settles one ref in the worker."""
+    if type(result) is _core.ObjectRef:
+        return result
+    if type(result) is _core.ObjectRefGenerator:
+        _core.cancel(result)
+        what = "an ObjectRefGenerator (a generator method whose refs stream)"
+    else:
+        what = f"{len(result)} refs (num_returns={len(result)})"
+    raise TypeError(
+        f"{method}.remote() returns {what}: through a handle passed to a worker process, "
+        f"only methods with one result can be called; call it from the process that "
+        f"created the actor, or return a list"
+    )
 
 
 def _imported_ref(key: str):

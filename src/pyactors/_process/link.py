@@ -16,11 +16,13 @@ import time
 from typing import Any, cast
 
 from .. import _core
+from .._generators import generator_call
 from ..exceptions import TaskCancelledError, WorkerCrashedError, _actor_died_error
 from . import wire
 from .crossing import Exports
 from .errors import decode_error, unpicklable_argument, unpicklable_result
 from .hub import TERMINATE_GRACE, Hub, Worker, describe_exit
+from .streams import Incoming
 
 _RESTART = "restart"  # the id of a restarted worker's __init__
 STATS_WAIT = 2.0  # how long stats() waits for a worker's answer before it estimates
@@ -47,11 +49,11 @@ class _Link(abc.ABC):
         self.exports = Exports()  # refs and handles its calls' arguments carry
         self.lock = threading.Lock()
         self.init_payload: wire.Payload | None = None
+        self.streams: dict[str, Incoming] = {}  # call.hex() -> its stream, while it runs
 
     def encode(self, func, args: tuple, kwargs: dict | None):
         """The arguments as they will cross: pickled now, unless some are refs (those are
         resolved here first, and the call is pickled when it is sent); the rest must pickle."""
-        self._check_callable(func)
         if _has_refs(args, kwargs):
             stripped = tuple(None if type(a) is _core.ObjectRef else a for a in args)
             kw = (
@@ -75,14 +77,14 @@ class _Link(abc.ABC):
     def _callee(self, func) -> tuple[str, Any]:
         """The name of what `func` calls, and a callable with its parameters."""
 
-    def _check_callable(self, func) -> None:
-        """Raise if calls of `func` cannot run in a worker; by default they all can."""
-        return
-
     def send_calls(self, group, batch: list) -> None:
         sendable = []
         unsendable = []
-        for call, func, args, kwargs, init in batch:
+        for call, func, given, kwargs, init in batch:
+            stream = None
+            args = given
+            if args and type(args[0]) is _core.Stream:  # a streaming call's, put first
+                stream, args = args[0], args[1:]
             if len(args) == 1 and type(args[0]) is wire.Payload and kwargs is None:
                 payload = args[0]
             else:  # its ref arguments were resolved: pickled now
@@ -93,33 +95,41 @@ class _Link(abc.ABC):
                     continue
             if init:
                 self.init_payload = payload  # kept: a restarted worker runs __init__ again
-            sendable.append((call, func, payload))
+            sendable.append((call, func, payload, stream))
         frames: dict[Worker, list] = {}
         busy: dict[Worker, bool] = {}
         with self.lock:  # the worker does not change (restart) between choice and write
-            for call, func, payload in sendable:
+            for call, func, payload, stream in sendable:
                 worker = self._worker_for(group)
                 if worker is None:  # no room for it yet (the pool's num_cpus): it waits there
-                    self._hold(group, call, func, payload)
+                    self._hold(group, call, func, payload, stream)
                     continue
                 if worker not in busy:
                     busy[worker] = bool(worker.calls)
-                ident = call.hex()  # also the call's task id inside the worker
-                worker.calls[ident] = (group, call, payload, func)
-                frames.setdefault(worker, []).append(
-                    self._frame(worker, ident, group.name, func, payload)
-                )
+                parts = self._assign(worker, group, call, func, payload, stream)
+                frames.setdefault(worker, []).extend(parts)
             for worker, parts in frames.items():
                 worker.write(b"".join(parts), busy[worker])
         for call, error in unsendable:
             group.fail_unsendable(call, error)
+
+    def _assign(self, worker: Worker, group, call, func, payload, stream) -> list[bytes]:
+        """Give `call` to `worker` (under self.lock): the frames that send it."""
+        ident = call.hex()  # also the call's task id inside the worker
+        worker.calls[ident] = (group, call, payload, func)
+        parts = []
+        if stream is not None:  # its items come back before its end
+            self.streams[ident] = Incoming(stream, group, call, ident, worker)
+            parts.append(wire.frame(("stream", ident, stream.backpressure)))
+        parts.append(self._frame(worker, ident, group.name, func, payload))
+        return parts
 
     @abc.abstractmethod
     def _worker_for(self, group) -> Worker | None:
         """The worker the next call of `group` goes to (under self.lock), or None if it must
         wait (_hold())."""
 
-    def _hold(self, group, call, func, payload: wire.Payload) -> None:
+    def _hold(self, group, call, func, payload: wire.Payload, stream) -> None:
         raise AssertionError("only a link whose _worker_for() may return None holds calls")
 
     @abc.abstractmethod
@@ -156,7 +166,14 @@ class _Link(abc.ABC):
 
     def on_message(self, worker: Worker, message: tuple) -> None:
         op = message[0]
-        if op == "ok":
+        if op == "item":
+            incoming = self.streams.get(message[1])
+            if incoming is None:  # not known to happen: the I/O thread must not die of it
+                message[2].discard()
+            else:
+                incoming.receive(message[2])
+        elif op == "ok":
+            self.streams.pop(message[1], None)
             found = worker.finished(message)
             if found is not None:
                 group, call = found
@@ -167,6 +184,7 @@ class _Link(abc.ABC):
                     return
                 group.complete(call, True, value)
         elif op == "err":
+            self.streams.pop(message[1], None)
             found = worker.finished(message)
             if found is not None:
                 group, call = found
@@ -192,10 +210,9 @@ class _Link(abc.ABC):
 class ActorLink(_Link):
     """The worker of one process actor."""
 
-    def __init__(self, hub: Hub, cls: type, streaming: frozenset, restarts: int, task_retries: int):
+    def __init__(self, hub: Hub, cls: type, restarts: int, task_retries: int):
         super().__init__(hub)
         self.cls = cls
-        self.streaming = streaming  # generator methods whose refs would stream
         # Set by assemble() right after: the core is made with this link's groups.
         self.core: _core.ActorCore = None  # type: ignore[assignment]
         self.worker: Worker | None = None
@@ -234,6 +251,9 @@ class ActorLink(_Link):
 
     def _callee(self, func) -> tuple[str, Any]:
         cls = self.cls
+        generator = generator_call(func)
+        if generator is not None:
+            func = generator[0]
         if func == "__init__":
             return cls.__name__, cls
         attr = inspect.getattr_static(cls, func, None)
@@ -245,21 +265,13 @@ class ActorLink(_Link):
             target = functools.partial(attr, None)  # without self
         return f"{cls.__name__}.{func}", target
 
-    def _check_callable(self, func) -> None:
-        if func in self.streaming:
-            raise TypeError(
-                f"{self.cls.__name__}.{func}() is a generator method whose refs stream "
-                f"(num_returns='streaming' or 'dynamic'): process actors do not stream yet. "
-                f"Declare @method(num_returns=N) to get its N values, or use an in-process "
-                f"actor (process=False)"
-            )
-
     def _worker_for(self, group) -> Worker:
         # Calls are sent once start() made the worker (an actor killed before has no calls).
         return self.worker  # type: ignore[return-value]
 
     def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
-        return wire.frame(("call", ident, group, func, payload))
+        # A generator method goes as its name and how its values return (see streams.py).
+        return wire.frame(("call", ident, group, generator_call(func) or func, payload))
 
     def _workers(self) -> list[Worker]:
         return [] if self.worker is None else [self.worker]
@@ -340,6 +352,7 @@ class ActorLink(_Link):
                 reason = _amended(reason, f" (pid {worker.pid})")
         for group, call, payload, _ in calls:
             if call is not None:
+                self.streams.pop(call.hex(), None)
                 group.complete(call, False, _actor_died_error(core, reason, None))
             payload.discard()  # never to be read
         if self.worker is worker:  # not restarted: nothing will ask for what it was sent
@@ -370,7 +383,11 @@ class ActorLink(_Link):
                 continue  # the __init__ of an earlier restart
             ident = call.hex()
             attempts = self.attempts.get(ident, 0)
-            if (self.task_retries < 0 or attempts < self.task_retries) and payload.available():
+            if (
+                (self.task_retries < 0 or attempts < self.task_retries)
+                and payload.available()
+                and ident not in self.streams  # its items were delivered: not run twice
+            ):
                 self.attempts[ident] = attempts + 1
                 worker.calls[ident] = (group, call, payload, func)
                 frames.append(self._frame(worker, ident, group.name, func, payload))
@@ -473,6 +490,9 @@ class PoolLink(_Link):
         return name
 
     def _callee(self, func) -> tuple[str, Any]:
+        generator = generator_call(func)
+        if generator is not None:
+            func = generator[0]
         return func.__qualname__, func
 
     def window(self) -> int:
@@ -542,8 +562,8 @@ class PoolLink(_Link):
                 return least
         return None
 
-    def _hold(self, group, call, func, payload: wire.Payload) -> None:
-        self.held.append((group, call, func, payload))
+    def _hold(self, group, call, func, payload: wire.Payload, stream) -> None:
+        self.held.append((group, call, func, payload, stream))
 
     def _freed(self) -> None:
         """A worker ran its last task or ended: the tasks that wait go if they now fit (the
@@ -552,16 +572,15 @@ class PoolLink(_Link):
             with self.workers_lock:
                 go = []
                 while self.held:
-                    group, call, func, payload = self.held[0]
+                    group, call, func, payload, stream = self.held[0]
                     target = self._counted(self.demands.get(group.name, self.UNITS), True)
                     if target is None:
                         break
                     self.held.popleft()
-                    ident = call.hex()
-                    target.calls[ident] = (group, call, payload, func)  # counted from now
-                    go.append((target, ident, group.name, func, payload))
-            for target, ident, name, func, payload in go:
-                target.write(self._frame(target, ident, name, func, payload))
+                    # counted from now
+                    go.append((target, self._assign(target, group, call, func, payload, stream)))
+            for target, parts in go:
+                target.write(b"".join(parts))
 
     def on_message(self, worker: Worker, message: tuple) -> None:
         done = message[0] in ("ok", "err")
@@ -623,6 +642,7 @@ class PoolLink(_Link):
             self._forget(worker)
             calls = worker.take_calls()
         for group, call, payload, _ in calls:
+            self.streams.pop(call.hex(), None)
             payload.discard()
             group.complete(
                 call,
@@ -656,18 +676,24 @@ class PoolLink(_Link):
             ahead = [worker.calls.pop(key) for key in list(worker.calls) if key != ident]
             worker.stop()
         for group, queued, payload, func in ahead:
-            if payload.available():
+            # A stream's items would come back to the ended worker's Incoming: not re-sent.
+            streamed = self.streams.pop(queued.hex(), None) is not None
+            if payload.available() and not streamed:
                 self.send_calls(group, [(queued, func, (payload,), None, False)])
-            else:
-                group.complete(
-                    queued,
-                    False,
-                    WorkerCrashedError(
-                        f"{queued!r}: its worker (pid {worker.pid}) was ended by "
-                        f"cancel({call!r}, force=True) after it had taken its arguments "
-                        f"from shared memory"
-                    ),
-                )
+                continue
+            why = (
+                "while this streaming call waited behind it"
+                if streamed
+                else "after it had taken its arguments from shared memory"
+            )
+            group.complete(
+                queued,
+                False,
+                WorkerCrashedError(
+                    f"{queued!r}: its worker (pid {worker.pid}) was ended by "
+                    f"cancel({call!r}, force=True) {why}"
+                ),
+            )
 
     def on_end(self, worker: Worker) -> None:
         self._forget(worker)
@@ -675,6 +701,7 @@ class PoolLink(_Link):
             self._freed()
         reason = describe_exit(worker.returncode)
         for group, call, payload, _ in worker.take_calls():
+            self.streams.pop(call.hex(), None)
             payload.discard()
             group.complete(
                 call,

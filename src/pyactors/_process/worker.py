@@ -22,11 +22,12 @@ from .._actor import ActorHandle, _assemble
 from .._context import caller_task_ids, caller_task_lock
 from .._control import set_concurrency
 from .._function import RemoteFunction
-from .._generators import DYNAMIC, DynamicObjectRefGenerator
+from .._generators import DYNAMIC, STREAMING, DynamicObjectRefGenerator, generator_call
 from ..exceptions import TaskError, _wrap_task_error
 from . import wire
 from .crossing import Exports, Peer
 from .errors import encode_error
+from .streams import Window, Yielded
 
 
 def _die_with(parent: int) -> None:
@@ -45,6 +46,9 @@ def _die_with(parent: int) -> None:
 
 
 PR_SET_PDEATHSIG = 1
+# How the worker runs a generator call for each way its values return (see streams.py): one
+# value per call, which the caller's process rebuilds.
+_RETURNS = {"streaming": STREAMING, "dynamic": DYNAMIC, "collected": DYNAMIC, "single": 1}
 # Results of a busy worker - one with at least DEFER_FROM calls still to answer - wait at
 # most FLUSH_DELAY, or until BATCH_MOST of them wait, to go in one write.
 DEFER_FROM = 16
@@ -61,8 +65,9 @@ class Worker:
         self.flush_due = threading.Event()
         self.pid = os.getpid()
         self.refs: dict = {}  # call id -> the ref of its call here
-        self.methods: dict = {}  # (method, group) -> RemoteMethod
-        self.functions: dict = {}  # key -> RemoteFunction
+        self.windows: dict[str, Window] = {}  # call id -> what its stream may send
+        self.methods: dict = {}  # (method, group, generator kind) -> RemoteMethod
+        self.functions: dict = {}  # key -> (RemoteFunction, generator kind)
         # Set by the "actor" message, before the call of __init__ that reads it.
         self.setup: wire.Payload = None  # type: ignore[assignment]
         self.reconstructed = False  # a restart's worker
@@ -95,6 +100,12 @@ class Worker:
                 op = message[0]
                 if op == "call":
                     self.call(*message[1:])
+                elif op == "stream":  # the call that follows streams
+                    self.windows[message[1]] = Window(message[2])
+                elif op == "more":
+                    window = self.windows.get(message[1])
+                    if window is not None:
+                        window.more(message[2])
                 elif op == "cancel":
                     entry = self.refs.get(message[1])
                     if entry is not None:
@@ -129,7 +140,9 @@ class Worker:
         self._send(("shut",))
 
     def call(self, ident: str, group: str, method, payload: wire.Payload) -> None:
-        """A call of the actor's `method` in `group` (or its __init__)."""
+        """A call of the actor's `method` in `group` (or its __init__); a generator method's
+        comes as (method, how its values return)."""
+        method, kind = method if type(method) is tuple else (method, None)
         args = self._arguments(ident, method, payload)
         if args is None:
             return
@@ -140,22 +153,25 @@ class Worker:
                 if method == "__init__":
                     ref = self._create(args, kwargs or {})
                 else:
-                    ref = self._method(method, group).remote(*args, **(kwargs or {}))
-                caller_task_ids[id(ref)] = ident
+                    remote_method = self._method(method, group, kind)
+                    ref = self._streamed(ident, remote_method).remote(*args, **(kwargs or {}))
+                caller_task_ids[id(_call_of(ref))] = ident
         except BaseException as exc:
             self._send(("err", ident, encode_error(self._task_error(exc, method, group))))
             return
-        self._track(ident, ref, method, group)
+        self._track(ident, ref, method, group, kind)
 
     def call_function(
         self, ident: str, key: int, function: wire.Payload | None, payload: wire.Payload
     ) -> None:
         """A process task: the function crosses once, then goes by `key`."""
         try:
-            remote_function = self.functions.get(key)
-            if remote_function is None:  # its first call: the function came with it
-                function = cast(wire.Payload, function)
-                remote_function = self.functions[key] = RemoteFunction(wire.loads(function), {})
+            entry = self.functions.get(key)
+            if entry is None:  # its first call: the function came with it
+                entry = self.functions[key] = _remote_function(
+                    wire.loads(cast(wire.Payload, function))
+                )
+            remote_function, kind = entry
         except Exception as exc:
             self._send(
                 (
@@ -177,12 +193,12 @@ class Worker:
         try:
             with caller_task_lock:
                 caller_task_ids[0] = ""
-                ref = remote_function.remote(*args, **(kwargs or {}))
-                caller_task_ids[id(ref)] = ident
+                ref = self._streamed(ident, remote_function).remote(*args, **(kwargs or {}))
+                caller_task_ids[id(_call_of(ref))] = ident
         except BaseException as exc:
             self._send(("err", ident, encode_error(exc)))
             return
-        self._track(ident, ref, None, None)
+        self._track(ident, ref, None, None, kind)
 
     def _arguments(self, ident: str, what: str, payload: wire.Payload):
         try:
@@ -203,31 +219,66 @@ class Worker:
             )
             return None
 
-    def _track(self, ident: str, ref, method, group) -> None:
+    def _streamed(self, ident: str, remote_method):
+        """`remote_method` as a streaming call `ident` runs it: the body waits for the
+        forwarding thread to take each value when the caller set a backpressure (so that it
+        runs at most one value ahead of what the caller allows), as it does in one process."""
+        window = self.windows.get(ident)
+        if window is None or window.allowed is None:
+            return remote_method
+        return remote_method.options(_generator_backpressure_num_objects=1)
+
+    def _track(self, ident: str, ref, method, group, kind) -> None:
         if ref is None:  # an __init__ with nothing to run
             self._send(("ok", ident, wire.dumps(None)))
             return
-        if type(ref) is not _core.ObjectRef:
-            caller_task_ids.pop(id(ref), None)
-            self._send(
-                (
-                    "err",
-                    ident,
-                    encode_error(
-                        self._task_error(
-                            TypeError(
-                                f"{method}() is a generator: process actors do not stream yet; "
-                                "return a list, or use an in-process actor"
-                            ),
-                            method,
-                            group,
-                        )
-                    ),
-                )
-            )
+        if type(ref) is _core.ObjectRefGenerator:
+            window = self.windows[ident]  # its "stream" frame came before the call
+            self.refs[ident] = ref.completed()  # what a cancel stops
+            threading.Thread(
+                target=self._forward,
+                args=(ident, [ref], window, method, group),
+                name="pyactors:stream",
+                daemon=True,
+            ).start()
             return
         self.refs[ident] = ref
-        _core.on_settled(ref, functools.partial(self._done, ident, method, group))
+        _core.on_settled(ref, functools.partial(self._done, ident, method, group, kind))
+
+    def _forward(self, ident: str, holder: list, window: Window, method, group) -> None:
+        """Send each value of a streaming call as its body yields it (as far as the caller's
+        backpressure allows), then the call's end."""
+        generator = holder.pop()  # the only reference: dropping it stops the body
+        completed = generator.completed()
+        sent = 0
+        error = None
+        while window.wait_for_room(sent):
+            ref = next(generator, None)
+            if ref is None or ref is completed:  # the end (failed: its end says how)
+                break
+            try:
+                data = wire.dumps(ref.result(), self.exports)
+            except Exception as exc:
+                error = self._task_error(
+                    TypeError(
+                        f"the value it yielded as item {sent} could not be pickled to return "
+                        f"it to the caller's process: {type(exc).__name__}: {exc}"
+                    ),
+                    method,
+                    group,
+                )
+                break
+            sent += 1
+            # Batched (at most FLUSH_DELAY late) while more follow at once - the next value is
+            # there, or the window lets the body run on - and sent now when the worker is
+            # about to wait for the caller.
+            self._send(("item", ident, data), generator.next_ready() or window.open_after(sent))
+        # Dropped (by the caller, or after a value that cannot cross): the body stops at its
+        # next value, as in one process when the generator is dropped.
+        del generator
+        _core.on_settled(
+            completed, functools.partial(self._done, ident, method, group, None, error=error)
+        )
 
     def _create(self, args: tuple, kwargs: dict):
         actor_class, options, actor_id, name, job_id = wire.loads(self.setup)
@@ -238,9 +289,6 @@ class Worker:
         core, start = _assemble(actor_class, options, runtime, args, kwargs, actor_id)
         self.handle = core.handle_factory()
         runtime.register(core, name, self.handle)
-        self.generators = {
-            method for method, spec in actor_class._methods.items() if spec.generator
-        }
         self.core = core
         core.on_death = functools.partial(self._died, core.on_death)  # after the registry's
         if self.reconstructed:
@@ -268,15 +316,15 @@ class Worker:
             wire.write_all(self.fd_out, b"".join(self.outbox))
             self.outbox.clear()
 
-    def _method(self, method: str, group: str):
-        remote_method = self.methods.get((method, group))
+    def _method(self, method: str, group: str, kind: str | None):
+        remote_method = self.methods.get((method, group, kind))
         if remote_method is None:
             # One value per call, which the caller's process splits into its num_returns
-            # refs: a generator's values come back as one tuple.
+            # refs (a generator's, as `kind` says).
             remote_method = getattr(self.handle, method).options(
-                concurrency_group=group, num_returns=DYNAMIC if method in self.generators else 1
+                concurrency_group=group, num_returns=1 if kind is None else _RETURNS[kind]
             )
-            self.methods[(method, group)] = remote_method
+            self.methods[(method, group, kind)] = remote_method
         return remote_method
 
     def _task_error(self, exc: BaseException, method, group: str):
@@ -285,16 +333,20 @@ class Worker:
             return exc
         return _wrap_task_error(exc, f"{self.class_name}.{method}", self.core.group(group))
 
-    def _done(self, ident: str, method, group: str, ref) -> None:
+    def _done(self, ident: str, method, group: str, kind, ref, error=None) -> None:
+        """`ref`, the call `ident`, completed: its outcome to the caller (or `error`, the
+        forwarding's of a stream)."""
         with caller_task_lock:
             caller_task_ids.pop(id(self.refs.pop(ident)), None)
-        error = ref.exception()
+        self.windows.pop(ident, None)
+        if error is None:
+            error = ref.exception()
         message: tuple
         if error is None:
             try:
                 value = ref.result()
                 if type(value) is DynamicObjectRefGenerator:
-                    value = tuple(_core.get(list(value)))
+                    value = self._yielded(value, kind == "dynamic", method, group)
                 message = ("ok", ident, wire.dumps(value, self.exports))
             except Exception as exc:
                 message = (
@@ -318,6 +370,19 @@ class Worker:
                 error = self._task_error(error, method, group)
             message = ("err", ident, encode_error(error))
         self._send(message, len(self.refs) >= DEFER_FROM)
+
+    def _yielded(self, value: DynamicObjectRefGenerator, dynamic: bool, method, group) -> Yielded:
+        # The values before an error keep their refs; the error is the dynamic generator's
+        # last ref, or what the remaining outputs of num_returns=N raise.
+        values = []
+        error = None
+        for ref in value:
+            exc = ref.exception()
+            if exc is None:
+                values.append(ref.result())
+            else:
+                error = encode_error(self._task_error(exc, method, group))
+        return Yielded(values, error, dynamic)
 
     def _send(self, message: tuple, defer: bool = False) -> None:
         """Write `message`, after what waits. With `defer` (many calls are still to answer,
@@ -345,6 +410,21 @@ class Worker:
                 if self.outbox:
                     wire.write_all(self.fd_out, b"".join(self.outbox))
                     self.outbox.clear()
+
+
+def _call_of(ref):
+    """The call behind what .remote() returned (its task id is the caller's)."""
+    return ref.completed() if type(ref) is _core.ObjectRefGenerator else ref
+
+
+def _remote_function(function) -> tuple[RemoteFunction, str | None]:
+    """The remote function that runs a process task's `function` here, and how its values
+    return if it is a generator's body (see pyactors._generators.generator_call)."""
+    generator = generator_call(function)
+    if generator is None:
+        return RemoteFunction(function, {}), None
+    function, kind = generator
+    return RemoteFunction(function, {"num_returns": _RETURNS[kind]}), kind
 
 
 def main() -> None:
