@@ -400,9 +400,7 @@ def test_tasks_of_the_pure_python_task_class_await_refs_and_cancel_their_waits()
 
     async def main():
         loop = asyncio.get_running_loop()
-        loop.set_task_factory(
-            lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw)
-        )
+        loop.set_task_factory(lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw))
         echoed = await loop.create_task(_await(echo.echo.remote(5)))
         cancelled = loop.create_task(_await(gated))
         await asyncio.sleep(0)
