@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 BASELINE = "floor[uvloop]"
 RELATIVE = [
@@ -114,6 +114,35 @@ def draw(result: dict, columns: list[str], rows: list, path: Path, title: str = 
         ax.tick_params(axis="y", labelsize=7)
     if title:
         fig.suptitle(title, fontsize=8, y=0.995)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def draw_progress(reached: list[tuple[str, float]], path: Path, title: str = "") -> None:
+    """One bar per target: the figure measured over the figure needed, oriented so that 1 is
+    the target met exactly and higher is better (benchmarks.processes.progress)."""
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(12, 4.5), dpi=80)
+    values = [value for _, value in reached]
+    bars = ax.bar(
+        range(len(reached)),
+        values,
+        color=["#2ca02c" if value >= 1 else "#d62728" for value in values],
+    )
+    ax.bar_label(bars, labels=[f"{value:.2f}" for value in values], fontsize=7, padding=2)
+    ax.set_xticks(range(len(reached)))
+    ax.set_xticklabels([textwrap.fill(text, 22) for text, _ in reached], fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(min([0.1, *values]) * 0.8, max([2.0, *values]) * 1.3)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_ylabel("measured / needed\n(>= 1: target met)")
+    ax.grid(axis="y", which="major", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=8)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 

@@ -645,6 +645,25 @@ def targets(result: dict, rows: list[Row], unavailable: dict[str, str]) -> list[
     return out
 
 
+def progress(result: dict, rows: list[Row]) -> list[tuple[str, float]]:
+    """(target, how far it is reached: 1 = met exactly, 2 = twice better than needed) of each
+    target that was measured: what the chart draws."""
+    out = []
+    for row in rows:
+        target = row.target
+        ours = result.get(row.ours, {}).get("value")
+        baseline = result.get(row.baseline or "", {}).get("value")
+        if target is None or not ours or (target.of_baseline and not baseline):
+            continue
+        if not target.of_baseline:
+            out.append((target.text, ours / target.need))
+        elif row.lower_is_better:
+            out.append((target.text, target.need / (ours / baseline)))
+        else:
+            out.append((target.text, ours / baseline / target.need))
+    return out
+
+
 def job_command(name: str, python: str) -> list[str]:
     measurement = MEASUREMENTS[name]
     if measurement.run is None:
@@ -695,6 +714,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pin", metavar="CPU", help="run every measurement but P4 under taskset -c CPU"
     )
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write results here")
+    parser.add_argument(
+        "--chart", metavar="PNG", type=Path, help="draw how far each target is reached (matplotlib)"
+    )
     parser.add_argument("--only", metavar="P1,P2,...", default=",".join(PARTS), help="rows to run")
     add_worker_options(parser, "another interpreter, for Ray (P7)")
     parser.add_argument("--worker", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
@@ -765,6 +787,10 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(notes))
     print("\ntargets:")
     print(format_targets(target_rows))
+    if args.chart is not None:
+        from benchmarks.chart import draw_progress
+
+        draw_progress(progress(result, rows), args.chart, f"{header[0]}\n{header[1]}")
     if args.json is not None:
         args.json.write_text(
             json.dumps(

@@ -55,3 +55,21 @@ def test_p2_pipelined(benchmark, probe_actor):
     benchmark.extra_info["calls_per_round"] = PIPELINE_CALLS
     results = benchmark(pipelined, probe_actor, PIPELINE_CALLS)
     assert results == [None] * PIPELINE_CALLS
+
+
+def test_progress_is_one_where_a_target_is_met_exactly_and_higher_is_better():
+    from benchmarks.processes import ROWS, progress
+
+    result = {
+        "p1_process": {"value": 30.0},  # µs: twice the pipe's, the target 1.5x
+        "p1_pipe": {"value": 15.0},
+        "p2_process": {"value": 200_000.0},  # calls/s: the target 100,000
+        "p3_pyactors": {"value": 30_000.0},  # tasks/s: the target 3x the executor
+        "p3_executor": {"value": 10_000.0},
+    }
+    reached = dict(progress(result, ROWS))
+    assert reached == {
+        "P1 round trip <= 1.5x the raw pipe's": 0.75,
+        "P2 pipelined >= 100,000 calls/s": 2.0,
+        "P3 tiny tasks >= 3x ProcessPoolExecutor": 1.0,
+    }
