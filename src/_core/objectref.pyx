@@ -353,22 +353,22 @@ cdef class _Await(LoopWaiter):
             self.phase == A_DONE and self.target.state == CANCELLED)
 
     def result(self):
-        if self.phase == A_CANCELLED:
-            raise self._make_cancelled_error()
-        if self.phase != A_DONE:
-            raise aio_InvalidStateError("Result is not ready.")
-        if self.target.state == CANCELLED:
-            raise aio_CancelledError()
+        self._raise_unless_settled("Result is not ready.")
         return self.target._outcome()
 
     def exception(self):
+        self._raise_unless_settled("Exception is not set.")
+        return raisable(self.target.value) if self.target.state == FAILED else None
+
+    cdef int _raise_unless_settled(self, str not_ready) except -1:
+        # What result() and exception() raise when the ref's outcome is not theirs to give.
         if self.phase == A_CANCELLED:
             raise self._make_cancelled_error()
         if self.phase != A_DONE:
-            raise aio_InvalidStateError("Exception is not set.")
+            raise aio_InvalidStateError(not_ready)
         if self.target.state == CANCELLED:
             raise aio_CancelledError()
-        return raisable(self.target.value) if self.target.state == FAILED else None
+        return 0
 
     def _make_cancelled_error(self):
         if self.cancel_message is None:
