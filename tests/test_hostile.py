@@ -419,3 +419,84 @@ def test_a_job_in_the_loops_executor_holds_nothing_up(loop_kind):
     )
     assert_clean_exit(result)
     assert float(result.stdout.strip()) < 1.0  # before: 2 s, then 10 s, and exit never
+
+
+# -- event loops that re-enter or change threads ------------------------------------------------
+
+
+def test_a_loop_run_again_inside_a_task_woken_by_await_ref_keeps_delivering():
+    """nest_asyncio (Jupyter): a task that `await ref` woke runs the loop again, and awaits
+    refs there. In a fresh interpreter: nest_asyncio patches asyncio for the whole process."""
+    pytest.importorskip("nest_asyncio")
+    result = run_python(
+        """
+        import asyncio
+        import nest_asyncio
+        import pyactors as ray
+
+        @ray.remote
+        class Echo:
+            async def echo(self, value):
+                return value
+
+        echo = Echo.remote()
+
+        async def inner(x):
+            return await echo.echo.remote(x)
+
+        async def outer(i):
+            value = await echo.echo.remote(i)  # woken from the core's batch of completions
+            return asyncio.get_event_loop().run_until_complete(inner(value + 10))
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        nest_asyncio.apply(loop)
+        print(loop.run_until_complete(asyncio.gather(outer(0), outer(1))))
+        print(loop.run_until_complete(inner(2)))  # and the loop goes on delivering
+        loop.close()
+        ray.shutdown()
+        """,
+        timeout=30,
+    )
+    assert_clean_exit(result)
+    assert result.stdout.split() == ["[10,", "11]", "2"]
+    assert "Exception in callback" not in result.stderr
+
+
+def test_a_loop_later_run_by_another_thread_is_woken_by_completions_from_the_first():
+    g = Gate.options(max_concurrency=1).remote()
+    g.wait.remote()  # holds the actor's one slot
+    queued = g.wait.remote()
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(_awaiting(queued))
+        loop.run_until_complete(asyncio.sleep(0))  # this thread: the task awaits the ref
+        running = threading.Event()
+        loop.call_soon(running.set)
+        outcome = []
+        other = threading.Thread(target=lambda: outcome.append(loop.run_until_complete(task)))
+        other.start()
+        assert running.wait(30)
+        ray.cancel(queued)  # not started: completed here, on this thread
+        other.join(30)
+        alive = other.is_alive()
+        if alive:  # do not leave it stuck in the loop
+            loop.call_soon_threadsafe(loop.stop)
+            other.join(30)
+        assert not alive, "the other thread's loop was never woken"
+        assert outcome == ["TaskCancelledError"]
+    finally:
+        ray.kill(g)
+        loop.close()
+
+
+@ray.remote
+class Gate(Gated):
+    pass
+
+
+async def _awaiting(ref):
+    try:
+        return await ref
+    except ray.exceptions.TaskCancelledError as exc:
+        return type(exc).__name__

@@ -774,24 +774,39 @@ def square(x):
     return x * x
 
 
-def test_force_cancel_of_a_running_process_task_ends_its_worker_only(two_cpus, tmp_path):
+@ray.remote(process=True)
+def count_up(n):
+    yield from range(n)
+
+
+@pytest.mark.parametrize("end", ["force-cancel", "SIGKILL"])
+def test_a_process_task_whose_worker_ends_takes_only_itself_down(two_cpus, tmp_path, end):
+    """cancel(force=True) ends the worker of a running task, as Ray's does; so does a crash.
+    The tasks and streams sent ahead to that worker, never started, run on the others."""
     tally = two_cpus
     gates = Gates(tmp_path, ["other"])
     other = report_in.remote(tally, gates.path, "other")
     ref = stubborn.remote(tally)
     pids = ray.get(tally.until_entered.remote("other", "stubborn"))
     ahead = [square.remote(i) for i in range(4)]  # some are sent ahead to its worker
+    streams = [count_up.remote(3) for _ in range(2)]  # and maybe a stream
     pidfd = os.pidfd_open(pids["stubborn"])
     try:
-        assert ray.cancel(ref, force=True) is True
-        with pytest.raises(TaskCancelledError, match="force=True"):
-            ray.get(ref, timeout=30)
+        if end == "SIGKILL":
+            os.kill(pids["stubborn"], signal.SIGKILL)
+            with pytest.raises(WorkerCrashedError, match="SIGKILL"):
+                ray.get(ref, timeout=30)
+        else:
+            assert ray.cancel(ref, force=True) is True
+            with pytest.raises(TaskCancelledError, match="force=True"):
+                ray.get(ref, timeout=30)
         assert select.select([pidfd], [], [], 30)[0], "its worker process ended"
     finally:
         os.close(pidfd)
     gates.open("other")
     assert ray.get(other, timeout=30) == "other", "the task on the other worker ran on"
     assert ray.get(ahead, timeout=30) == [0, 1, 4, 9], "those sent ahead ran elsewhere"
+    assert [[ray.get(r, timeout=30) for r in s] for s in streams] == [[0, 1, 2]] * 2
 
 
 @ray.remote(process=True)

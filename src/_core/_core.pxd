@@ -66,10 +66,10 @@ cdef class ThreadWaiter(Waiter):
 cdef class LoopWaker:
     # Delivers completions to one event loop: one call_soon(_threadsafe) per batch, not per result.
     cdef object loop                  # once
-    cdef unsigned long thread_id      # once: the thread running `loop`
     cdef list pending                 # any (append) / loop thread (swap); any resets it
                                       # when post() finds the loop closed
     cdef bint scheduled               # any
+    cdef bint running                 # loop thread: run() is delivering a batch
     cdef object run_cb                # once: bound self.run, allocated once
     cdef object ready                 # once: the ready queue of asyncio's own selector loop
     cdef object run_handle            # once: a Handle of run_cb, queued there from elsewhere

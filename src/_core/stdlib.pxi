@@ -89,6 +89,7 @@ cdef extern from "debug.h":
 
 
 cdef object aio_get_running_loop = asyncio.get_running_loop
+cdef object aio_running_loop_or_none = asyncio._get_running_loop
 cdef object aio_current_task = asyncio.current_task
 # The call whose coroutine runs in this asyncio task (each task has a context of its own).
 cdef object current_async_call = contextvars.ContextVar("pyactors.current_call", default=None)

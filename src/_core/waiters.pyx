@@ -30,7 +30,6 @@ cdef class ThreadWaiter(Waiter):
 cdef class LoopWaker:
     def __cinit__(self, loop):
         self.loop = loop
-        self.thread_id = PyThread_get_thread_ident()
         self.pending = []
         self.run_cb = self.run
         if type(loop) is aio_SelectorEventLoop:
@@ -47,9 +46,10 @@ cdef class LoopWaker:
             return
         self.scheduled = True
         try:
-            if PyThread_get_thread_ident() == self.thread_id:
+            # Asked of the thread, not remembered: a loop may be run by another thread later.
+            if aio_running_loop_or_none() is self.loop:
                 self.loop.call_soon(self.run_cb)
-            elif self.ready is not None:
+            elif self.ready is not None and not self.running:
                 self._wake_selector_loop()
             else:
                 self.loop.call_soon_threadsafe(self.run_cb)
@@ -63,9 +63,11 @@ cdef class LoopWaker:
     cdef _wake_selector_loop(self):
         # What call_soon_threadsafe() does on asyncio's selector loop, without its Python
         # frames (a third of a cross-loop wakeup's instructions): one Handle, made once, on
-        # the loop's ready queue (`scheduled` keeps it there at most once), and a byte to its
-        # self-pipe. The GIL is held from reading the socket's fd to the send, so the loop
-        # cannot close it (and the number be reused) in between.
+        # the loop's ready queue (`scheduled` keeps it there at most once, and post() does
+        # not queue it while it runs: a loop run again inside it, as nest_asyncio does,
+        # would enter its context twice), and a byte to its self-pipe. The GIL is held from
+        # reading the socket's fd to the send, so the loop cannot close it (and the number be
+        # reused) in between.
         csock = self.loop._csock
         if csock is None:
             raise RuntimeError("Event loop is closed")
@@ -78,24 +80,30 @@ cdef class LoopWaker:
         global dbg_wakeups_pending
         cdef list batch = self.pending
         cdef Py_ssize_t i
+        cdef bint outer = not self.running
         self.pending = []
         self.scheduled = False
+        self.running = True
         if PYACTORS_DEBUG:
             dbg_wakeups_pending -= len(batch)
-        for i in range(len(batch)):
-            try:
-                (<LoopWaiter>batch[i]).fire()
-            except (KeyboardInterrupt, SystemExit):
-                # As from a loop callback of its own: it ends run_forever(). The rest of the
-                # batch is delivered when the loop runs again.
-                self._repost(batch[i + 1:])
-                raise
-            except BaseException as exc:
-                # A failing done-callback must not starve the rest of the batch.
-                self.loop.call_exception_handler({
-                    "message": "pyactors: exception in an ObjectRef done-callback",
-                    "exception": exc,
-                })
+        try:
+            for i in range(len(batch)):
+                try:
+                    (<LoopWaiter>batch[i]).fire()
+                except (KeyboardInterrupt, SystemExit):
+                    # As from a loop callback of its own: it ends run_forever(). The rest of
+                    # the batch is delivered when the loop runs again.
+                    self._repost(batch[i + 1:])
+                    raise
+                except BaseException as exc:
+                    # A failing done-callback must not starve the rest of the batch.
+                    self.loop.call_exception_handler({
+                        "message": "pyactors: exception in an ObjectRef done-callback",
+                        "exception": exc,
+                    })
+        finally:
+            if outer:
+                self.running = False
 
     cdef _repost(self, list rest):
         global dbg_wakeups_pending

@@ -675,24 +675,31 @@ class PoolLink(_Link):
             self._forget(worker)
             ahead = [worker.calls.pop(key) for key in list(worker.calls) if key != ident]
             worker.stop()
+        self._send_elsewhere(ahead, f"was ended by cancel({call!r}, force=True)", worker)
+
+    def _send_elsewhere(self, ahead: list, cause: str, worker: Worker) -> None:
+        """Calls sent ahead to `worker`, which ended before it ran them: to the other workers
+        (a streaming one too, if none of its items came back), or failed if they cannot go
+        again (the worker had taken their arguments from shared memory, or a stream begun)."""
         for group, queued, payload, func in ahead:
-            # A stream's items would come back to the ended worker's Incoming: not re-sent.
-            streamed = self.streams.pop(queued.hex(), None) is not None
-            if payload.available() and not streamed:
-                self.send_calls(group, [(queued, func, (payload,), None, False)])
+            incoming = self.streams.pop(queued.hex(), None)
+            begun = incoming is not None and incoming.received > 0
+            if payload.available() and not begun and not self.stopped:
+                args = (payload,) if incoming is None else (incoming.stream, payload)
+                self.send_calls(group, [(queued, func, args, None, False)])
                 continue
+            payload.discard()
             why = (
-                "while this streaming call waited behind it"
-                if streamed
+                "as the pool stopped"
+                if self.stopped
+                else "after its stream had begun"
+                if begun
                 else "after it had taken its arguments from shared memory"
             )
             group.complete(
                 queued,
                 False,
-                WorkerCrashedError(
-                    f"{queued!r}: its worker (pid {worker.pid}) was ended by "
-                    f"cancel({call!r}, force=True) {why}"
-                ),
+                WorkerCrashedError(f"{queued!r}: its worker (pid {worker.pid}) {cause} {why}"),
             )
 
     def on_end(self, worker: Worker) -> None:
@@ -700,14 +707,18 @@ class PoolLink(_Link):
         if self.counting:
             self._freed()
         reason = describe_exit(worker.returncode)
-        for group, call, payload, _ in worker.take_calls():
-            self.streams.pop(call.hex(), None)
-            payload.discard()
-            group.complete(
-                call,
-                False,
-                WorkerCrashedError(
-                    f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
-                    f"while running it"
-                ),
-            )
+        calls = worker.take_calls()
+        if not calls:
+            return
+        (group, call, payload, _), ahead = calls[0], calls[1:]  # it ran the first
+        self.streams.pop(call.hex(), None)
+        payload.discard()
+        group.complete(
+            call,
+            False,
+            WorkerCrashedError(
+                f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
+                f"while running it"
+            ),
+        )
+        self._send_elsewhere(ahead, reason.replace("its worker process ", "", 1), worker)
