@@ -336,10 +336,8 @@ cdef class _Await(LoopWaiter):
         self.phase = A_CANCELLED
         self.cancel_message = msg
         self.target._remove_waiter(self)  # if it completed meanwhile, fire() finds it cancelled
-        if self.callback is not None:
-            if self.more_callbacks is None:
-                self.more_callbacks = []
-            self.more_callbacks.insert(0, (self.callback, self.context))
+        if self.callback is not None:  # as asyncio's cancel(): each callback in a handle
+            self.waker.loop.call_soon(self.callback, self, context=self.context)
             self.callback = self.context = None
         if self.more_callbacks is not None:
             self._schedule_more()

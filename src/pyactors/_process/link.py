@@ -642,15 +642,11 @@ class PoolLink(_Link):
             self._forget(worker)
             calls = worker.take_calls()
         for group, call, payload, _ in calls:
-            self.streams.pop(call.hex(), None)
-            payload.discard()
-            group.complete(
+            self._fail(
+                group,
                 call,
-                False,
-                WorkerCrashedError(
-                    f"{call!r}: no worker process could be started for it: "
-                    f"{type(error).__name__}: {error}"
-                ),
+                payload,
+                f"no worker process could be started for it: {type(error).__name__}: {error}",
             )
 
     def _forget(self, worker: Worker) -> None:
@@ -688,7 +684,6 @@ class PoolLink(_Link):
                 args = (payload,) if incoming is None else (incoming.stream, payload)
                 self.send_calls(group, [(queued, func, args, None, False)])
                 continue
-            payload.discard()
             why = (
                 "as the pool stopped"
                 if self.stopped
@@ -696,11 +691,13 @@ class PoolLink(_Link):
                 if begun
                 else "after it had taken its arguments from shared memory"
             )
-            group.complete(
-                queued,
-                False,
-                WorkerCrashedError(f"{queued!r}: its worker (pid {worker.pid}) {cause} {why}"),
-            )
+            self._fail(group, queued, payload, f"its worker (pid {worker.pid}) {cause} {why}")
+
+    def _fail(self, group, call, payload: wire.Payload, why: str) -> None:
+        """`call` cannot run: its worker is gone. Its stream and arguments go with it."""
+        self.streams.pop(call.hex(), None)
+        payload.discard()
+        group.complete(call, False, WorkerCrashedError(f"{call!r}: {why}"))
 
     def on_end(self, worker: Worker) -> None:
         self._forget(worker)
@@ -711,14 +708,10 @@ class PoolLink(_Link):
         if not calls:
             return
         (group, call, payload, _), ahead = calls[0], calls[1:]  # it ran the first
-        self.streams.pop(call.hex(), None)
-        payload.discard()
-        group.complete(
+        self._fail(
+            group,
             call,
-            False,
-            WorkerCrashedError(
-                f"{call!r}: {reason.replace('its worker', 'the worker')} (pid {worker.pid}) "
-                f"while running it"
-            ),
+            payload,
+            f"{reason.replace('its worker', 'the worker')} (pid {worker.pid}) while running it",
         )
         self._send_elsewhere(ahead, reason.replace("its worker process ", "", 1), worker)
