@@ -3,10 +3,12 @@ actor, group, method and how long; busy loops and loops that move on are not. ki
 shutdown() do not wait for threads stuck in user code: they name them once instead."""
 
 import asyncio
+import gc
 import logging
 import re
 import threading
 import time
+import weakref
 
 import pytest
 from hostile import assert_clean_exit, run_python
@@ -60,6 +62,9 @@ class Blocker:
         assert reported.wait(30), "the blocked loop was never reported"
         return "unblocked"
 
+    async def holds(self, argument, reported):
+        return await self.blocks(reported)
+
     def plain_blocks(self, reported):
         assert reported.wait(30)
         return "unblocked"
@@ -82,6 +87,33 @@ def test_a_blocked_loop_is_reported_once_with_actor_method_and_duration(
     assert "concurrency group 'default' of actor Blocker(" in message
     seconds = float(message.split("blocked for ")[1].split(" s")[0])
     assert seconds >= THRESHOLD
+
+
+class Argument:
+    pass
+
+
+def test_what_a_call_held_is_freed_when_it_returns_though_the_watchdog_read_its_stack(
+    loop_kind, warnings_about
+):
+    # With the cyclic collector off, only reference counts free the argument: the watchdog's
+    # reading of the loop thread's stack (while the call blocked it) must not keep that
+    # stack, and the argument in it, beyond the loop's moving on.
+    watched(loop_kind)
+    actor = Blocker.remote()
+    captured = warnings_about("has been blocked for")
+    argument = Argument()
+    freed = threading.Event()
+    weakref.finalize(argument, freed.set)
+    gc.disable()
+    try:
+        ref = actor.holds.remote(argument, captured.seen)
+        del argument
+        assert ray.get(ref, timeout=30) == "unblocked"
+        del ref
+        assert freed.wait(10), "the call's argument outlived the call"
+    finally:
+        gc.enable()
 
 
 def test_busy_loops_that_keep_moving_are_not_reported(loop_kind, warnings_about):

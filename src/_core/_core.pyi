@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator
 from contextvars import Context
 from typing import Any, Protocol
 
-from typing_extensions import Self, disjoint_base
+from typing_extensions import Buffer, Self, disjoint_base
 
 @disjoint_base
 class ObjectRef:
@@ -234,6 +234,7 @@ class YieldedValues:
 
 def current_frames() -> dict[int, types.FrameType]: ...
 def forget_thread_role_after_fork() -> None: ...
+def copy_into(destination: Buffer, source: Buffer) -> None: ...
 
 # Internal machinery, visible in the module but not part of the API.
 @disjoint_base

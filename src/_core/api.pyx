@@ -383,18 +383,24 @@ cdef str _not_refs_message(str what, object refs):
 
 
 def current_frames():
-    """sys._current_frames(), with the garbage collector paused.
+    """sys._current_frames() but for the calling thread's own, with the garbage collector
+    paused.
 
     On 3.10 and 3.11 it makes frame objects while it holds the interpreter's lock of the
     thread list; a collection there runs finalizers, and one that lets another thread run
     (any Python __del__ may) deadlocks the process as soon as that thread starts or ends.
+    Without the caller's frame: kept in the caller's local, the dict would make a cycle (that
+    frame, the dict) holding every thread's stack - the locals and arguments of the calls they
+    ran - until the cyclic collector runs, which a quiet process may not do for minutes.
     """
     cdef bint collecting = PyGC_Disable()
     try:
-        return sys._current_frames()
+        frames = sys._current_frames()
     finally:
         if collecting:
             PyGC_Enable()
+    frames.pop(PyThread_get_thread_ident(), None)
+    return frames
 
 
 def current_call():

@@ -112,3 +112,22 @@ cdef ProcessGroup new_process_group(ActorCore actor, str name, Py_ssize_t limit,
     group.serial = serial
     group.dispatch_lock = RLock()
     return group
+
+
+def copy_into(object destination, object source):
+    """Copy the bytes of `source` to the start of the writable buffer `destination`, without
+    the GIL: a big argument on its way into shared memory (tens of milliseconds for tens of
+    megabytes) does not stop the process's other threads."""
+    cdef Py_buffer dst, src
+    PyObject_GetBuffer(destination, &dst, PyBUF_WRITABLE)
+    try:
+        PyObject_GetBuffer(source, &src, PyBUF_SIMPLE)
+        try:
+            if src.len > dst.len:
+                raise ValueError(f"copy_into: {src.len} bytes do not fit in {dst.len}")
+            with nogil:
+                memcpy(dst.buf, src.buf, src.len)
+        finally:
+            PyBuffer_Release(&src)
+    finally:
+        PyBuffer_Release(&dst)

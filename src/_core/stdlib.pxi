@@ -11,9 +11,11 @@ import time
 import traceback
 import types
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.contextvars cimport get_value as PyContextVar_Get_value
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
+from libc.string cimport memcpy
 from cpython.pythread cimport (
     NOWAIT_LOCK,
     WAIT_LOCK,

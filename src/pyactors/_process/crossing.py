@@ -120,23 +120,42 @@ class Peer:
         self.wake = wake  # told (from a finalizer) that ProxyHandles were dropped
         self._waiting: dict[str, list] = {}  # key -> local refs settled by "settled"
         self._lock = threading.Lock()
-        # ProxyHandles freed here, to tell the other side: put by finalizers (which may run
-        # anywhere, so reentrant); whoever `wake` tells sends them.
+        # ProxyHandles freed here and shared memory files of the other side's done with
+        # here, to tell the other side, as (is a file, its id or name): put by finalizers
+        # (which may run anywhere, so reentrant); whoever `wake` tells sends them.
         self.dropped: queue.SimpleQueue = queue.SimpleQueue()
+        self.gone = False
 
     def drops(self) -> tuple | None:
-        """A message telling the other side of the ProxyHandles freed here, or None."""
-        ids = []
+        """A message telling the other side of the ProxyHandles freed here and the files
+        it may write again, or None."""
+        dropped: tuple[list, list] = ([], [])
         while True:
             try:
-                ids.append(self.dropped.get_nowait())
+                is_file, key = self.dropped.get_nowait()
             except queue.Empty:
-                return ("drop", tuple(ids)) if ids else None
+                break
+            dropped[is_file].append(key)
+        ids, names = dropped
+        return ("drop", tuple(ids), tuple(names)) if ids or names else None
+
+    def release(self, name: str) -> None:
+        """Nothing here uses the other side's shared memory file `name` any more."""
+        if self.gone:  # its files went with it (and the wakeup's pipe may be closed)
+            return
+        self.dropped.put((True, name))
+        if self.wake is not None:
+            self.wake()
+
+    def discard(self, payload: wire.Payload) -> None:
+        """A payload of the other side's that will not be read: its files go back."""
+        for name in payload.segments:
+            self.release(name)
 
     def loads(self, payload: wire.Payload):
         _loading.peer = self
         try:
-            return wire.loads(payload)
+            return wire.loads(payload, self.release)
         finally:
             _loading.peer = None
 
@@ -174,6 +193,7 @@ class Peer:
 
     def fail_all(self, error: BaseException) -> None:
         """The other side is gone: what it would have settled fails."""
+        self.gone = True
         with self._lock:
             waiting, self._waiting = self._waiting, {}
         for refs in waiting.values():
@@ -273,7 +293,7 @@ class ProxyHandle:
 
     def __del__(self):
         peer = self._peer
-        peer.dropped.put(self._actor_id)
+        peer.dropped.put((False, self._actor_id))
         if peer.wake is not None:
             peer.wake()
 

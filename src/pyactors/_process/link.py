@@ -169,7 +169,7 @@ class _Link(abc.ABC):
         if op == "item":
             incoming = self.streams.get(message[1])
             if incoming is None:  # not known to happen: the I/O thread must not die of it
-                message[2].discard()
+                worker.peer.discard(message[2])
             else:
                 incoming.receive(message[2])
         elif op == "ok":
@@ -197,6 +197,8 @@ class _Link(abc.ABC):
             worker.peer.serve_call(*message[1:])
         elif op == "drop":
             self.exports.release_handles(message[1])
+            if not worker.stopping:  # else it may be read again elsewhere (_send_elsewhere)
+                wire.give_back(message[2])
 
     @abc.abstractmethod
     def on_end(self, worker: Worker) -> None:

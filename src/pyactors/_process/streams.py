@@ -60,7 +60,7 @@ class Incoming:
         if self.failed or self.dropped or self.call.done():
             # Nothing reads it: the stream failed here, was dropped, or its call ended here
             # first (a kill, a forced cancel) - its items end with that.
-            data.discard()
+            self.worker.peer.discard(data)
             return
         stream = self.stream
         try:

@@ -122,6 +122,8 @@ class Worker:
                     self.peer.settled(*message[1:])
                 elif op == "hcall":
                     self.peer.serve_call(*message[1:])
+                elif op == "drop":  # results' shared memory the parent is done with
+                    wire.give_back(message[2])
                 elif op == "shutdown":  # pyactors.shutdown(), or nothing references it
                     # Beside the reader: the hook may wait for refs and handles it serves.
                     threading.Thread(
@@ -169,7 +171,7 @@ class Worker:
             entry = self.functions.get(key)
             if entry is None:  # its first call: the function came with it
                 entry = self.functions[key] = _remote_function(
-                    wire.loads(cast(wire.Payload, function))
+                    self.peer.loads(cast(wire.Payload, function))
                 )
             remote_function, kind = entry
         except Exception as exc:
@@ -281,7 +283,7 @@ class Worker:
         )
 
     def _create(self, args: tuple, kwargs: dict):
-        actor_class, options, actor_id, name, job_id = wire.loads(self.setup)
+        actor_class, options, actor_id, name, job_id = self.peer.loads(self.setup)
         options = {**options, "max_restarts": self.restarts_left}  # what is left of them
         self.class_name = actor_class._cls.__name__
         runtime = _runtime.current_local()  # a worker's runtime is local
