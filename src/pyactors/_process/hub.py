@@ -63,7 +63,10 @@ class Worker:
         self.link = link
         self.calls: dict[str, tuple] = {}  # call.hex() -> (group, call, payload, func)
         self.write_lock = threading.Lock()
-        self.outbox: collections.deque = collections.deque()  # what waits for the pipe
+        # What waits for the pipe: messages to frame together, after the bytes of the outbox
+        # (the rest of a frame a write did not finish).
+        self.waiting: list = []
+        self.outbox: collections.deque = collections.deque()
         self.reader = wire.FrameReader()
         # Set by spawn(), before the hub serves the worker (reaps, cuts or kills it).
         self.proc: subprocess.Popen = None  # type: ignore[assignment]
@@ -87,23 +90,22 @@ class Worker:
             self.peer = Peer(self.send, link.exports, link.hub.poke)
         self.send(setup)
 
-    def send(self, message: tuple) -> None:
-        self.write(wire.frame(message))
-
-    def write(self, data, defer: bool = False) -> None:
-        """Send `data`; with `defer` (the worker is busy with earlier calls anyway), leave it
-        to the hub, which writes everything that waits at once: pipelined calls cost one
-        write - and one wakeup of the worker - per batch, not per call."""
+    def send(self, *messages: tuple, defer: bool = False) -> None:
+        """Send `messages`; with `defer` (the worker is busy with earlier calls anyway), leave
+        them to the hub, which writes everything that waits at once, in one frame: pipelined
+        calls cost one pickle, one write and one wakeup of the worker per batch, not per
+        call."""
         with self.write_lock:
             if self.stopping:
                 return  # its calls fail as its end is seen
-            if self.outbox or self.fd_out < 0:  # behind what waits, or not started yet
-                self.outbox.append(data)
+            if self.waiting or self.outbox or self.fd_out < 0:  # behind what waits, or not started
+                self.waiting += messages
                 return
             if defer:
-                self.outbox.append(data)
+                self.waiting += messages
                 self.link.hub.want_write(self)
                 return
+            data = wire.frame(*messages)
             done = False
             try:
                 try:
@@ -121,10 +123,17 @@ class Worker:
                     self.stopping = True
                     self.link.hub.cut(self)
 
+    def has_waiting(self) -> bool:
+        with self.write_lock:
+            return bool(self.waiting or self.outbox)
+
     def flush(self) -> bool:
         """Write what waits (the hub's thread); True once nothing does."""
         with self.write_lock:
             outbox = self.outbox
+            if self.waiting:  # after the rest of a frame begun
+                outbox.append(wire.frame(*self.waiting))
+                self.waiting.clear()
             while outbox:
                 try:
                     written = os.write(self.fd_out, outbox[0])
@@ -177,6 +186,7 @@ class Worker:
             if self.stopping:
                 return
             self.stopping = True
+            self.waiting.clear()
             self.outbox.clear()
         self.link.hub.cut(self)
 
@@ -198,6 +208,7 @@ class Worker:
         os.close(self.fd_in)
         with self.write_lock:
             self.stopping = True
+            self.waiting.clear()
             self.outbox.clear()
             if self.fd_out >= 0:
                 os.close(self.fd_out)
@@ -345,9 +356,7 @@ class Hub:
         else:
             self._workers.add(worker)
             self._selector.register(worker.fd_in, selectors.EVENT_READ, (worker, _READ))
-            with worker.write_lock:
-                pending = bool(worker.outbox)
-            if pending:
+            if worker.has_waiting():
                 self._write(worker)
             if worker.stopping:  # stopped while it started
                 self._cut(worker)

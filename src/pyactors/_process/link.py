@@ -34,12 +34,6 @@ def _amended(reason: str, words: str) -> str:
     return f"{head}{words}{colon}{detail}"
 
 
-def _has_refs(args: tuple, kwargs: dict | None) -> bool:
-    return any(type(arg) is _core.ObjectRef for arg in args) or (
-        kwargs is not None and any(type(arg) is _core.ObjectRef for arg in kwargs.values())
-    )
-
-
 class _Link(abc.ABC):
     """What ProcessGroup asks of a link (see process_group.pyx); the subclasses say which
     worker runs a call and what a worker's end means."""
@@ -54,7 +48,7 @@ class _Link(abc.ABC):
     def encode(self, func, args: tuple, kwargs: dict | None):
         """The arguments as they will cross: pickled now, unless some are refs (those are
         resolved here first, and the call is pickled when it is sent); the rest must pickle."""
-        if _has_refs(args, kwargs):
+        if _core.has_refs(args, kwargs):
             stripped = tuple(None if type(a) is _core.ObjectRef else a for a in args)
             kw = (
                 None
@@ -96,7 +90,7 @@ class _Link(abc.ABC):
             if init:
                 self.init_payload = payload  # kept: a restarted worker runs __init__ again
             sendable.append((call, func, payload, stream))
-        frames: dict[Worker, list] = {}
+        batches: dict[Worker, list] = {}
         busy: dict[Worker, bool] = {}
         with self.lock:  # the worker does not change (restart) between choice and write
             for call, func, payload, stream in sendable:
@@ -106,23 +100,23 @@ class _Link(abc.ABC):
                     continue
                 if worker not in busy:
                     busy[worker] = bool(worker.calls)
-                parts = self._assign(worker, group, call, func, payload, stream)
-                frames.setdefault(worker, []).extend(parts)
-            for worker, parts in frames.items():
-                worker.write(b"".join(parts), busy[worker])
+                messages = self._assign(worker, group, call, func, payload, stream)
+                batches.setdefault(worker, []).extend(messages)
+            for worker, messages in batches.items():
+                worker.send(*messages, defer=busy[worker])
         for call, error in unsendable:
             group.fail_unsendable(call, error)
 
-    def _assign(self, worker: Worker, group, call, func, payload, stream) -> list[bytes]:
-        """Give `call` to `worker` (under self.lock): the frames that send it."""
+    def _assign(self, worker: Worker, group, call, func, payload, stream) -> list[tuple]:
+        """Give `call` to `worker` (under self.lock): the messages that send it."""
         ident = call.hex()  # also the call's task id inside the worker
         worker.calls[ident] = (group, call, payload, func)
-        parts = []
+        messages = []
         if stream is not None:  # its items come back before its end
             self.streams[ident] = Incoming(stream, group, call, ident, worker)
-            parts.append(wire.frame(("stream", ident, stream.backpressure)))
-        parts.append(self._frame(worker, ident, group.name, func, payload))
-        return parts
+            messages.append(("stream", ident, stream.backpressure))
+        messages.append(self._message(worker, ident, group.name, func, payload))
+        return messages
 
     @abc.abstractmethod
     def _worker_for(self, group) -> Worker | None:
@@ -133,8 +127,8 @@ class _Link(abc.ABC):
         raise AssertionError("only a link whose _worker_for() may return None holds calls")
 
     @abc.abstractmethod
-    def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
-        """The frame that tells `worker` to run the call."""
+    def _message(self, worker: Worker, ident: str, group: str, func, payload) -> tuple:
+        """The message that tells `worker` to run the call."""
 
     def running_in_worker(self, group: str) -> int | None:
         """How many calls of `group` its worker runs (stats()); None: not asked."""
@@ -144,7 +138,7 @@ class _Link(abc.ABC):
         ident = call.hex()
         for worker in self._workers():
             if ident in worker.calls:
-                worker.write(wire.frame(("cancel", ident)))
+                worker.send(("cancel", ident))
 
     @abc.abstractmethod
     def _workers(self) -> list[Worker]:
@@ -271,9 +265,9 @@ class ActorLink(_Link):
         # Calls are sent once start() made the worker (an actor killed before has no calls).
         return self.worker  # type: ignore[return-value]
 
-    def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
+    def _message(self, worker: Worker, ident: str, group: str, func, payload) -> tuple:
         # A generator method goes as its name and how its values return (see streams.py).
-        return wire.frame(("call", ident, group, generator_call(func) or func, payload))
+        return ("call", ident, group, generator_call(func) or func, payload)
 
     def _workers(self) -> list[Worker]:
         return [] if self.worker is None else [self.worker]
@@ -297,7 +291,7 @@ class ActorLink(_Link):
 
     def send_limit(self, group: str, limit: int) -> None:
         if self.worker is not None:
-            self.worker.write(wire.frame(("limit", group, limit)))
+            self.worker.send(("limit", group, limit))
 
     def stop(self) -> None:
         self.stopped = True
@@ -378,7 +372,7 @@ class ActorLink(_Link):
         self.worker = worker = Worker(self, ("actor", self.setup, True, self.restarts_left))
         self.hub.start(worker)
         worker.calls[_RESTART] = (None, None, init, "__init__")
-        frames = [wire.frame(("call", _RESTART, "default", "__init__", init))]
+        messages = [("call", _RESTART, "default", "__init__", init)]
         failed = []
         for group, call, payload, func in calls:
             if call is None:
@@ -392,10 +386,10 @@ class ActorLink(_Link):
             ):
                 self.attempts[ident] = attempts + 1
                 worker.calls[ident] = (group, call, payload, func)
-                frames.append(self._frame(worker, ident, group.name, func, payload))
+                messages.append(self._message(worker, ident, group.name, func, payload))
             else:
                 failed.append((group, call, payload, func))
-        worker.write(b"".join(frames))
+        worker.send(*messages)
         return failed
 
 
@@ -526,8 +520,11 @@ class PoolLink(_Link):
         with self.workers_lock:
             if self.counting:
                 return self._counted(self.demands.get(group.name, self.UNITS), False)
-            live = [worker for worker in self.workers if not worker.stopping]
-            least = min(live, key=lambda worker: len(worker.calls), default=None)
+            least = None
+            fewest = 0
+            for worker in self.workers:  # a loop, not min(key=...): this runs for every task
+                if not worker.stopping and (least is None or len(worker.calls) < fewest):
+                    least, fewest = worker, len(worker.calls)
             if least is not None and (not least.calls or len(self.workers) >= self.size):
                 if not least.calls:  # idle until now: it is busy from here
                     self.busy_since[least] = (time.monotonic(), 0)
@@ -581,8 +578,8 @@ class PoolLink(_Link):
                     self.held.popleft()
                     # counted from now
                     go.append((target, self._assign(target, group, call, func, payload, stream)))
-            for target, parts in go:
-                target.write(b"".join(parts))
+            for target, messages in go:
+                target.send(*messages)
 
     def on_message(self, worker: Worker, message: tuple) -> None:
         done = message[0] in ("ok", "err")
@@ -614,7 +611,7 @@ class PoolLink(_Link):
                 TaskCancelledError(f"{entry[2].__qualname__}() was cancelled before it started"),
             )
 
-    def _frame(self, worker: Worker, ident: str, group: str, func, payload) -> bytes:
+    def _message(self, worker: Worker, ident: str, group: str, func, payload) -> tuple:
         key = id(func)
         known = self.known[worker]
         if key in known:
@@ -625,7 +622,7 @@ class PoolLink(_Link):
                 entry = self.functions[key] = (func, wire.dumps(func))
             function = entry[1]
             known.add(key)
-        return wire.frame(("call", ident, key, function, payload))
+        return ("call", ident, key, function, payload)
 
     def _workers(self) -> list[Worker]:
         with self.workers_lock:

@@ -92,7 +92,7 @@ class Incoming:
         if not self.stream.abandoned:  # the consumer took one (its thread)
             self._tell(self.stream.consumed)
             return
-        # The generator's finalizer, which may run on a thread inside worker.write() (under
+        # The generator's finalizer, which may run on a thread inside worker.send() (under
         # its lock): told from a thread of its own.
         threading.Thread(target=self._tell, args=(DROPPED,), name="pyactors:stream-drop").start()
 
@@ -104,7 +104,7 @@ class Incoming:
                 self.dropped = True
             else:
                 self.acked = consumed
-        self.worker.write(wire.frame(("more", self.ident, consumed)))
+        self.worker.send(("more", self.ident, consumed))
 
 
 class Window:

@@ -134,7 +134,7 @@ def segment_prefix(pid: int | None = None) -> str:
 def dumps(value, exports=None) -> Payload:
     """Pickle `value`; raises what pickling raises (nothing is left behind then). Refs and
     handles in it are exported through `exports` (crossing.Exports), or do not pickle."""
-    if _plain(value, 3):  # nothing for cloudpickle to do: the C pickler, 8x faster
+    if _core.plain(value, 3, OUT_OF_BAND_MIN):  # nothing for cloudpickle: the C pickler
         return Payload(pickle.dumps(value, PROTOCOL), ())
     segments: list[str] = []
 
@@ -159,37 +159,6 @@ def dumps(value, exports=None) -> Payload:
             _unlink(name)
         raise
     return Payload(stream.getvalue(), tuple(segments))
-
-
-_SCALARS = frozenset({type(None), bool, int, float, complex, str})
-_PLAIN_MOST = 32  # items looked at before the general path is cheaper than looking on
-
-
-def _plain(value, depth: int) -> bool:
-    """Built-in scalars, small bytes, and small tuples, lists and dicts of them."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return True
-    if kind is bytes:
-        return len(value) < OUT_OF_BAND_MIN
-    if not depth:
-        return False
-    # Loops rather than all() over a generator: this runs for every call's arguments.
-    if kind is tuple or kind is list:
-        if len(value) > _PLAIN_MOST:
-            return False
-        for item in value:  # noqa: SIM110  (the loop, as said above)
-            if not _plain(item, depth - 1):
-                return False
-        return True
-    if kind is dict:
-        if len(value) > _PLAIN_MOST:
-            return False
-        for key, item in value.items():
-            if type(key) is not str or not _plain(item, depth - 1):
-                return False
-        return True
-    return False
 
 
 def loads(payload: Payload, release=None):
@@ -416,14 +385,19 @@ def sweep_segments(prefix: str) -> None:
 # -- frames -----------------------------------------------------------------------------------
 
 
-def frame(message: tuple) -> bytes:
-    last = message[-1]
-    if type(last) is Payload:  # a call's arguments, a result: most messages end with one
-        # Sent as a list ending with its two fields (FrameReader makes the tuple again): a
-        # Payload pickled as itself names its class, which costs an import look-up on either
-        # side, about 3 us each, more than the rest of a small message.
-        message = [*message[:-1], last.data, last.segments]  # type: ignore[assignment]
-    data = pickle.dumps(message, PROTOCOL)
+def frame(*messages: tuple) -> bytes:
+    """One frame holding `messages`: one pickle for a batch (the pickler's setup and the
+    length prefix are paid once: 64 calls cost 4.3k instructions each instead of 7.9k)."""
+    # A message ending with a Payload (a call's arguments, a result: most do) goes as a list
+    # ending with its two fields (FrameReader makes the tuple again): a Payload pickled as
+    # itself costs a Python-level __reduce__ on this side and a class look-up on the other.
+    batch = []
+    for message in messages:  # a loop, not a comprehension: no frame of its own to make
+        last = message[-1]
+        batch.append(
+            [*message[:-1], last.data, last.segments] if type(last) is Payload else message
+        )
+    data = pickle.dumps(batch, PROTOCOL)
     return _HEADER.pack(len(data)) + data
 
 
@@ -445,10 +419,10 @@ class FrameReader:
             (size,) = _HEADER.unpack_from(buffer, start)
             if end - start - 4 < size:
                 break
-            message = pickle.loads(buffer[start + 4 : start + 4 + size])
-            if type(message) is list:  # see frame()
-                message = (*message[:-2], Payload(message[-2], message[-1]))
-            messages.append(message)
+            messages += [
+                (*sent[:-2], Payload(sent[-2], sent[-1])) if type(sent) is list else sent
+                for sent in pickle.loads(buffer[start + 4 : start + 4 + size])
+            ]  # (a list: see frame())
             start += 4 + size
         if start:
             del buffer[:start]

@@ -61,7 +61,7 @@ class Worker:
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.write_lock = threading.Lock()
-        self.outbox: list = []  # frames that wait to be written together (see _send)
+        self.outbox: list = []  # messages that wait to be written together (see _send)
         self.flush_due = threading.Event()
         self.pid = os.getpid()
         self.refs: dict = {}  # call id -> the ref of its call here
@@ -314,9 +314,8 @@ class Worker:
             self.death_told = True
             core = cast(_core.ActorCore, self.core)  # the actor whose on_death this is
             reason = str(core.death_cause).removeprefix(f"{core.description} died: ")
-            self.outbox.append(wire.frame(("died", reason)))  # after the results before it
-            wire.write_all(self.fd_out, b"".join(self.outbox))
-            self.outbox.clear()
+            self.outbox.append(("died", reason))  # after the results before it
+            self._flush()
 
     def _method(self, method: str, group: str, kind: str | None):
         remote_method = self.methods.get((method, group, kind))
@@ -392,16 +391,19 @@ class Worker:
         costs one write - and one wakeup of the parent - per batch, not per result."""
         if os.getpid() != self.pid:
             return  # a fork of this worker (a method's multiprocessing): not its pipe
-        data = wire.frame(message)
         with self.write_lock:
             outbox = self.outbox
-            outbox.append(data)
+            outbox.append(message)
             if defer and len(outbox) < BATCH_MOST:
                 if len(outbox) == 1:
                     self.flush_due.set()
                 return
-            wire.write_all(self.fd_out, b"".join(outbox))
-            outbox.clear()
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what waits, in one frame (under write_lock)."""
+        wire.write_all(self.fd_out, wire.frame(*self.outbox))
+        self.outbox.clear()
 
     def _flush_later(self) -> None:
         while True:
@@ -410,8 +412,7 @@ class Worker:
             self.flush_due.clear()
             with self.write_lock:
                 if self.outbox:
-                    wire.write_all(self.fd_out, b"".join(self.outbox))
-                    self.outbox.clear()
+                    self._flush()
 
 
 def _call_of(ref):
