@@ -7,6 +7,7 @@ import threading
 
 import pyactors
 from pyactors import _core
+from pyactors._process import wire
 
 
 class Snapshot:
@@ -96,7 +97,7 @@ def _fd_target(fd: int) -> str:
 
 
 def shm_segments() -> list[str]:
-    prefix = f"pyactors-{os.getpid()}-"
+    prefix = wire.segment_prefix()
     return (
         [name for name in os.listdir("/dev/shm") if name.startswith(prefix)]
         if os.path.isdir("/dev/shm")

@@ -134,3 +134,54 @@ def test_ordered_group_keeps_order_behind_a_call_waiting_for_its_argument():
     ray.get([*later, first])
     log = ray.get(rec.read.remote())
     assert log == [("first", "late value")] + [(f"later-{i}", None) for i in range(5)]
+
+
+@ray.remote
+class Giver:
+    def give(self, value, gate):
+        assert gate.wait(10)
+        return value
+
+    def thread(self):
+        return threading.get_ident()
+
+
+@ray.remote
+class AsyncGiver:
+    async def give(self, value, gate):
+        assert gate.wait(10)  # (blocks its loop, briefly)
+        return value
+
+    async def thread(self):
+        return threading.get_ident()
+
+
+class SubmitsWhenFreed:
+    """A result whose freeing submits a call to the same actor, as a freed value that lets
+    another thread run (an unmapped buffer, a __del__) lets that thread submit one."""
+
+    def __init__(self, actor):
+        self.actor = actor
+        self.freed_on_thread = []
+        self.submitted = []
+        self.freed = threading.Event()
+
+    def __del__(self):
+        self.submitted.append(self.actor.thread.remote())
+        self.freed_on_thread.append(threading.get_ident())
+        self.freed.set()
+
+
+@pytest.mark.in_process_only("the result's finalizer reports through shared objects")
+@pytest.mark.parametrize("kind", [Giver, AsyncGiver], ids=["threaded", "async"])
+def test_a_call_submitted_while_the_last_result_is_freed_on_the_actors_thread_runs(kind):
+    actor = kind.remote()
+    gate = threading.Event()
+    value = SubmitsWhenFreed(actor)
+    freed, submitted, freed_on = value.freed, value.submitted, value.freed_on_thread
+    ref = actor.give.remote(value, gate)
+    del value, ref  # the call's own references are the last: freed where it ends
+    gate.set()
+    assert freed.wait(10)
+    actor_thread = ray.get(submitted[0], timeout=10)  # stranded in the queue before the fix
+    assert freed_on == [actor_thread], "the result was not freed on the actor's thread"

@@ -141,6 +141,7 @@ cdef class AsyncGroup(Group):
                 self._start_blocking(call)
             else:
                 self._execute_sync(call)
+            call = None  # freed before the next _admit() decides: see ThreadGroup._work
             started += 1
             if started == DRAIN_BATCH and self._can_admit():
                 self.loop.call_soon(self.drain_cb)  # drain_pending stays set

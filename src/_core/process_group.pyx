@@ -139,37 +139,36 @@ def copy_into(object destination, object source):
 cdef Py_ssize_t PLAIN_MOST = 32  # items looked at before the general path is cheaper
 
 
-cdef bint _plain(object value, int depth, Py_ssize_t bytes_below) except -1:
+cdef bint _plain(object value, int depth) except -1:
     cdef type kind = type(value)
+    # (bytes of any size: the C pickler never lets them go out of band anyway)
     if (value is None or kind is bool or kind is int or kind is float or kind is str
-            or kind is complex):
+            or kind is complex or kind is bytes):
         return True
-    if kind is bytes:
-        return len(<bytes>value) < bytes_below
     if depth == 0:
         return False
     if kind is tuple or kind is list:
         if len(value) > PLAIN_MOST:
             return False
         for item in value:
-            if not _plain(item, depth - 1, bytes_below):
+            if not _plain(item, depth - 1):
                 return False
         return True
     if kind is dict:
         if len(<dict>value) > PLAIN_MOST:
             return False
         for key, item in (<dict>value).items():
-            if type(key) is not str or not _plain(item, depth - 1, bytes_below):
+            if type(key) is not str or not _plain(item, depth - 1):
                 return False
         return True
     return False
 
 
-def plain(object value, int depth, Py_ssize_t bytes_below):
-    """Whether `value` is built-in scalars, bytes shorter than `bytes_below`, and tuples,
-    lists and dicts (str keys) of them, at most 32 items each and `depth` levels deep: what
-    the C pickler pickles as cloudpickle would, 8x faster."""
-    return _plain(value, depth, bytes_below)
+def plain(object value, int depth):
+    """Whether `value` is built-in scalars and bytes, and tuples, lists and dicts (str keys)
+    of them, at most 32 items each and `depth` levels deep: what the C pickler pickles as
+    cloudpickle would, 8x faster."""
+    return _plain(value, depth)
 
 
 def has_refs(tuple args, dict kwargs):

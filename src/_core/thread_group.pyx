@@ -46,6 +46,11 @@ cdef class ThreadGroup(Group):
                 if self._can_admit():
                     self._wake_one()
                 self._execute_sync(call)
+                # Dropped here, not when the next _admit()'s answer replaces it: freeing what
+                # the call held may let another thread run (an mmap unmaps without the GIL),
+                # and a submitter running between _admit() finding nothing and the append to
+                # `idle` would find no idle worker to wake - a lost wakeup, the call stranded.
+                call = None
         finally:
             ts.group = None
 

@@ -27,8 +27,9 @@ def assemble(actor_class, options: dict, runtime, args: tuple, kwargs: dict):
         options.get("max_task_retries", 0),
     )
     init_args, init_kwargs = link.encode("__init__", args, kwargs or None)
-    setup = wire.dumps(
-        (actor_class, _worker_options(options), actor_id, options.get("name"), runtime.job_id)
+    setup = wire.dumps(  # shared: each restart's worker reads it
+        (actor_class, _worker_options(options), actor_id, options.get("name"), runtime.job_id),
+        shared=True,
     )
     core = _core.ActorCore(
         cls.__name__,

@@ -122,7 +122,8 @@ class Peer:
         self._lock = threading.Lock()
         # ProxyHandles freed here and shared memory files of the other side's done with
         # here, to tell the other side, as (is a file, its id or name): put by finalizers
-        # (which may run anywhere, so reentrant); whoever `wake` tells sends them.
+        # (which may run anywhere, so reentrant); whoever `wake` tells sends them (files:
+        # nobody is told, see wire._map_segment; they go with the next batch of drops).
         self.dropped: queue.SimpleQueue = queue.SimpleQueue()
         self.gone = False
 
@@ -139,23 +140,19 @@ class Peer:
         ids, names = dropped
         return ("drop", tuple(ids), tuple(names)) if ids or names else None
 
-    def release(self, name: str) -> None:
-        """Nothing here uses the other side's shared memory file `name` any more."""
-        if self.gone:  # its files went with it (and the wakeup's pipe may be closed)
-            return
-        self.dropped.put((True, name))
-        if self.wake is not None:
-            self.wake()
-
     def discard(self, payload: wire.Payload) -> None:
         """A payload of the other side's that will not be read: its files go back."""
+        if self.gone:  # its files went with it (and the wakeup's pipe may be closed)
+            return
         for name in payload.segments:
-            self.release(name)
+            self.dropped.put((True, name))
+        if self.wake is not None:
+            self.wake()
 
     def loads(self, payload: wire.Payload):
         _loading.peer = self
         try:
-            return wire.loads(payload, self.release)
+            return wire.loads(payload, self.dropped)
         finally:
             _loading.peer = None
 

@@ -239,6 +239,7 @@ class Hub:
 
     def __init__(self, loop: str):
         self.loop = loop  # the workers' kind of event loop, as the runtime's
+        wire.sweep_the_dead()
         self._selector = selectors.DefaultSelector()
         self._wake_in, self._wake_out = os.pipe()
         os.set_blocking(self._wake_out, False)

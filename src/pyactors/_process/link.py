@@ -55,15 +55,16 @@ class _Link(abc.ABC):
                 if kwargs is None
                 else {k: None if type(a) is _core.ObjectRef else a for k, a in kwargs.items()}
             )
-            self._payload(func, stripped, kw, Exports()).discard()  # a check only
+            try:
+                wire.picklable((stripped, kw))
+            except Exception as exc:
+                raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
             return args, kwargs
         return (self._payload(func, args, kwargs),), None
 
-    def _payload(
-        self, func, args: tuple, kwargs: dict | None, exports: Exports | None = None
-    ) -> wire.Payload:
+    def _payload(self, func, args: tuple, kwargs: dict | None) -> wire.Payload:
         try:
-            return wire.dumps((args, kwargs), exports or self.exports)
+            return wire.dumps((args, kwargs), self.exports)
         except Exception as exc:
             raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
 
@@ -353,6 +354,8 @@ class ActorLink(_Link):
             payload.discard()  # never to be read
         if self.worker is worker:  # not restarted: nothing will ask for what it was sent
             self.exports.clear()
+            if self.setup is not None:
+                self.setup.discard()
             if not core.is_dead:
                 core.die(_actor_died_error(core, reason, None))
 
@@ -619,7 +622,8 @@ class PoolLink(_Link):
         else:
             entry = self.functions.get(key)
             if entry is None or entry[0] is not func:
-                entry = self.functions[key] = (func, wire.dumps(func))
+                # Shared: each new worker reads it (see wire.dumps)
+                entry = self.functions[key] = (func, wire.dumps(func, shared=True))
             function = entry[1]
             known.add(key)
         return ("call", ident, key, function, payload)

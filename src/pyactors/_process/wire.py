@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import io
 import itertools
 import mmap
 import os
 import pickle
+import queue
 import struct
 import sys
 import threading
@@ -89,12 +91,6 @@ class _Pickler(cloudpickle.Pickler):
             return self.exports.export_ref(obj)
         if type(obj) is ActorHandle and self.exports is not None:
             return self.exports.export_handle(obj)
-        # bytes never go out of band by themselves (only PickleBuffer-capable objects do): a
-        # big one is pickled as bytes(<buffer>), so that it travels like a bytearray.
-        if type(obj) is bytes:
-            if len(obj) >= OUT_OF_BAND_MIN and _SHM:
-                return bytes, (pickle.PickleBuffer(obj),)
-            return NotImplemented
         # The class or function under an @remote of an importable module: by reference.
         if isinstance(obj, (type, types.FunctionType)):
             decorated = _decorated(obj)
@@ -127,14 +123,29 @@ class Payload:
             _kept.forget(name)
 
 
+def _pid_namespace() -> int:
+    # Named after it too: containers sharing /dev/shm (docker --ipc=host) each have their
+    # own pids, so only a file of this namespace's says whether its writer is alive.
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+_NAMESPACE = _pid_namespace()
+
+
 def segment_prefix(pid: int | None = None) -> str:
-    return f"{SHM_PREFIX}{os.getpid() if pid is None else pid}-"
+    return f"{SHM_PREFIX}{_NAMESPACE}-{os.getpid() if pid is None else pid}-"
 
 
-def dumps(value, exports=None) -> Payload:
+def dumps(value, exports=None, shared: bool = False) -> Payload:
     """Pickle `value`; raises what pickling raises (nothing is left behind then). Refs and
-    handles in it are exported through `exports` (crossing.Exports), or do not pickle."""
-    if _core.plain(value, 3, OUT_OF_BAND_MIN):  # nothing for cloudpickle: the C pickler
+    handles in it are exported through `exports` (crossing.Exports), or do not pickle.
+    `shared`: it may be read more than once, by several processes (a task's function, an
+    actor's class): its receivers neither give its files back nor remove them; its writer
+    removes them (discard(), or the sweep of its files at its end)."""
+    if _core.plain(value, 3):  # nothing for cloudpickle: the C pickler
         return Payload(pickle.dumps(value, PROTOCOL), ())
     segments: list[str] = []
 
@@ -145,7 +156,7 @@ def dumps(value, exports=None) -> Payload:
             return True
         if raw.nbytes < OUT_OF_BAND_MIN or not _SHM:
             return True
-        name = _write_segment(raw)
+        name = _write_segment(raw, shared)
         if name is None:  # no room in /dev/shm: through the pipe, then
             return True
         segments.append(name)
@@ -161,21 +172,56 @@ def dumps(value, exports=None) -> Payload:
     return Payload(stream.getvalue(), tuple(segments))
 
 
-def loads(payload: Payload, release=None):
-    """The value `payload` holds. Its shared memory files are given back through `release`
-    (called with each one's name, from wherever the buffer is freed) once nothing uses them,
-    or, without `release`, removed at once."""
-    buffers = [_map_segment(name, release) for name in payload.segments]
+def loads(payload: Payload, freed: queue.SimpleQueue | None = None):
+    """The value `payload` holds. Its shared memory files are given back once nothing uses
+    them: put in `freed` as (True, name), for the writer to be told; without `freed`, they
+    are removed at once."""
+    buffers = [_map_segment(name, freed) for name in payload.segments]
     return pickle.loads(payload.data, buffers=buffers)
 
 
-def _write_segment(raw: memoryview) -> str | None:
+def picklable(value) -> None:
+    """Raise what pickling `value` would raise, without writing its large buffers anywhere
+    (nor exporting the refs and handles in it)."""
+    if not _core.plain(value, 3):
+        _Pickler(io.BytesIO(), _NoExports(), protocol=PROTOCOL, buffer_callback=_nowhere).dump(
+            value
+        )
+
+
+def _nowhere(buffer: pickle.PickleBuffer) -> bool:
+    return False  # out of band, and nowhere: only whether it pickles matters
+
+
+class _NoExports:
+    """crossing.Exports' interface, exporting nothing: for picklable()."""
+
+    def export_ref(self, ref) -> tuple:
+        return type(None), ()
+
+    def export_handle(self, handle) -> tuple:
+        return type(None), ()
+
+
+SHARED = "s"  # the mark of a shared payload's file names (after the writer's pid)
+
+
+def _shared(name: str) -> bool:
+    return name[name.rindex("-") + 1] == SHARED
+
+
+def _write_segment(raw: memoryview, shared: bool = False) -> str | None:
     """A new shared memory file holding `raw` (one given back, if there is one of its size),
-    or None if /dev/shm has no room for it."""
-    name = _kept.write(raw)
-    if name is not None:
-        return name
-    name = f"{segment_prefix()}{next(_counter)}"
+    or None if /dev/shm has no room for it, even once those kept are removed."""
+    if not shared:
+        name = _kept.write(raw)
+        if name is not None:
+            return name
+    name = f"{segment_prefix()}{SHARED if shared else ''}{next(_counter)}"
+    return name if _write_new(name, raw) or (_kept.clear() and _write_new(name, raw)) else None
+
+
+def _write_new(name: str, raw: memoryview) -> bool:
     path = os.path.join(SHM_DIR, name)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:
@@ -184,13 +230,13 @@ def _write_segment(raw: memoryview) -> str | None:
         write_all(fd, raw.cast("B"))
     except OSError:  # ENOSPC, most likely (a container's small /dev/shm)
         _unlink(name)
-        return None
+        return False
     except BaseException:
         _unlink(name)
         raise
     finally:
         os.close(fd)
-    return name
+    return True
 
 
 # madvise(MADV_POPULATE_READ/WRITE) (Linux 5.14; not every Python names them): every page of
@@ -205,22 +251,45 @@ def _populate(mapped: mmap.mmap, advice: int | None) -> None:
             mapped.madvise(advice)
 
 
-def _map_segment(name: str, release) -> memoryview:
+def _map_segment(name: str, freed: queue.SimpleQueue | None) -> memoryview:
     # A private (copy-on-write) mapping: the receiver gets a writable buffer without a copy,
     # and its writes never reach the file, which its writer may fill again once given back.
     path = os.path.join(SHM_DIR, name)
+    shared = _shared(name)
     fd = os.open(path, os.O_RDONLY)
     try:
-        if release is None:  # nobody to give it back to: removed now, the mapping keeps it
-            os.unlink(path)
+        if freed is None and not shared:  # nobody to give it back to: removed now (the
+            os.unlink(path)  # mapping keeps its pages)
         size = os.fstat(fd).st_size
         mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
     finally:
         os.close(fd)
     _populate(mapped, _POPULATE_READ)
-    if release is not None:
-        weakref.finalize(mapped, release, name).atexit = False
+    if freed is not None and not shared:
+        # The callback is C only (partial, SimpleQueue.put): it runs wherever the buffer's
+        # last reference goes, inside the core's completion of a call too, where Python code
+        # could let another thread in.
+        for key, ref in list(_lent.items()):  # (list(): one step, as other threads map too)
+            if ref() is None:
+                _lent.pop(key, None)
+        _lent[name] = weakref.ref(mapped, functools.partial(freed.put, (True, name)))
     return memoryview(mapped)
+
+
+# The weak references that give back the other processes' files this process maps, by name.
+_lent: dict[str, weakref.ref] = {}
+
+
+def _forked() -> None:
+    """A fork was made (on this process's side): a child's copy of a mapping would see its
+    file written again once given back, so none of those mapped now is (dropped, a weak
+    reference never calls back); they stay until their writer's files are swept."""
+    _lent.clear()
+
+
+def _fork_child() -> None:
+    _kept.reset()  # what it kept and lent is its parent's
+    _lent.clear()  # as is what it maps: its parent gives it back
 
 
 def _close(mapped: mmap.mmap | None) -> None:
@@ -345,23 +414,29 @@ class _Kept:
             mapped = self._mapped.pop(name, None)
         _close(mapped)
 
-    def clear(self) -> None:
-        """Remove every kept file (the process's segments are swept)."""
+    def clear(self, lent: bool = False) -> bool:
+        """Remove every kept file (to make room; with `lent`, as the process's files are
+        swept, forget its mappings of those lent too). Whether any was kept."""
         with self._lock:
             files, self._files, self._bytes = self._files, {}, 0
-            lent, self._mapped = self._mapped, {}
+            mapped_lent: dict[str, mmap.mmap] = {}
+            if lent:
+                mapped_lent, self._mapped = self._mapped, {}
         for name, (_, mapped) in files.items():
             _unlink(name)
             _close(mapped)
-        for mapped in lent.values():
+        for mapped in mapped_lent.values():
             _close(mapped)
+        return bool(files)
 
 
 _kept = _Kept()
-# A fork (a method's multiprocessing) starts with none: the files are its parent's.
-os.register_at_fork(after_in_child=_kept.reset)
 give_back = _kept.give_back
-clear_kept = _kept.clear
+os.register_at_fork(after_in_parent=_forked, after_in_child=_fork_child)
+
+
+def clear_kept() -> None:
+    _kept.clear(lent=True)
 
 
 def _unlink(name: str) -> None:
@@ -371,15 +446,29 @@ def _unlink(name: str) -> None:
 
 def sweep_segments(prefix: str) -> None:
     """Remove every segment whose name starts with `prefix` (those of a dead process)."""
-    if not _SHM:
-        return
-    try:
-        names = os.listdir(SHM_DIR)
-    except OSError:
-        return
-    for name in names:
+    for name in _segments():
         if name.startswith(prefix):
             _unlink(name)
+
+
+def sweep_the_dead() -> None:
+    """Remove the segments of this pid namespace's processes that no longer exist (one
+    killed by a signal, and its workers, removed nothing): when a process hub starts."""
+    for name in _segments():
+        namespace, _, rest = name[len(SHM_PREFIX) :].partition("-")
+        pid = rest.partition("-")[0]
+        if namespace == str(_NAMESPACE) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            with contextlib.suppress(OSError):  # another user's: not this process's to remove
+                os.unlink(os.path.join(SHM_DIR, name))
+
+
+def _segments() -> list[str]:
+    if not _SHM:
+        return []
+    try:
+        return [name for name in os.listdir(SHM_DIR) if name.startswith(SHM_PREFIX)]
+    except OSError:
+        return []
 
 
 # -- frames -----------------------------------------------------------------------------------
