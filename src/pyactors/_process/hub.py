@@ -95,6 +95,10 @@ class Worker:
         them to the hub, which writes everything that waits at once, in one frame: pipelined
         calls cost one pickle, one write and one wakeup of the worker per batch, not per
         call."""
+        if not self.peer.dropped.empty():  # what was given back here goes first, at no cost:
+            drops = self.peer.drops()  # the worker may write its next result there
+            if drops is not None:
+                messages = (drops, *messages)
         with self.write_lock:
             if self.stopping:
                 return  # its calls fail as its end is seen
