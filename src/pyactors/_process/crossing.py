@@ -125,7 +125,6 @@ class Peer:
         # (which may run anywhere, so reentrant); whoever `wake` tells sends them (files:
         # nobody is told, see wire._map_segment; they go with the next batch of drops).
         self.dropped: queue.SimpleQueue = queue.SimpleQueue()
-        self.gone = False
 
     def drops(self) -> tuple | None:
         """A message telling the other side of the ProxyHandles freed here and the files
@@ -141,9 +140,8 @@ class Peer:
         return ("drop", tuple(ids), tuple(names)) if ids or names else None
 
     def discard(self, payload: wire.Payload) -> None:
-        """A payload of the other side's that will not be read: its files go back."""
-        if self.gone:  # its files went with it (and the wakeup's pipe may be closed)
-            return
+        """A payload of the other side's that will not be read (the hub's thread, while the
+        other side lives): its files go back."""
         for name in payload.segments:
             self.dropped.put((True, name))
         if self.wake is not None:
@@ -190,7 +188,6 @@ class Peer:
 
     def fail_all(self, error: BaseException) -> None:
         """The other side is gone: what it would have settled fails."""
-        self.gone = True
         with self._lock:
             waiting, self._waiting = self._waiting, {}
         for refs in waiting.values():

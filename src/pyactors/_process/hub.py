@@ -421,9 +421,8 @@ class Hub:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._selector.close()
-            wake_out, self._wake_out = self._wake_out, -1  # poke() from a finalizer: a no-op
             os.close(self._wake_in)
-            os.close(wake_out)
+            os.close(self._wake_out)
         wire.clear_kept()
         wire.sweep_segments(wire.segment_prefix())
 

@@ -55,15 +55,14 @@ class _Link(abc.ABC):
                 if kwargs is None
                 else {k: None if type(a) is _core.ObjectRef else a for k, a in kwargs.items()}
             )
-            try:
-                wire.picklable((stripped, kw))
-            except Exception as exc:
-                raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
+            self._payload(func, stripped, kw, wire.picklable)  # a check only
             return args, kwargs
         return (self._payload(func, args, kwargs),), None
 
-    def _payload(self, func, args: tuple, kwargs: dict | None) -> wire.Payload:
+    def _payload(self, func, args: tuple, kwargs: dict | None, pickle=None) -> wire.Payload:
         try:
+            if pickle is not None:
+                return pickle((args, kwargs))
             return wire.dumps((args, kwargs), self.exports)
         except Exception as exc:
             raise unpicklable_argument(*self._callee(func), args, kwargs, exc) from None
