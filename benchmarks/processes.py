@@ -21,10 +21,12 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -92,21 +94,42 @@ def _echo_messages(conn) -> None:
         conn.send(message)
 
 
+def _echo_handed_over(conn) -> None:
+    # The main thread reads, another thread answers: a worker's reader and its actor's thread
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+    def answer() -> None:
+        while (message := inbox.get()) is not None:
+            conn.send(message)
+
+    answering = threading.Thread(target=answer)
+    answering.start()
+    while True:
+        message = conn.recv()
+        inbox.put(message)
+        if message is None:
+            break
+    answering.join()
+
+
 class PipeEcho:
     """P1's baseline: a child process echoing what a multiprocessing.Pipe brings (pickled by
     Connection.send), with nothing around it."""
 
+    child_main = staticmethod(_echo_messages)
+
     def __init__(self):
         self.conn, child = FORK.Pipe()
-        self.process = FORK.Process(target=_echo_messages, args=(child,), daemon=True)
+        self.process = FORK.Process(target=self.child_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
+        self.receive = self.conn.recv
 
     def roundtrips(self, count: int) -> None:
-        send, recv = self.conn.send, self.conn.recv
+        send, receive = self.conn.send, self.receive
         for _ in range(count):
             send(MESSAGE)
-            recv()
+            receive()
 
     def close(self) -> None:
         self.conn.send(None)
@@ -132,8 +155,31 @@ def p1_actor(process: bool) -> dict:
         return {"value": timed(roundtrips, actor, ROUNDTRIPS) / ROUNDTRIPS * 1e6}
 
 
-def p1_pipe() -> dict:
-    with PipeEcho() as echo:
+class HandedOverEcho(PipeEcho):
+    """P1's floor for the design: PipeEcho plus the two thread hand-offs a call to a process
+    actor makes - in the parent, one I/O thread reads every worker's pipe and wakes the
+    caller; in the worker, the thread reading the pipe hands the call to the actor's."""
+
+    child_main = staticmethod(_echo_handed_over)
+
+    def __init__(self):
+        super().__init__()
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        self.receive = answers.get
+        self.reader = threading.Thread(target=self._read, args=(answers,), daemon=True)
+        self.reader.start()
+
+    def _read(self, answers: queue.SimpleQueue) -> None:
+        while (message := self.conn.recv()) is not None:
+            answers.put(message)
+
+    def close(self) -> None:
+        super().close()  # the child echoes the None that ends the reader
+        self.reader.join()
+
+
+def p1_pipe(echo_class: type[PipeEcho] = PipeEcho) -> dict:
+    with echo_class() as echo:
         echo.roundtrips(WARMUP)
         return {"value": timed(echo.roundtrips, ROUNDTRIPS) / ROUNDTRIPS * 1e6}
 
@@ -417,6 +463,7 @@ class Measurement:
 MEASUREMENTS = {
     "p1_process": Measurement(lambda: p1_actor(True)),
     "p1_pipe": Measurement(p1_pipe, requires=""),
+    "p1_handed_over": Measurement(lambda: p1_pipe(HandedOverEcho), requires=""),
     "p1_inprocess": Measurement(lambda: p1_actor(False)),
     "p1_ray": Measurement(p1_ray, requires="ray"),
     "p2_process": Measurement(lambda: p2_pipelined(True)),
@@ -478,6 +525,16 @@ ROWS = [
         True,
         "{:,.1f}",
         Target("P1 round trip <= 1.5x the raw pipe's", 1.5, True),
+    ),
+    Row(
+        "P1",
+        "P1 sync round trip (µs/call)",
+        "p1_process",
+        "p1_handed_over",
+        "the pipe + 2 thread hand-offs",
+        None,
+        True,
+        "{:,.1f}",
     ),
     Row(
         "P1",

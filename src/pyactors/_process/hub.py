@@ -25,7 +25,6 @@ from .crossing import Peer
 
 # After terminate(), how long a worker has to exit before it is killed.
 TERMINATE_GRACE = 2.0
-READ_SIZE = 1 << 20
 _BOOT = "from pyactors._process.worker import main; main()"
 _READ, _WRITE = "r", "w"
 
@@ -197,7 +196,7 @@ class Worker:
     def read(self) -> list | None:
         """What arrived (the hub's thread), or None once the pipe has ended."""
         try:
-            data = os.read(self.fd_in, READ_SIZE)
+            data = os.read(self.fd_in, wire.READ_SIZE)
         except OSError:
             data = b""
         return self.reader.feed(data) if data else None

@@ -63,7 +63,8 @@ class Worker:
         self.write_lock = threading.Lock()
         self.outbox: list = []  # messages that wait to be written together (see _send)
         self.flush_due = threading.Event()
-        self.pid = os.getpid()
+        self.forked = False  # this is a fork of the worker (a method's multiprocessing)
+        os.register_at_fork(after_in_child=self._forked)
         self.refs: dict = {}  # call id -> the ref of its call here
         self.windows: dict[str, Window] = {}  # call id -> what its stream may send
         self.methods: dict = {}  # (method, group, generator kind) -> RemoteMethod
@@ -80,6 +81,9 @@ class Worker:
         self.core: _core.ActorCore | None = None
         self.class_name = ""
 
+    def _forked(self) -> None:
+        self.forked = True
+
     def _tell_drops(self) -> None:
         # Its own thread: a finalizer may not write (it may run inside _send, under the lock).
         while True:
@@ -93,7 +97,7 @@ class Worker:
         threading.Thread(target=self._flush_later, name="pyactors:flush", daemon=True).start()
         reader = wire.FrameReader()
         while True:
-            data = os.read(self.fd_in, 1 << 20)
+            data = os.read(self.fd_in, wire.READ_SIZE)
             if not data:
                 return
             for message in reader.feed(data):
@@ -306,7 +310,7 @@ class Worker:
         # as in one process.
         if forget_name is not None:  # the runtime frees the actor's name here too
             forget_name()
-        if os.getpid() != self.pid:
+        if self.forked:
             return  # a fork's copy of the actor died (see _send)
         with self.write_lock:
             if self.death_told:
@@ -389,7 +393,7 @@ class Worker:
         """Write `message`, after what waits. With `defer` (many calls are still to answer,
         so more results follow at once), let it wait, at most FLUSH_DELAY: a stream of results
         costs one write - and one wakeup of the parent - per batch, not per result."""
-        if os.getpid() != self.pid:
+        if self.forked:
             return  # a fork of this worker (a method's multiprocessing): not its pipe
         with self.write_lock:
             outbox = self.outbox
