@@ -145,6 +145,26 @@ def test_arguments_and_results_are_copies():
     assert mine == ["outside"] and theirs == ["outside", "inside"]
 
 
+def test_arguments_are_what_they_were_at_remote_even_when_sent_later():
+    """Pipelined calls wait here to go in one frame, written later: each carries its
+    arguments as they were when .remote() returned - a list changed afterwards arrives as it
+    was (it is pickled at once), and immutable values (which cross inside the frame, pickled
+    with it) arrive equal, and of the same types."""
+    s = Service.remote()
+    ray.get(s.echo.remote(None))
+    items, lists, values, expected = [], [], [], []
+    for i in range(300):
+        items.append(i)
+        value = (i, str(i), float(i), b"%d" % i, (None, True, 2j), "x" * (i * 100))
+        lists.append(s.echo.remote(items))
+        values.append(s.echo.remote(value))
+        expected.append(value)
+    assert ray.get(lists) == [list(range(i + 1)) for i in range(300)]
+    received = ray.get(values)
+    assert received == expected
+    assert [tuple(map(type, v)) for v in received] == [tuple(map(type, v)) for v in expected]
+
+
 def test_limits_fifo_and_stats_hold_across_the_boundary():
     s = Service.options(max_concurrency=2).remote()
     ray.get(s.report.remote())  # __init__ has run

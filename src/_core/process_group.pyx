@@ -134,12 +134,13 @@ def copy_into(object destination, object source):
 
 
 # What the wire (pyactors._process.wire) asks of every call's arguments and result: whether
-# they are plain enough for the C pickler, and whether any is a ref to resolve first.
+# they are plain enough for the C pickler - or immutable enough to cross inside the frame,
+# unpickled until then - and whether any is a ref to resolve first.
 
 cdef Py_ssize_t PLAIN_MOST = 32  # items looked at before the general path is cheaper
 
 
-cdef bint _plain(object value, int depth) except -1:
+cdef bint _plain(object value, int depth, bint containers) except -1:
     cdef type kind = type(value)
     # (bytes of any size: the C pickler never lets them go out of band anyway)
     if (value is None or kind is bool or kind is int or kind is float or kind is str
@@ -147,18 +148,18 @@ cdef bint _plain(object value, int depth) except -1:
         return True
     if depth == 0:
         return False
-    if kind is tuple or kind is list:
+    if kind is tuple or (containers and kind is list):
         if len(value) > PLAIN_MOST:
             return False
         for item in value:
-            if not _plain(item, depth - 1):
+            if not _plain(item, depth - 1, containers):
                 return False
         return True
-    if kind is dict:
+    if containers and kind is dict:
         if len(<dict>value) > PLAIN_MOST:
             return False
         for key, item in (<dict>value).items():
-            if type(key) is not str or not _plain(item, depth - 1):
+            if type(key) is not str or not _plain(item, depth - 1, containers):
                 return False
         return True
     return False
@@ -168,7 +169,13 @@ def plain(object value, int depth):
     """Whether `value` is built-in scalars and bytes, and tuples, lists and dicts (str keys)
     of them, at most 32 items each and `depth` levels deep: what the C pickler pickles as
     cloudpickle would, 8x faster."""
-    return _plain(value, depth)
+    return _plain(value, depth, True)
+
+
+def frozen(object value, int depth):
+    """Whether `value` is plain (see plain()) without lists or dicts: nothing in it can change
+    after it is given, so it may be pickled later, with the frame that carries it."""
+    return _plain(value, depth, False)
 
 
 def has_refs(tuple args, dict kwargs):

@@ -142,12 +142,14 @@ class Peer:
     def discard(self, payload: wire.Payload) -> None:
         """A payload of the other side's that will not be read (the hub's thread, while the
         other side lives): its files go back."""
-        for name in payload.segments:
+        for name in payload.segments or ():
             self.dropped.put((True, name))
         if self.wake is not None:
             self.wake()
 
     def loads(self, payload: wire.Payload):
+        if payload.segments is None:  # unpickled with its frame (nothing in it to import)
+            return payload.data
         _loading.peer = self
         try:
             return wire.loads(payload, self.dropped)

@@ -104,12 +104,14 @@ class _Pickler(cloudpickle.Pickler):
 
 
 class Payload:
-    """A value pickled for the other side: the pickle and the shared memory files holding its
-    large buffers (each consumed, and removed, by the one receiver)."""
+    """A value for the other side: its pickle and the shared memory files holding its large
+    buffers (each consumed, and removed, by the one receiver) - or, when nothing in it can
+    change (_core.frozen()), the value itself and None: it is pickled once, with the frame
+    that carries it, and unpickled with it."""
 
     __slots__ = ("data", "segments")
 
-    def __init__(self, data: bytes, segments: tuple):
+    def __init__(self, data, segments: tuple | None):
         self.data = data
         self.segments = segments
 
@@ -118,11 +120,13 @@ class Payload:
 
     def available(self) -> bool:
         """Whether its segments are still there (a receiver removes them as it reads)."""
-        return all(os.path.exists(os.path.join(SHM_DIR, name)) for name in self.segments)
+        return self.segments is None or all(
+            os.path.exists(os.path.join(SHM_DIR, name)) for name in self.segments
+        )
 
     def discard(self) -> None:
         """Remove the segments of a payload that will never be read."""
-        for name in self.segments:
+        for name in self.segments or ():
             _unlink(name)
             _kept.forget(name)
 
@@ -149,6 +153,8 @@ def dumps(value, exports=None, shared: bool = False) -> Payload:
     `shared`: it may be read more than once, by several processes (a task's function, an
     actor's class): its receivers neither give its files back nor remove them; its writer
     removes them (discard(), or the sweep of its files at its end)."""
+    if _core.frozen(value, 3):  # pickled with its frame, which is the C pickler's too
+        return Payload(value, None)
     if _core.plain(value, 3):  # nothing for cloudpickle: the C pickler
         return Payload(pickle.dumps(value, PROTOCOL), ())
     segments: list[str] = []
@@ -180,7 +186,12 @@ def loads(payload: Payload, freed: queue.SimpleQueue | None = None):
     """The value `payload` holds. Its shared memory files are given back once nothing uses
     them: put in `freed` as (True, name), for the writer to be told; without `freed`, they
     are removed at once."""
-    buffers = [_map_segment(name, freed) for name in payload.segments]
+    segments = payload.segments
+    if segments is None:  # unpickled with its frame
+        return payload.data
+    if not segments:  # no comprehension to run (a frame of its own before 3.12)
+        return pickle.loads(payload.data)
+    buffers = [_map_segment(name, freed) for name in segments]
     return pickle.loads(payload.data, buffers=buffers)
 
 
@@ -512,10 +523,11 @@ class FrameReader:
             (size,) = _HEADER.unpack_from(buffer, start)
             if end - start - 4 < size:
                 break
-            messages += [
-                (*sent[:-2], Payload(sent[-2], sent[-1])) if type(sent) is list else sent
-                for sent in pickle.loads(buffer[start + 4 : start + 4 + size])
-            ]  # (a list: see frame())
+            for sent in pickle.loads(buffer[start + 4 : start + 4 + size]):
+                if type(sent) is list:  # see frame()
+                    messages.append((*sent[:-2], Payload(sent[-2], sent[-1])))
+                else:
+                    messages.append(sent)
             start += 4 + size
         if start:
             del buffer[:start]
