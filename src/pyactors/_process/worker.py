@@ -341,8 +341,9 @@ class Worker:
     def _done(self, ident: str, method, group: str, kind, ref, error=None) -> None:
         """`ref`, the call `ident`, completed: its outcome to the caller (or `error`, the
         forwarding's of a stream)."""
-        with caller_task_lock:
-            caller_task_ids.pop(id(self.refs.pop(ident)), None)
+        # Without the lock (a dict's pop is atomic): the reader holds it to submit the next
+        # call, and this runs on the actor's thread, for every call
+        caller_task_ids.pop(id(self.refs.pop(ident)), None)
         self.windows.pop(ident, None)
         if error is None:
             error = ref.exception()
