@@ -18,6 +18,7 @@ one, then --alt-python, default $PYACTORS_BENCH_ALT_PYTHON) that can import ray.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -156,12 +157,10 @@ def p1_actor(process: bool) -> dict:
         return {"value": timed(roundtrips, actor, ROUNDTRIPS) / ROUNDTRIPS * 1e6}
 
 
-class HandedOverEcho(PipeEcho):
-    """P1's floor for the design: PipeEcho plus the two thread hand-offs a call to a process
-    actor makes - in the parent, one I/O thread reads every worker's pipe and wakes the
-    caller; in the worker, the thread reading the pipe hands the call to the actor's."""
-
-    child_main = staticmethod(_echo_handed_over)
+class ReaderThreadEcho(PipeEcho):
+    """PipeEcho, its answers read by a thread of this process that wakes the caller: the
+    hand-off the design requires of every call to a process actor (one I/O thread reads every
+    worker's pipe)."""
 
     def __init__(self):
         super().__init__()
@@ -171,12 +170,23 @@ class HandedOverEcho(PipeEcho):
         self.reader.start()
 
     def _read(self, answers: queue.SimpleQueue) -> None:
-        while (message := self.conn.recv()) is not None:
-            answers.put(message)
+        with contextlib.suppress(EOFError):  # the child ended (close())
+            while True:
+                answers.put(self.conn.recv())
 
     def close(self) -> None:
-        super().close()  # the child echoes the None that ends the reader
+        self.conn.send(None)
+        self.process.join()
         self.reader.join()
+        self.conn.close()
+
+
+class HandedOverEcho(ReaderThreadEcho):
+    """ReaderThreadEcho whose child hands each message to another thread, which answers: a
+    worker's reading thread and its actor's thread - the two hand-offs of a call to a
+    process actor here."""
+
+    child_main = staticmethod(_echo_handed_over)
 
 
 def p1_pipe(echo_class: type[PipeEcho] = PipeEcho) -> dict:
@@ -472,6 +482,7 @@ class Measurement:
 MEASUREMENTS = {
     "p1_process": Measurement(lambda: p1_actor(True)),
     "p1_pipe": Measurement(p1_pipe, requires=""),
+    "p1_reader_thread": Measurement(lambda: p1_pipe(ReaderThreadEcho), requires=""),
     "p1_handed_over": Measurement(lambda: p1_pipe(HandedOverEcho), requires=""),
     "p1_inprocess": Measurement(lambda: p1_actor(False)),
     "p1_ray": Measurement(p1_ray, requires="ray"),
@@ -534,6 +545,16 @@ ROWS = [
         True,
         "{:,.1f}",
         Target("P1 round trip <= 1.5x the raw pipe's", 1.5, True),
+    ),
+    Row(
+        "P1",
+        "P1 sync round trip (µs/call)",
+        "p1_process",
+        "p1_reader_thread",
+        "the pipe + the I/O thread's hand-off",
+        None,
+        True,
+        "{:,.1f}",
     ),
     Row(
         "P1",
