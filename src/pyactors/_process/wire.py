@@ -46,7 +46,7 @@ COPY_THREADS = min(4, os.cpu_count() or 1)
 _HEADER = struct.Struct("<I")
 # What one read of a pipe asks for: what a pipe holds (64 KiB, Linux's default), since no read
 # returns more. Asking for more costs an mmap, an mremap and an munmap per read (the buffer is
-# past malloc's 128 KiB threshold): 3 of a round trip's 14 system calls on each side.
+# past malloc's 128 KiB threshold), each munmap a TLB shootdown on the process's other CPUs.
 READ_SIZE = 64 << 10
 _counter = itertools.count()
 
