@@ -5,6 +5,7 @@ actor reports what it saw from inside its own process."""
 import asyncio
 import contextlib
 import itertools
+import multiprocessing
 import os
 import select
 import signal
@@ -13,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -163,6 +165,39 @@ def test_arguments_are_what_they_were_at_remote_even_when_sent_later():
     received = ray.get(values)
     assert received == expected
     assert [tuple(map(type, v)) for v in received] == [tuple(map(type, v)) for v in expected]
+
+
+def _put_one(queue):
+    queue.put(1)
+
+
+@ray.remote(process=True, max_concurrency=4)
+class Forker:
+    def fork(self):
+        """A method's multiprocessing with the fork start method: the child is a copy of
+        the worker, calls in flight included, which must not answer for them."""
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_put_one, args=(queue,))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork() with threads
+            child.start()
+        value = queue.get(timeout=30)
+        child.join(30)
+        return value, child.exitcode
+
+    def echo(self, value):
+        return value
+
+
+def test_a_method_that_forks_leaves_its_actor_and_the_calls_in_flight_alone():
+    forker = Forker.remote()
+    before = [forker.echo.remote(i) for i in range(500)]
+    forked = forker.fork.remote()
+    after = [forker.echo.remote(i) for i in range(500)]
+    assert ray.get(forked, timeout=60) == (1, 0)
+    assert ray.get(before + after, timeout=60) == [*range(500), *range(500)]
+    assert ray.get(forker.echo.remote("alive"), timeout=60) == "alive"
 
 
 def test_limits_fifo_and_stats_hold_across_the_boundary():

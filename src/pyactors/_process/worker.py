@@ -63,8 +63,7 @@ class Worker:
         self.write_lock = threading.Lock()
         self.outbox: list = []  # messages that wait to be written together (see _send)
         self.flush_due = threading.Event()
-        self.forked = False  # this is a fork of the worker (a method's multiprocessing)
-        os.register_at_fork(after_in_child=self._forked)
+        self.pid = os.getpid()  # another: a fork of the worker (a method's multiprocessing)
         self.refs: dict = {}  # call id -> the ref of its call here
         self.windows: dict[str, Window] = {}  # call id -> what its stream may send
         self.methods: dict = {}  # (method, group, generator kind) -> RemoteMethod
@@ -80,9 +79,6 @@ class Worker:
         self.handle: ActorHandle = None  # type: ignore[assignment]
         self.core: _core.ActorCore | None = None
         self.class_name = ""
-
-    def _forked(self) -> None:
-        self.forked = True
 
     def _tell_drops(self) -> None:
         # Its own thread: a finalizer may not write (it may run inside _send, under the lock).
@@ -310,7 +306,7 @@ class Worker:
         # as in one process.
         if forget_name is not None:  # the runtime frees the actor's name here too
             forget_name()
-        if self.forked:
+        if os.getpid() != self.pid:
             return  # a fork's copy of the actor died (see _send)
         with self.write_lock:
             if self.death_told:
@@ -394,7 +390,9 @@ class Worker:
         """Write `message`, after what waits. With `defer` (many calls are still to answer,
         so more results follow at once), let it wait, at most FLUSH_DELAY: a stream of results
         costs one write - and one wakeup of the parent - per batch, not per result."""
-        if self.forked:
+        # By pid, not by an at-fork hook: the runtime's own hook (registered first, so run
+        # first) fails the fork's copies of the actor's calls, and their ends come here
+        if os.getpid() != self.pid:
             return  # a fork of this worker (a method's multiprocessing): not its pipe
         with self.write_lock:
             outbox = self.outbox
