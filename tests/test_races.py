@@ -212,13 +212,28 @@ def test_cancels_racing_dependency_chains(loop_kind):
         class Chain:
             def __init__(self):
                 self.ran = 0
+                self.active = 0
+                self.idle = None
 
             async def step(self, previous, i):
                 self.ran += 1
-                await asyncio.sleep(0)
+                self.active += 1
+                try:
+                    await asyncio.sleep(0)
+                finally:
+                    self.active -= 1
+                    if self.idle is not None:
+                        self.idle.set()
                 return i
 
-            def count(self):
+            async def drained(self):
+                # A step cancelled while it ran may still unwind when its ref is settled:
+                # wait until none runs, then one turn of the loop, behind the completions
+                # the last ones scheduled as they ended (after waking this one up).
+                while self.active:
+                    self.idle = asyncio.Event()
+                    await self.idle.wait()
+                await asyncio.sleep(0)
                 return self.ran
 
         chain = Chain.remote()
@@ -236,7 +251,7 @@ def test_cancels_racing_dependency_chains(loop_kind):
                     totals["value"] += 1
                 except TaskCancelledError:
                     totals["cancelled"] += 1
-        ran = ray.get(chain.count.remote())
+        ran = ray.get(chain.drained.remote(), timeout=25)
         stats = ray.stats(chain)["default"]
         stop()
         print(json.dumps({"totals": totals, "ran": ran, "stats": stats}))
