@@ -534,48 +534,36 @@ class Row:
     target: Target | None = None
 
 
-ROWS = [
-    Row(
+def _p1_row(
+    baseline: str, name: str, reference: str | None = None, target: Target | None = None
+) -> Row:
+    """A P1 row: the process actor's round trip against `baseline`."""
+    return Row(
         "P1",
         "P1 sync round trip (µs/call)",
         "p1_process",
+        baseline,
+        name,
+        reference,
+        True,
+        "{:,.1f}",
+        target,
+    )
+
+
+ROWS = [
+    _p1_row(
         "p1_pipe",
         "multiprocessing.Pipe + pickle",
         "p1_inprocess",
-        True,
-        "{:,.1f}",
         Target("P1 round trip <= 1.5x the raw pipe's", 1.5, True),
     ),
-    Row(
-        "P1",
-        "P1 sync round trip (µs/call)",
-        "p1_process",
-        "p1_reader_thread",
-        "the pipe + the I/O thread's hand-off",
-        None,
-        True,
-        "{:,.1f}",
-    ),
-    Row(
-        "P1",
-        "P1 sync round trip (µs/call)",
-        "p1_process",
-        "p1_handed_over",
-        "the pipe + 2 thread hand-offs",
-        None,
-        True,
-        "{:,.1f}",
-    ),
-    Row(
-        "P1",
-        "P1 sync round trip (µs/call)",
-        "p1_process",
+    _p1_row("p1_reader_thread", "the pipe + the I/O thread's hand-off"),
+    _p1_row("p1_handed_over", "the pipe + 2 thread hand-offs"),
+    _p1_row(
         "p1_ray",
         "Ray actor",
-        None,
-        True,
-        "{:,.1f}",
-        Target("P1 round trip >= 20x faster than Ray's (<= 0.05x)", 1 / 20, True),
+        target=Target("P1 round trip >= 20x faster than Ray's (<= 0.05x)", 1 / 20, True),
     ),
     Row(
         "P2",

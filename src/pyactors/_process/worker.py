@@ -63,7 +63,7 @@ class Worker:
         self.write_lock = threading.Lock()
         self.outbox: list = []  # messages that wait to be written together (see _send)
         self.flush_due = threading.Event()
-        self.pid = os.getpid()  # another: a fork of the worker (a method's multiprocessing)
+        self.pid = os.getpid()  # any other pid: a fork of it (a method's multiprocessing)
         self.refs: dict = {}  # call id -> the ref of its call here
         self.windows: dict[str, Window] = {}  # call id -> what its stream may send
         self.methods: dict = {}  # (method, group, generator kind) -> RemoteMethod
