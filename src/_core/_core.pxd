@@ -21,6 +21,7 @@ cdef class ThreadState
 cdef class ThreadWaiter
 cdef class LoopWaker
 cdef class LoopWaiter
+cdef class CallTask
 cdef class ObjectRef
 cdef class Group
 cdef class ActorCore
@@ -281,6 +282,7 @@ cdef class AsyncGroup(Group):
     cdef object drain_cb              # once: bound self._drain, allocated once
     cdef list blocking_calls          # any: admitted F_BLOCKING calls no worker has taken yet
     cdef list blocking_idle           # any: ThreadStates of parked blocking workers
+    cdef CallTask tasks               # loop thread: the awaiting calls' live tasks, linked
 
     cdef _start(self)
     cdef _unpark(self)
@@ -290,6 +292,35 @@ cdef class AsyncGroup(Group):
     cdef _start_coroutine(self, ObjectRef call, coro)
     cdef _start_blocking(self, ObjectRef call)
     cdef _loop_stopped(self, object cause)
+
+
+cdef class CallTask:
+    # Drives an awaiting `async def` call's coroutine on its group's loop, as an asyncio.Task
+    # would (call_task.pyx). Every field: the group's loop thread.
+    cdef AsyncGroup group             # once
+    cdef ObjectRef call               # once
+    cdef object coro                  # once
+    cdef object loop                  # once
+    cdef object context               # once: a copy of the context it was made in
+    cdef str name                     # set_name()
+    cdef object fut_waiter            # the future its coroutine waits for, or None
+    cdef bint must_cancel             # cancel() came while no future was awaited
+    cdef object cancel_message
+    cdef Py_ssize_t cancels_requested  # cancelling()
+    cdef int outcome                  # T_RUNNING, then how the coroutine ended
+    cdef object value                 # its return value or exception, once ended
+    cdef list callbacks               # (fn, context) pairs of add_done_callback, or None
+    cdef CallTask prev                # links in its group's list of live tasks
+    cdef CallTask next
+    cdef object __weakref__           # libraries key state by task (anyio's WeakKeyDictionary)
+
+    cdef _begin(self)
+    cdef _wakeup(self, fut)
+    cdef _step(self, exc)
+    cdef _suspended(self, result)
+    cdef _ended(self, int outcome, value)
+    cdef _settle(self, int outcome, value)
+    cdef _abandon(self)
 
 
 cdef class ThreadGroup(Group):

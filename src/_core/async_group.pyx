@@ -2,8 +2,8 @@
 # call; the loop only when a call needs it: the default group's thread first runs the actor's
 # __init__ without a loop (as Ray does) and parks, so an actor nobody calls costs one parked
 # thread and no loop (a uvloop loop holds ~300 KB and 5 file descriptors).
-# `async def` methods run as tasks on the loop; plain `def` methods, and `async def` bodies
-# without await (they cannot suspend), run right on its thread.
+# `async def` methods run on the loop, each driven by a CallTask (call_task.pyx); plain `def`
+# methods, and `async def` bodies without await (they cannot suspend), run right on its thread.
 
 # How long a stopping loop waits for its cancelled tasks to unwind (a task that swallows
 # CancelledError would otherwise hold kill() and shutdown()).
@@ -98,7 +98,7 @@ cdef class AsyncGroup(Group):
                     self._loop_stopped(None)
             finally:
                 try:
-                    _finalize_loop(loop, executor)
+                    _finalize_loop(self, loop, executor)
                 finally:
                     asyncio.set_event_loop(None)
         finally:
@@ -187,13 +187,7 @@ cdef class AsyncGroup(Group):
         self._start_coroutine(call, coro)
 
     cdef _start_coroutine(self, ObjectRef call, coro):
-        # name= spares 3.11 formatting a "Task-N" name for every call (~1,400 instructions).
-        if EAGER_TASKS:
-            aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name, eager_start=True)
-        else:
-            # Its first step runs later: _drive needs not ask asyncio.current_task() (a Python
-            # function before 3.12) which task it is.
-            call.task = aio_Task(_drive(self, call, coro), loop=self.loop, name=call.name)
+        start_call_task(self, call, coro)
 
     cdef _run_returned_coroutine(self, ObjectRef call, coro):
         # A plain def that returned a coroutine (say, a decorator wrapped an async def):
@@ -298,52 +292,42 @@ cdef class AsyncGroup(Group):
                 pass  # already closed
 
 
-async def _drive(AsyncGroup group, ObjectRef call, coro):
-    # The task body of an async call: completing the ref here, inside the task's last step,
-    # saves the extra loop iteration a done-callback would cost.
-    if call.state != PENDING or call.cancel_requested:
-        # killed, or cancelled between admission and this first step: never run the body
-        coro.close()
-        group._finish(call, FAILED,
-                      TaskCancelledError(f"{call.name}() was cancelled before it started"))
-        call.task = None
-        return
-    call.flags |= F_STARTED
-    if EAGER_TASKS:  # set here: an eager first step runs inside the task's constructor
-        call.task = aio_current_task(group.loop)
-    current_async_call.set(call)  # calls the body submits are its children
-    try:
-        value = await coro
-    except BaseException as exc:
-        group._finish_exception(call, exc)
-        if isinstance(exc, GeneratorExit):
-            raise
-    else:
-        if call.cancel_requested:  # it swallowed the CancelledError: cancelled all the same
-            group._finish_cancelled(call)
-        else:
-            group._finish(call, FINISHED, value)
-    finally:
-        call.task = None
-
-
-cdef _finalize_loop(loop, executor):
+cdef _finalize_loop(AsyncGroup group, loop, executor):
     # As asyncio.run() does on exit: cancel what is left, let it unwind, close. Jobs still in
     # the executor are left to their daemon threads: nothing waits for user code.
+    cdef CallTask call_task
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for task in tasks:
         task.cancel()
     try:
-        loop.run_until_complete(_unwind(tasks, loop))
+        loop.run_until_complete(_unwind(tasks, _live_call_tasks(group), loop))
     finally:
+        # calls whose bodies outlived the unwinding (they swallowed the CancelledError)
+        for call_task in _live_call_tasks(group):
+            call_task._abandon()
         executor.shutdown(wait=False, cancel_futures=True)
         loop.close()
 
 
-async def _unwind(tasks, loop):
+cdef list _live_call_tasks(AsyncGroup group):
+    cdef list found = []
+    cdef CallTask task = group.tasks
+    while task is not None:
+        found.append(task)
+        task = task.next
+    return found
+
+
+async def _unwind(tasks, call_tasks, loop):
     # One run of the loop for all of it: each run_until_complete costs ~50 us.
-    if tasks:
-        await asyncio.wait(tasks, timeout=LOOP_FINALIZE_TIMEOUT)
+    waits = list(tasks)
+    for task in call_tasks:
+        if task.cancel():
+            ended = loop.create_future()
+            task.add_done_callback(lambda _, ended=ended: ended.done() or ended.set_result(None))
+            waits.append(ended)
+    if waits:
+        await asyncio.wait(waits, timeout=LOOP_FINALIZE_TIMEOUT)
     await loop.shutdown_asyncgens()
 
 

@@ -5,6 +5,7 @@ cimport cython
 import asyncio
 import concurrent.futures
 import contextvars
+import inspect
 import sys
 import threading
 import time
@@ -13,6 +14,7 @@ import types
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.contextvars cimport get_value as PyContextVar_Get_value
+from cpython.dict cimport PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from libc.string cimport memcpy
@@ -97,7 +99,6 @@ cdef object aio_current_task = asyncio.current_task
 cdef object current_async_call = contextvars.ContextVar("pyactors.current_call", default=None)
 cdef object copy_context = contextvars.copy_context
 cdef object Context = contextvars.Context
-cdef object aio_Task = asyncio.Task
 cdef object aio_Handle = asyncio.Handle
 # asyncio's own selector loop (a user's subclass may override what LoopWaker bypasses).
 cdef object aio_SelectorEventLoop = asyncio.SelectorEventLoop
@@ -122,7 +123,3 @@ cdef object ActorExit = _exceptions.ActorExit
 cdef object wrap_task_error = _exceptions._wrap_task_error
 cdef object raisable = _exceptions._raisable
 cdef object actor_died_error = _exceptions._actor_died_error
-
-# 3.12+ can run a task's first step inside its constructor: a method that finishes without
-# suspending then costs no event-loop round trip.
-cdef bint EAGER_TASKS = sys.version_info >= (3, 12)
