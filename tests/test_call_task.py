@@ -80,6 +80,11 @@ async def cancel_while_awaiting_cancels_the_awaited_future():
         return exc.args, fut.cancelled(), _cancelling(task)
 
 
+async def cancel_during_the_last_step_ends_it_cancelled():
+    asyncio.current_task().cancel("too late to deliver")
+    return "a value nobody gets"
+
+
 async def two_cancels_count_twice():
     task = asyncio.current_task()
     seen = [task.cancel(), task.cancel(), _cancelling(task)]
@@ -195,6 +200,7 @@ BODIES = {
         self_cancel_reaches_the_next_suspension,
         cancel_while_awaiting_cancels_the_awaited_future,
         two_cancels_count_twice,
+        cancel_during_the_last_step_ends_it_cancelled,
         timeout_expires_and_uncancels,
         wait_for_times_out,
         task_group_failure_cancels_the_body,
@@ -230,6 +236,18 @@ class Runs:
             threading.get_ident(),
         )
 
+    async def fail(self):
+        await asyncio.sleep(0)
+        raise KeyError("from the body")
+
+    async def failed_task(self):
+        task = asyncio.current_task()
+        try:
+            await self.fail()  # the same task: its error, seen inside the actor
+        except KeyError as exc:
+            frames = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+        return frames, task._loop is asyncio.get_running_loop(), task._coro is task.get_coro()
+
     async def add_done_callback(self):
         task = asyncio.current_task()
         self.called = asyncio.Event()
@@ -255,6 +273,8 @@ def under_a_task(body):
     loop = _runtime.current().loop_factory()  # the loop kind the runtime runs
     try:
         return loop.run_until_complete(body())
+    except asyncio.CancelledError as exc:
+        return exc
     finally:
         loop.close()
 
@@ -266,9 +286,16 @@ def under_a_task(body):
 def test_a_method_sees_what_an_asyncio_task_would(name):
     expected = under_a_task(BODIES[name])
     runs = Runs.remote()
-    assert ray.get(runs.run.remote(name)) == expected
-    # each call is a task of its own: nothing carries over to the next
-    assert ray.get(runs.run.remote(name)) == expected
+    for _ in range(2):  # each call is a task of its own: nothing carries over to the next
+        ref = runs.run.remote(name)
+        if isinstance(expected, asyncio.CancelledError):
+            # a cancelled task's outcome reaches the caller as a body's CancelledError would
+            with pytest.raises(ray.exceptions.TaskError) as caught:
+                ray.get(ref)
+            assert type(caught.value.cause) is asyncio.CancelledError
+            assert caught.value.cause.args == expected.args
+        else:
+            assert ray.get(ref) == expected
 
 
 def test_its_task_is_the_call_and_runs_on_the_groups_loop():
@@ -289,3 +316,48 @@ def test_done_callbacks_run_once_the_call_has_ended():
     assert ray.get(runs.add_done_callback.remote()) == 1
     # once, after the body returned, from the loop (not inside the task)
     assert ray.get(runs.callbacks_seen.remote()) == [(True, 1, True)]
+
+
+def test_errors_show_the_bodys_frames_and_libraries_find_the_loop():
+    runs = Runs.remote()
+    frames, loop_found, coro_found = ray.get(runs.failed_task.remote())
+    assert frames == ["failed_task", "fail"]
+    assert loop_found and coro_found  # task._loop, task._coro: what anyio and asyncio read
+    with pytest.raises(KeyError) as caught:
+        ray.get(runs.fail.remote())
+    remote = caught.value.traceback_str  # formatted where it ran: it crosses processes
+    assert ", in fail\n" in remote
+    assert "pyactors._core" not in remote  # the body's frames only, as a Task's exception
+
+
+@ray.remote
+class Reads:
+    def plain(self):
+        return VAR.get()
+
+    async def no_await(self):
+        return VAR.get()
+
+    async def awaiting(self):
+        await asyncio.sleep(0)
+        return VAR.get()
+
+
+@pytest.mark.in_process_only("a worker process never sees the caller's context at all")
+def test_a_callers_contextvars_never_reach_the_actor():
+    reads = Reads.remote()
+    seen = []
+
+    def caller(value):
+        VAR.set(value)
+        refs = [
+            m.remote() for _ in range(200) for m in (reads.plain, reads.no_await, reads.awaiting)
+        ]
+        seen.extend(ray.get(refs))
+
+    threads = [threading.Thread(target=caller, args=(f"caller {i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(seen) == {"unset"}  # as in Ray: a call starts from the actor's own context

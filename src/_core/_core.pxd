@@ -280,6 +280,7 @@ cdef class AsyncGroup(Group):
     cdef bint loop_stopping           # any: the loop was told to stop (or stopped by itself)
     cdef bint init_on_loop            # once: run __init__ on the running loop, not before it
     cdef object drain_cb              # once: bound self._drain, allocated once
+    cdef object base_context          # once, with loop: the context each drain runs in a copy of
     cdef list blocking_calls          # any: admitted F_BLOCKING calls no worker has taken yet
     cdef list blocking_idle           # any: ThreadStates of parked blocking workers
     cdef CallTask tasks               # loop thread: the awaiting calls' live tasks, linked

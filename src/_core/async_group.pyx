@@ -22,9 +22,10 @@ cdef class AsyncGroup(Group):
             elif self.loop is None:
                 self._unpark()  # the thread makes the loop and drains
             elif PyThread_get_thread_ident() == self.thread_id:
-                self.loop.call_soon(self.drain_cb)
+                self.loop.call_soon(self.drain_cb, context=PyContext_Copy(self.base_context))
             else:
-                self.loop.call_soon_threadsafe(self.drain_cb)
+                self.loop.call_soon_threadsafe(
+                    self.drain_cb, context=PyContext_Copy(self.base_context))
         except RuntimeError:
             if self.state != G_CLOSED:  # closed meanwhile: its calls have already failed
                 raise
@@ -84,11 +85,14 @@ cdef class AsyncGroup(Group):
             executor = DaemonThreadPool(f"{self.thread_name}:executor")
             loop.set_default_executor(executor)
             ts.on_loop = True
+            # Calls start from this thread's context, not from whichever caller's thread
+            # scheduled the drain: a caller's contextvars never reach the actor, as in Ray.
+            self.base_context = copy_context()
             self.loop = loop
             if self.state == G_CLOSED:  # closed while the loop was being made: close() saw none
                 self.loop_stopping = True
                 loop.stop()
-            loop.call_soon(self.drain_cb)
+            loop.call_soon(self.drain_cb, context=PyContext_Copy(self.base_context))
             try:
                 try:
                     loop.run_forever()
@@ -144,7 +148,8 @@ cdef class AsyncGroup(Group):
             call = None  # freed before the next _admit() decides: see ThreadGroup._work
             started += 1
             if started == DRAIN_BATCH and self._can_admit():
-                self.loop.call_soon(self.drain_cb)  # drain_pending stays set
+                # drain_pending stays set
+                self.loop.call_soon(self.drain_cb, context=PyContext_Copy(self.base_context))
                 return
         self.drain_pending = False
 

@@ -10,11 +10,6 @@
 #
 # All of it runs on the group's loop thread.
 
-cdef extern from "Python.h":
-    int PyContext_Enter(object ctx) except -1
-    int PyContext_Exit(object ctx) except -1
-    object PyContext_CopyCurrent()
-
 # The loop -> running task map asyncio.current_task() reads (the C accelerator's dict, which
 # asyncio.tasks exports on 3.10-3.13). A step enters and leaves it as a Task's step does.
 cdef dict aio_current_tasks = asyncio.tasks._current_tasks
@@ -111,6 +106,9 @@ cdef class CallTask:
             status = PYGEN_RETURN
             result = stop.value
         except BaseException as error:
+            # without the entry of this frame, which catching it here added: as a Task's
+            # exception, which shows the body's frames only
+            error.__traceback__ = error.__traceback__.tb_next
             raised = error
         finally:
             del aio_current_tasks[self.loop]
@@ -158,13 +156,14 @@ cdef class CallTask:
     cdef _ended(self, int outcome, value):
         cdef ObjectRef call = self.call
         cdef AsyncGroup group = self.group
+        if outcome == T_RETURNED and self.must_cancel:
+            # cancel() came during its last step: as a Task's, its outcome is CancelledError
+            outcome, value = T_RAISED, self._make_cancelled_error()
         if outcome == T_RETURNED:
             if call.cancel_requested:  # it swallowed the CancelledError: cancelled all the same
                 group._finish_cancelled(call)
             else:
                 group._finish(call, FINISHED, value)
-            if self.must_cancel:  # cancel() while its last step ran: as a Task, it ends cancelled
-                outcome, value = T_CANCELLED, None
         else:
             group._finish_exception(call, value)
             if isinstance(value, aio_CancelledError):
@@ -300,6 +299,10 @@ cdef class CallTask:
     @property
     def _exception(self):
         return self.value if self.outcome == T_RAISED else None
+
+    @property
+    def _loop(self):  # read by anyio (its root task's loop)
+        return self.loop
 
     @property
     def _fut_waiter(self):  # read by libraries that deliver cancellation (anyio)

@@ -57,6 +57,10 @@ cdef extern from "Python.h":
         PYGEN_ERROR
         PYGEN_NEXT
     PySendResult PyIter_Send(object iter, object arg, PyObject** presult) except? PYGEN_ERROR
+    int PyContext_Enter(object ctx) except -1
+    int PyContext_Exit(object ctx) except -1
+    object PyContext_Copy(object ctx)
+    object PyContext_CopyCurrent()
 
 cdef extern from "<time.h>" nogil:
     ctypedef int clockid_t
