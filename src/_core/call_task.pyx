@@ -40,9 +40,9 @@ cdef class CallTask:
         if call.state != PENDING or call.cancel_requested:
             # killed, or cancelled between admission and now: never run the body
             self.coro.close()
-            self._settle(T_CANCELLED, None)
             self.group._finish(call, FAILED, TaskCancelledError(
                 f"{call.name}() was cancelled before it started"))
+            self._settle(T_CANCELLED, None)
             return
         call.flags |= F_STARTED
         PyContext_Enter(self.context)
@@ -185,6 +185,10 @@ cdef class CallTask:
         if next is not None:
             next.prev = prev
         self.prev = self.next = None
+        # A task kept by user code (current_task() stored away) keeps neither the call's
+        # result nor its actor alive, as a Task keeps only its loop.
+        self.call = None
+        self.group = None
         if self.callbacks is not None:
             callbacks, self.callbacks = self.callbacks, None
             for fn, context in callbacks:
