@@ -193,6 +193,65 @@ async def bad_awaits_fail_inside_the_body():
     return seen
 
 
+class _LooseFuture:
+    """A future as third-party libraries write them: the protocol's attributes, `_loop`
+    instead of get_loop(), no cancelled() or exception(); a Task accepts it."""
+
+    _asyncio_future_blocking = False
+
+    def __init__(self, loop):
+        self._loop = loop
+        self._callbacks = []
+        self._outcome = None
+
+    def add_done_callback(self, fn, *, context=None):
+        self._callbacks.append((fn, context))
+
+    def cancel(self, msg=None):
+        return False  # it cannot be cancelled: the task's cancel waits for its next step
+
+    def done(self):
+        return self._outcome is not None
+
+    def result(self):
+        value, error = self._outcome
+        if error is not None:
+            raise error
+        return value
+
+    def settle(self, value=None, error=None):
+        self._outcome = (value, error)
+        for fn, context in self._callbacks:
+            self._loop.call_soon(fn, self, context=context)
+
+    def __await__(self):
+        if self._outcome is None:
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+
+async def futures_of_other_libraries_are_awaited_as_a_task_would():
+    loop = asyncio.get_running_loop()
+    seen = []
+    for outcome in ({"value": 7}, {"error": KeyError("from the future")}):
+        fut = _LooseFuture(loop)
+        loop.call_soon(lambda fut=fut, outcome=outcome: fut.settle(**outcome))
+        try:
+            seen.append(await fut)
+        except KeyError as exc:
+            seen.append(exc.args)
+    fut = _LooseFuture(loop)
+    loop.call_soon(asyncio.current_task().cancel, "while awaiting what cannot be cancelled")
+    loop.call_soon(fut.settle, "settled")
+    try:
+        seen.append(await fut)
+        await asyncio.sleep(0)  # the cancel is delivered here
+    except asyncio.CancelledError as exc:
+        seen.append(exc.args)
+    return seen
+
+
 BODIES = {
     body.__name__: body
     for body in (
@@ -207,6 +266,7 @@ BODIES = {
         context_is_the_tasks_own,
         exceptions_chain_across_suspensions,
         bad_awaits_fail_inside_the_body,
+        futures_of_other_libraries_are_awaited_as_a_task_would,
     )
 }
 NEEDS_311 = {
@@ -235,6 +295,31 @@ class Runs:
             weakref.ref(task)() is task,  # libraries keep per-task state in weak mappings
             threading.get_ident(),
         )
+
+    async def reenter(self):
+        task = asyncio.current_task()
+        seen = []
+        for attempt in (task, type(task)):
+            try:
+                attempt()
+            except (RuntimeError, TypeError) as exc:
+                seen.append(type(exc).__name__)
+        await asyncio.sleep(0)
+        return seen, asyncio.current_task() is task
+
+    async def cancelled_by_itself(self):
+        self.called = asyncio.Event()
+        asyncio.current_task().add_done_callback(self._record_cancel)
+        asyncio.current_task().cancel("the reason")
+        await asyncio.sleep(0)
+
+    def _record_cancel(self, task):
+        for read in (task.result, task.exception):
+            try:
+                read()
+            except asyncio.CancelledError as exc:
+                self.done.append(exc.args)
+        self.called.set()
 
     async def fail(self):
         await asyncio.sleep(0)
@@ -342,6 +427,9 @@ class Reads:
         await asyncio.sleep(0)
         return VAR.get()
 
+    def sets(self):
+        VAR.set("set by a plain call")
+
 
 @pytest.mark.in_process_only("a worker process never sees the caller's context at all")
 def test_a_callers_contextvars_never_reach_the_actor():
@@ -361,3 +449,42 @@ def test_a_callers_contextvars_never_reach_the_actor():
     for thread in threads:
         thread.join()
     assert set(seen) == {"unset"}  # as in Ray: a call starts from the actor's own context
+
+
+def test_a_step_cannot_be_entered_from_inside_the_task_nor_a_task_made_by_hand():
+    runs = Runs.remote()
+    refused, same_task = ray.get(runs.reenter.remote())
+    assert refused == ["RuntimeError", "TypeError"]  # as a Task's step run twice at once
+    assert same_task  # and the call went on
+
+
+def test_a_cancelled_tasks_result_says_why():
+    runs = Runs.remote()
+    with pytest.raises(ray.exceptions.TaskError):
+        ray.get(runs.cancelled_by_itself.remote())
+    assert ray.get(runs.callbacks_seen.remote()) == [("the reason",), ("the reason",)]
+
+
+@ray.remote
+class ReturnsCoroutineFromInit:
+    def __init__(self):
+        return self.later()  # noqa: PLE0101 - what a decorator making __init__ async does
+
+    async def later(self):
+        await asyncio.sleep(0)
+
+    async def ping(self):
+        return "pong"
+
+
+def test_an_init_that_returns_a_coroutine_kills_the_actor_clearly():
+    actor = ReturnsCoroutineFromInit.remote()
+    with pytest.raises(ray.exceptions.ActorDiedError) as caught:
+        ray.get(actor.ping.remote(), timeout=30)
+    assert "__init__() should return None, not 'coroutine'" in str(caught.value)
+
+
+def test_an_awaiting_call_starts_from_the_actors_context_not_the_previous_calls():
+    reads = Reads.remote()
+    refs = [reads.sets.remote() if i % 2 else reads.awaiting.remote() for i in range(100)]
+    assert set(ray.get(refs)) == {None, "unset"}

@@ -192,7 +192,7 @@ cdef class ObjectRef:
     cdef Group group                  # any: the group it was submitted to (counted as pending)
     cdef ObjectRef prev               # any: links in the group's waiting, queued or running list
     cdef ObjectRef next               # any
-    cdef object task                  # group: the asyncio.Task driving an async call
+    cdef object task                  # group: the CallTask driving an awaiting async call
     cdef unsigned long thread         # group: the thread running its plain body, 0 otherwise
     cdef ObjectRef source             # once: the call this ref is one output of (num_returns)
     cdef bint cancel_requested        # any
@@ -315,6 +315,8 @@ cdef class CallTask:
     cdef CallTask next
     cdef object __weakref__           # libraries key state by task (anyio's WeakKeyDictionary)
 
+    cdef int _check_enterable(self) except -1
+    cdef _broke(self, exc)
     cdef _begin(self)
     cdef _wakeup(self, fut)
     cdef _step(self, exc)

@@ -273,8 +273,7 @@ cdef class AsyncGroup(Group):
         return True
 
     def _cancel_task(self, ObjectRef call):
-        # A task that has not started its body sees cancel_requested as it starts (_drive);
-        # cancelling it now would skip the body, and with it the call's completion.
+        # A call whose task has not begun sees cancel_requested as it begins (CallTask._begin).
         if call.stage == S_RUNNING and call.flags & F_STARTED and call.task is not None:
             call.task.cancel()
 
@@ -307,11 +306,19 @@ cdef _finalize_loop(AsyncGroup group, loop, executor):
     try:
         loop.run_until_complete(_unwind(tasks, _live_call_tasks(group), loop))
     finally:
-        # calls whose bodies outlived the unwinding (they swallowed the CancelledError)
-        for call_task in _live_call_tasks(group):
-            call_task._abandon()
-        executor.shutdown(wait=False, cancel_futures=True)
-        loop.close()
+        try:
+            # calls whose bodies outlived the unwinding (they swallowed the CancelledError)
+            for call_task in _live_call_tasks(group):
+                try:
+                    call_task._abandon()
+                except BaseException as exc:  # a waiter of its call raised: the others go on
+                    loop.call_exception_handler({
+                        "message": "pyactors: error while ending an abandoned call",
+                        "exception": exc,
+                    })
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+            loop.close()
 
 
 cdef list _live_call_tasks(AsyncGroup group):

@@ -27,33 +27,81 @@ cdef enum:
 
 
 cdef class CallTask:
+    def __init__(self, *args, **kwargs):
+        raise TypeError("a CallTask is made by pyactors for a call of an awaiting method")
+
     def __call__(self, fut=None):
         # Called by the loop (a step, from call_soon) and by the awaited future (its done
         # callback, with the future): no bound method is made per suspension.
-        if fut is None:
-            self._step(None)
-        else:
-            self._wakeup(fut)
+        self._check_enterable()
+        try:
+            if fut is None:
+                self._step(None)
+            else:
+                self._wakeup(fut)
+        except BaseException as exc:
+            self._broke(exc)
+
+    def _throw(self, exc):
+        self._check_enterable()
+        try:
+            self._step(exc)
+        except BaseException as error:
+            self._broke(error)
+
+    cdef int _check_enterable(self) except -1:
+        # As a Task's step: refused while a task (this one included) runs on the loop, and
+        # once it has ended; the error is the caller's, the running step goes on.
+        if self.outcome != T_RUNNING:
+            raise aio_InvalidStateError(f"_step(): already done: {self!r}")
+        if PyDict_GetItem(aio_current_tasks, self.loop) != NULL:
+            raise RuntimeError(
+                f"Cannot enter into task {self!r} while another task "
+                f"{aio_current_tasks[self.loop]!r} is being executed.")
+        return 0
+
+    cdef _broke(self, exc):
+        # An error from outside the body escaped a step: from the awaited object's methods, or
+        # from completing the call. A Task would stay pending for good, its call with it; the
+        # call fails instead, and its group goes on.
+        if self.outcome != T_RUNNING:
+            self.loop.call_exception_handler({
+                "message": f"pyactors: error after the call of {self.name}() ended",
+                "exception": exc,
+            })
+            return
+        try:
+            self.coro.close()
+        except BaseException:
+            pass  # its own error from unwinding: the call fails with the first one
+        try:
+            self.group._finish_exception(self.call, exc)
+        finally:
+            self._settle(T_RAISED, exc)
 
     cdef _begin(self):
         cdef ObjectRef call = self.call
         if call.state != PENDING or call.cancel_requested:
             # killed, or cancelled between admission and now: never run the body
             self.coro.close()
-            self.group._finish(call, FAILED, TaskCancelledError(
-                f"{call.name}() was cancelled before it started"))
-            self._settle(T_CANCELLED, None)
+            try:
+                self.group._finish(call, FAILED, TaskCancelledError(
+                    f"{call.name}() was cancelled before it started"))
+            finally:
+                self._settle(T_CANCELLED, None)
             return
         call.flags |= F_STARTED
         PyContext_Enter(self.context)
         try:
             current_async_call.set(call)  # calls the body submits are its children
             if self.loop in aio_current_tasks:
-                # started from inside a running task (a loop re-entered, as nest_asyncio
-                # does): the first step waits for the loop, as a Task's would
+                # started from inside a running task (a loop re-entered): the first step
+                # waits for the loop, as a Task's would
                 self.loop.call_soon(self, context=self.context)
             else:
                 self._step(None)
+        except BaseException as exc:
+            self._broke(exc)  # nothing escapes into the drain, which would stop for good
         finally:
             PyContext_Exit(self.context)
 
@@ -64,37 +112,30 @@ cdef class CallTask:
                 (<_Await>fut).target.state == FINISHED):
             self._step(None)
             return
-        if not fut.cancelled():
+        if (type(fut) is aio_Future or type(fut) is _Await) and not fut.cancelled():
             self._step(fut.exception())  # None after a result: read, not raised
             return
+        error = None
         try:
-            fut.result()
+            fut.result()  # what a Task asks of any other future
         except BaseException as exc:
+            error = exc
+        if error is not None:
             # without the entry of this frame, which catching it here added: as a Task's
             # C code, which adds none
-            exc.__traceback__ = exc.__traceback__.tb_next
-            self._step(exc)
-        else:
-            self._step(None)
-
-    def _throw(self, exc):
-        self._step(exc)
+            error.__traceback__ = error.__traceback__.tb_next
+        self._step(error)
 
     cdef _step(self, exc):
         cdef PyObject* presult = NULL
         cdef PySendResult status = PYGEN_NEXT
         cdef object raised = None
-        if self.outcome != T_RUNNING:
-            raise aio_InvalidStateError(f"_step(): already done: {self!r}")
         if self.must_cancel:
             if not isinstance(exc, aio_CancelledError):
                 exc = self._make_cancelled_error()
             self.must_cancel = False
         self.fut_waiter = None
-        if PyDict_SetDefault(aio_current_tasks, self.loop, self) is not <PyObject*>self:
-            raise RuntimeError(
-                f"Cannot enter into task {self!r} while another task "
-                f"{aio_current_tasks[self.loop]!r} is being executed.")
+        aio_current_tasks[self.loop] = self  # its callers checked that no task runs there
         try:
             if exc is None:
                 status = PyIter_Send(self.coro, None, &presult)
@@ -129,7 +170,8 @@ cdef class CallTask:
             loop = (<_Await>result).waker.loop
         else:
             blocking = getattr(result, "_asyncio_future_blocking", None)
-            loop = result.get_loop() if blocking is not None else None
+            loop = None if blocking is None else (
+                result.get_loop() if type(result) is aio_Future else aio_future_loop(result))
         if blocking is None:
             if isgenerator(result):
                 error = RuntimeError(f"yield was used instead of yield from for generator in "
@@ -142,8 +184,6 @@ cdef class CallTask:
         elif not blocking:
             error = RuntimeError(f"yield was used instead of yield from in task {self!r} "
                                  f"with {result!r}")
-        elif result is self:
-            error = RuntimeError(f"Task cannot await on itself: {self!r}")
         else:
             result._asyncio_future_blocking = False
             result.add_done_callback(self, context=self.context)
@@ -159,16 +199,20 @@ cdef class CallTask:
         if outcome == T_RETURNED and self.must_cancel:
             # cancel() came during its last step: as a Task's, its outcome is CancelledError
             outcome, value = T_RAISED, self._make_cancelled_error()
-        if outcome == T_RETURNED:
-            if call.cancel_requested:  # it swallowed the CancelledError: cancelled all the same
-                group._finish_cancelled(call)
+        if outcome == T_RAISED and isinstance(value, aio_CancelledError):
+            outcome = T_CANCELLED
+            # later result() calls say why, as a Task's do
+            self.cancel_message = value.args[0] if value.args else None
+        try:
+            if outcome == T_RETURNED:
+                if call.cancel_requested:  # it swallowed the CancelledError: cancelled anyway
+                    group._finish_cancelled(call)
+                else:
+                    group._finish(call, FINISHED, value)
             else:
-                group._finish(call, FINISHED, value)
-        else:
-            group._finish_exception(call, value)
-            if isinstance(value, aio_CancelledError):
-                outcome = T_CANCELLED
-        self._settle(outcome, value)
+                group._finish_exception(call, value)
+        finally:  # even if a waiter of the call raised: the task has ended
+            self._settle(outcome, value)
 
     cdef _settle(self, int outcome, value):
         cdef CallTask prev = self.prev
@@ -185,8 +229,8 @@ cdef class CallTask:
         if next is not None:
             next.prev = prev
         self.prev = self.next = None
-        # A task kept by user code (current_task() stored away) keeps neither the call's
-        # result nor its actor alive, as a Task keeps only its loop.
+        # A task kept by user code (current_task() stored away) keeps its own outcome, not
+        # the actor, as a Task keeps only its loop.
         self.call = None
         self.group = None
         if self.callbacks is not None:
@@ -200,12 +244,17 @@ cdef class CallTask:
         if self.outcome != T_RUNNING:
             return
         error = GeneratorExit()
+        PyContext_Enter(self.context)  # its finally blocks see the body's contextvars
         try:
             self.coro.close()
         except BaseException as exc:
             error = exc
-        self.group._finish_exception(self.call, error)
-        self._settle(T_CANCELLED, None)
+        finally:
+            PyContext_Exit(self.context)
+        try:
+            self.group._finish_exception(self.call, error)
+        finally:
+            self._settle(T_CANCELLED, None)
 
     def _make_cancelled_error(self):
         if self.cancel_message is None:
@@ -328,7 +377,9 @@ cdef CallTask start_call_task(AsyncGroup group, ObjectRef call, coro):
     task.coro = coro
     task.loop = group.loop
     task.name = call.name
-    task.context = PyContext_CopyCurrent()
+    # the loop thread's own context, not the drain's: plain calls of the batch may have
+    # set variables in that one
+    task.context = PyContext_Copy(group.base_context)
     task.next = group.tasks
     if task.next is not None:
         task.next.prev = task

@@ -219,11 +219,13 @@ cdef class Group:
                 if type(value) is CoroutineType:
                     value.close()  # never to run: no "never awaited" warning
                 self._finish_cancelled(call)
-            elif type(value) is CoroutineType:
-                self._run_returned_coroutine(call, value)
             elif call.flags & F_INIT and value is not None:  # as type.__call__ would say
+                if type(value) is CoroutineType:
+                    value.close()  # never to run: no "never awaited" warning
                 self._finish_exception(call, TypeError(
                     f"__init__() should return None, not {type(value).__name__!r}"))
+            elif type(value) is CoroutineType:
+                self._run_returned_coroutine(call, value)
             else:
                 self._finish(call, FINISHED, value)
 

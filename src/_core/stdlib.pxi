@@ -14,7 +14,6 @@ import types
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.contextvars cimport get_value as PyContextVar_Get_value
-from cpython.dict cimport PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from libc.string cimport memcpy
@@ -60,7 +59,6 @@ cdef extern from "Python.h":
     int PyContext_Enter(object ctx) except -1
     int PyContext_Exit(object ctx) except -1
     object PyContext_Copy(object ctx)
-    object PyContext_CopyCurrent()
 
 cdef extern from "<time.h>" nogil:
     ctypedef int clockid_t
@@ -107,6 +105,8 @@ cdef object aio_Handle = asyncio.Handle
 # asyncio's own selector loop (a user's subclass may override what LoopWaker bypasses).
 cdef object aio_SelectorEventLoop = asyncio.SelectorEventLoop
 cdef object aio_CancelledError = asyncio.CancelledError
+cdef object aio_Future = asyncio.Future
+cdef object aio_future_loop = asyncio.futures._get_loop  # get_loop(), else _loop, as Task asks
 cdef object aio_InvalidStateError = asyncio.InvalidStateError
 cdef object cf_Future = concurrent.futures.Future
 cdef object cf_InvalidStateError = concurrent.futures.InvalidStateError
