@@ -74,10 +74,6 @@ cdef inline double monotonic_now() noexcept nogil:
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
-cdef extern from "<sys/socket.h>" nogil:
-    ssize_t send(int sockfd, const void* buf, size_t length, int flags)
-    const int MSG_DONTWAIT
-
 cdef extern from *:
     """
     /* The call whose plain body this thread runs (borrowed: the call outlives its body), or
