@@ -1,6 +1,7 @@
 """Errors raised in methods and remote functions, as the caller sees them."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -172,6 +173,43 @@ def test_exceptions_that_cannot_be_dual_fall_back_to_a_plain_task_error(kind, cl
     assert 'raise Picky("p", key=7) if kind == "picky" else Sealed("s")' in str(error)
     if kind == "picky":
         assert error.cause.key == 7
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenError(Exception):
+    code: int
+
+
+class RefusesAttributes(Exception):
+    def __setattr__(self, name, value):  # as attrs' frozen exceptions do
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+@ray.remote
+class RaisesImmutable:
+    def plain(self, cls):
+        raise cls(404)
+
+    async def no_await(self, cls):
+        raise cls(404)
+
+    async def awaiting(self, cls):
+        await asyncio.sleep(0)
+        raise cls(404)
+
+    async def ping(self):
+        return "pong"
+
+
+@pytest.mark.not_on_ray("Ray cannot send these back (UnserializableException)")
+@pytest.mark.parametrize("cls", [FrozenError, RefusesAttributes])
+@pytest.mark.parametrize("method", ["plain", "no_await", "awaiting"])
+def test_exceptions_that_refuse_attributes_reach_the_caller_as_themselves(method, cls):
+    actor = RaisesImmutable.remote()
+    with pytest.raises(cls) as info:  # not a hang, nor the error of setting an attribute
+        ray.get(getattr(actor, method).remote(cls), timeout=30)
+    assert isinstance(info.value, TaskError) and info.value.args == (404,)
+    assert ray.get(actor.ping.remote(), timeout=30) == "pong"  # and the actor serves on
 
 
 @pytest.mark.in_process_only("counts attempts in a list of the test")

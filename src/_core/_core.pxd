@@ -280,7 +280,7 @@ cdef class AsyncGroup(Group):
     cdef bint loop_stopping           # any: the loop was told to stop (or stopped by itself)
     cdef bint init_on_loop            # once: run __init__ on the running loop, not before it
     cdef object drain_cb              # once: bound self._drain, allocated once
-    cdef object base_context          # once, with loop: the context each drain runs in a copy of
+    cdef object base_context          # once, with loop: empty; each call runs in a copy
     cdef list blocking_calls          # any: admitted F_BLOCKING calls no worker has taken yet
     cdef list blocking_idle           # any: ThreadStates of parked blocking workers
     cdef CallTask tasks               # loop thread: the awaiting calls' live tasks, linked
@@ -288,6 +288,7 @@ cdef class AsyncGroup(Group):
     cdef _start(self)
     cdef _unpark(self)
     cdef bint _run_before_loop(self, ThreadState ts) except -1
+    cdef _execute_in_own_context(self, ObjectRef call)
     cdef _execute_to_end(self, ObjectRef call)
     cdef _start_task(self, ObjectRef call)
     cdef _start_coroutine(self, ObjectRef call, coro)

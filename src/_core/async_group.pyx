@@ -22,10 +22,9 @@ cdef class AsyncGroup(Group):
             elif self.loop is None:
                 self._unpark()  # the thread makes the loop and drains
             elif PyThread_get_thread_ident() == self.thread_id:
-                self.loop.call_soon(self.drain_cb, context=PyContext_Copy(self.base_context))
+                self.loop.call_soon(self.drain_cb)
             else:
-                self.loop.call_soon_threadsafe(
-                    self.drain_cb, context=PyContext_Copy(self.base_context))
+                self.loop.call_soon_threadsafe(self.drain_cb)
         except RuntimeError:
             if self.state != G_CLOSED:  # closed meanwhile: its calls have already failed
                 raise
@@ -85,14 +84,16 @@ cdef class AsyncGroup(Group):
             executor = DaemonThreadPool(f"{self.thread_name}:executor")
             loop.set_default_executor(executor)
             ts.on_loop = True
-            # Calls start from this thread's context, not from whichever caller's thread
-            # scheduled the drain: a caller's contextvars never reach the actor, as in Ray.
-            self.base_context = copy_context()
+            # Each call runs in a context of its own, copied from an empty one: not the
+            # drain's (a copy of whichever caller's thread scheduled it) nor this thread's
+            # (where __init__ may have set variables). As in Ray, a call sees no contextvars
+            # but its own.
+            self.base_context = Context()
             self.loop = loop
             if self.state == G_CLOSED:  # closed while the loop was being made: close() saw none
                 self.loop_stopping = True
                 loop.stop()
-            loop.call_soon(self.drain_cb, context=PyContext_Copy(self.base_context))
+            loop.call_soon(self.drain_cb)
             try:
                 try:
                     loop.run_forever()
@@ -137,21 +138,32 @@ cdef class AsyncGroup(Group):
             call = self._admit()
             if call is None:
                 break
-            if call.flags & F_NO_AWAIT:
-                self._execute_to_end(call)
+            if call.flags & F_NO_AWAIT or not call.flags & (F_ASYNC | F_BLOCKING):
+                self._execute_in_own_context(call)
             elif call.flags & F_ASYNC:
-                self._start_task(call)
-            elif call.flags & F_BLOCKING:
-                self._start_blocking(call)
+                self._start_task(call)  # its CallTask has a context of its own
             else:
-                self._execute_sync(call)
+                self._start_blocking(call)
             call = None  # freed before the next _admit() decides: see ThreadGroup._work
             started += 1
             if started == DRAIN_BATCH and self._can_admit():
-                # drain_pending stays set
-                self.loop.call_soon(self.drain_cb, context=PyContext_Copy(self.base_context))
+                self.loop.call_soon(self.drain_cb)  # drain_pending stays set
                 return
         self.drain_pending = False
+
+    cdef _execute_in_own_context(self, ObjectRef call):
+        # A plain body, or one without await, run right here: in a context of its own, so
+        # that what it sets is not seen by the calls after it in this drain (Ray gives each
+        # call of an async actor a task, and so a context, of its own).
+        context = PyContext_Copy(self.base_context)
+        PyContext_Enter(context)
+        try:
+            if call.flags & F_NO_AWAIT:
+                self._execute_to_end(call)
+            else:
+                self._execute_sync(call)
+        finally:
+            PyContext_Exit(context)
 
     cdef _execute_to_end(self, ObjectRef call):
         # Without an await the coroutine's first step is its whole body: run it here, as a

@@ -123,7 +123,7 @@ cdef class CallTask:
         if error is not None:
             # without the entry of this frame, which catching it here added: as a Task's
             # C code, which adds none
-            error.__traceback__ = error.__traceback__.tb_next
+            error.with_traceback(error.__traceback__.tb_next)  # not through its __setattr__
         self._step(error)
 
     cdef _step(self, exc):
@@ -149,7 +149,8 @@ cdef class CallTask:
         except BaseException as error:
             # without the entry of this frame, which catching it here added: as a Task's
             # exception, which shows the body's frames only
-            error.__traceback__ = error.__traceback__.tb_next
+            # (with_traceback: a frozen dataclass's __setattr__ refuses the attribute)
+            error.with_traceback(error.__traceback__.tb_next)
             raised = error
         finally:
             del aio_current_tasks[self.loop]

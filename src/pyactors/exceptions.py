@@ -216,7 +216,7 @@ def _from_portrait(
     except Exception:  # its own __new__ wants other arguments: its built-in base's then
         base = next(klass for klass in cls.__mro__ if klass.__module__ == "builtins")
         exc = base.__new__(cls, *args)
-    exc.args = args
+    BaseException.__setattr__(exc, "args", args)  # as in _task_error
     exc.__dict__.update(fields)
     _set_slots(exc, slots)
     return exc
@@ -241,12 +241,18 @@ def _task_error(
     error = None if cause is None else _dual_instance(cause)
     if error is None:
         error = TaskError(message)
-    error._message = message
-    error.cause = cause
-    error.task_name = task_name
-    error.concurrency_group = concurrency_group
-    error.traceback_str = tb
-    error.__suppress_context__ = True
+    # BaseException's own __setattr__: the dual error is also an instance of the user's
+    # class, which may refuse attributes (a frozen dataclass or attrs exception).
+    fields = {
+        "_message": message,
+        "cause": cause,
+        "task_name": task_name,
+        "concurrency_group": concurrency_group,
+        "traceback_str": tb,
+        "__suppress_context__": True,
+    }
+    for name, value in fields.items():
+        BaseException.__setattr__(error, name, value)
     return error
 
 
@@ -265,8 +271,8 @@ def _raisable(error: BaseException) -> BaseException:
         _copy_fields(error, copy)
     except Exception:
         return error.with_traceback(None)
-    copy.__cause__ = error.__cause__
-    copy.__suppress_context__ = error.__suppress_context__
+    BaseException.__setattr__(copy, "__cause__", error.__cause__)  # as in _task_error
+    BaseException.__setattr__(copy, "__suppress_context__", error.__suppress_context__)
     return copy
 
 
