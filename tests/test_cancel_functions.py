@@ -5,6 +5,7 @@ cancelled call is affected: unrelated running, queued and later calls (plain and
 import asyncio
 import contextlib
 import threading
+import time
 
 import pytest
 from gates import Countdown
@@ -170,7 +171,10 @@ def test_cancel_while_the_function_starts_threads_interrupts_only_the_function(l
     @ray.remote
     def spawner(started):
         started.set()
-        for _ in range(200):
+        # starts threads until the interrupt comes (200 of them could all have run before a
+        # loaded machine let cancel() through; a lost interrupt still ends this, after 10 s)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             thread = threading.Thread(target=children.append, args=(1,))
             thread.start()
             thread.join()
