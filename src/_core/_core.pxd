@@ -325,6 +325,7 @@ cdef class CallTask:
     cdef _ended(self, int outcome, value)
     cdef _settle(self, int outcome, value)
     cdef _abandon(self)
+    cdef int _raise_unless_ended(self, str not_ready) except -1
 
 
 cdef class ThreadGroup(Group):

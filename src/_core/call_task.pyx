@@ -121,9 +121,7 @@ cdef class CallTask:
         except BaseException as exc:
             error = exc
         if error is not None:
-            # without the entry of this frame, which catching it here added: as a Task's
-            # C code, which adds none
-            error.with_traceback(error.__traceback__.tb_next)  # not through its __setattr__
+            _drop_catching_frame(error)
         self._step(error)
 
     cdef _step(self, exc):
@@ -147,10 +145,7 @@ cdef class CallTask:
             status = PYGEN_RETURN
             result = stop.value
         except BaseException as error:
-            # without the entry of this frame, which catching it here added: as a Task's
-            # exception, which shows the body's frames only
-            # (with_traceback: a frozen dataclass's __setattr__ refuses the attribute)
-            error.with_traceback(error.__traceback__.tb_next)
+            _drop_catching_frame(error)
             raised = error
         finally:
             del aio_current_tasks[self.loop]
@@ -292,20 +287,23 @@ cdef class CallTask:
         return self.outcome == T_CANCELLED
 
     def result(self):
-        if self.outcome == T_RUNNING:
-            raise aio_InvalidStateError("Result is not set.")
-        if self.outcome == T_CANCELLED:
-            raise self._make_cancelled_error()
+        self._raise_unless_ended("Result is not set.")
         if self.outcome == T_RAISED:
             raise self.value
         return self.value
 
     def exception(self):
+        self._raise_unless_ended("Exception is not set.")
+        return self.value if self.outcome == T_RAISED else None
+
+    cdef int _raise_unless_ended(self, str not_ready) except -1:
+        # What result() and exception() raise before there is an outcome to give, or for a
+        # cancelled one.
         if self.outcome == T_RUNNING:
-            raise aio_InvalidStateError("Exception is not set.")
+            raise aio_InvalidStateError(not_ready)
         if self.outcome == T_CANCELLED:
             raise self._make_cancelled_error()
-        return self.value if self.outcome == T_RAISED else None
+        return 0
 
     def add_done_callback(self, fn, *, context=None):
         if context is None:
@@ -369,6 +367,13 @@ cdef class CallTask:
     def __repr__(self):
         state = ("pending", "finished", "finished", "cancelled")[self.outcome]
         return f"<pyactors CallTask {self.name!r} {state} coro={self.coro!r}>"
+
+
+cdef inline _drop_catching_frame(BaseException error):
+    # Catching an exception in compiled code adds that frame to its traceback; a Task's C
+    # code adds none, and its errors show the body's frames only. with_traceback(), not
+    # assignment: a frozen dataclass's __setattr__ refuses the attribute.
+    error.with_traceback(error.__traceback__.tb_next)
 
 
 cdef CallTask start_call_task(AsyncGroup group, ObjectRef call, coro):
