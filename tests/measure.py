@@ -1,9 +1,12 @@
 """Measurements for tests: resident memory, the Python heap a piece of work leaves behind, and
 several threads waiting at once."""
 
+import dis
 import gc
 import os
+import sys
 import threading
+import time
 import tracemalloc
 
 
@@ -35,6 +38,21 @@ def in_threads(n, target, meanwhile):
     for thread in threads:
         thread.join(10)
     return results
+
+
+def until_inside_its_first_call(thread, timeout=10.0):
+    """Wait until `thread`, whose target is a plain function, is inside the first call that
+    function makes: the instruction its frame executes is a call. Compiled code such as
+    get() gives the GIL up only where it parks, so a thread seen there has parked."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident)
+        if frame is not None and frame.f_code is thread._target.__code__:
+            ops = {i.offset: i.opname for i in dis.get_instructions(frame.f_code)}
+            if ops.get(frame.f_lasti, "").startswith("CALL"):
+                return
+        time.sleep(0.001)
+    raise AssertionError(f"{thread.name} did not enter its call within {timeout} s")
 
 
 def join_actor_threads(class_name, timeout=30.0):

@@ -4,7 +4,7 @@ import signal
 import threading
 
 import pytest
-from measure import in_threads
+from measure import in_threads, until_inside_its_first_call
 from test_objectref import Echo, Gate
 
 import pyactors as ray
@@ -83,6 +83,31 @@ def test_many_threads_get_the_same_ref():
     g = Gate.remote()
     ref = g.wait.remote("all")
     assert in_threads(8, lambda: ray.get(ref), g.open.remote) == ["all"] * 8
+
+
+@pytest.mark.in_process_only("a concurrent future's callbacks run on the completing thread")
+def test_a_done_callback_may_wait_for_a_thread_that_the_same_result_wakes():
+    """The threads a completing call wakes are released after its ref is complete, without
+    the GIL, but never after user code that runs meanwhile: a future's done callback that
+    waits for a thread waiting in get() on the same ref must see it woken."""
+    g = Gate.remote()
+    ref = g.wait.remote("v")
+    got, woken = [], threading.Event()
+
+    def wait_in_get():
+        got.append(ray.get(ref, timeout=30))  # woken after the callback at the latest
+        woken.set()
+
+    waiter = threading.Thread(target=wait_in_get)
+    waiter.start()
+    until_inside_its_first_call(waiter)  # registered before the callback
+    seen = []
+    ref.future().add_done_callback(lambda _: seen.append(woken.wait(5)))
+    g.open.remote()
+    waiter.join(30)
+    assert got == ["v"]
+    assert ray.get(g.wait.remote("again"), timeout=10) == "again"
+    assert seen == [True]
 
 
 @pytest.mark.not_on_ray("Ray's put() copies the value into its object store")

@@ -284,6 +284,10 @@ cdef class AsyncGroup(Group):
     cdef list blocking_calls          # any: admitted F_BLOCKING calls no worker has taken yet
     cdef list blocking_idle           # any: ThreadStates of parked blocking workers
     cdef CallTask tasks               # loop thread: the awaiting calls' live tasks, linked
+    cdef int wake_fd                  # loop thread sets: the eventfd other threads wake the
+                                      # loop through, -1 while there is none (async_group.pyx)
+    cdef int wake_writers             # any: threads writing to wake_fd now, without the GIL
+    cdef int wake_fd_to_close         # any: closed by the last of them, -1 if none
 
     cdef _start(self)
     cdef _unpark(self)
@@ -294,6 +298,9 @@ cdef class AsyncGroup(Group):
     cdef _start_coroutine(self, ObjectRef call, coro)
     cdef _start_blocking(self, ObjectRef call)
     cdef _loop_stopped(self, object cause)
+    cdef _open_wake_fd(self, loop)
+    cdef _write_wake_fd(self)
+    cdef _close_wake_fd(self)
 
 
 cdef class CallTask:

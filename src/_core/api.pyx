@@ -97,8 +97,8 @@ cdef bint _block(ThreadState ts, list pending, Py_ssize_t needed, double timeout
         if waiter.released and not woken:
             # A completion released our lock and no park() took it: during the registration,
             # or after the wait gave up (timeout or KeyboardInterrupt) and before we had the
-            # GIL back. Take it now (it is free: this cannot block) so that the lock stays
-            # acquired for the next park().
+            # GIL back. Take it now so that the lock stays acquired for the next park(): it is
+            # free, or about to be (release_threads() releases it without the GIL).
             PyThread_acquire_lock(waiter.lock, WAIT_LOCK)
         elif PYACTORS_DEBUG and PyThread_acquire_lock(waiter.lock, NOWAIT_LOCK):
             dbg_violation("a thread left get()/wait() with its park lock released")

@@ -247,7 +247,7 @@ cdef class Group:
         if ran:
             self._unlink(call)
         if call.flags & F_INIT:
-            call._set(state, value)
+            complete_call(call, state, value, None)
             self.actor._init_finished(value if state == FAILED else None)
             return
         # Counted before the ref completes: whoever sees the result sees the stats too.
@@ -258,10 +258,12 @@ cdef class Group:
                 self.cancelled += 1
             else:
                 self.failed += 1
+            exiting = self.actor.exiting is not None or self.actor.restarting
             try:
-                call._set(state, value)
+                complete_call(call, state, value, self if exiting else None)
             finally:  # the next call starts even if a waiter raised
-                self._next_after(call)
+                if not exiting:
+                    self._next_after(call)
             return
         if ran:
             # Its ref completed while it ran (asyncio's ref.cancel(), cancel(force=True)): it

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
+import os
 import sys
 import threading
 import time
@@ -16,7 +17,9 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyOb
 from cpython.contextvars cimport get_value as PyContextVar_Get_value
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+from posix.unistd cimport close as c_close, read as c_read, write as c_write
 from cpython.pythread cimport (
     NOWAIT_LOCK,
     WAIT_LOCK,
@@ -82,9 +85,17 @@ cdef extern from *:
     /* Set on a group's event-loop thread: there, the call of the running coroutine is in
        the task's context (current_async_call). */
     static __thread int pyactors_on_loop = 0;
+    /* Set while this thread completes a call's ref (complete_call() in waiters.pyx): the
+       threads it releases are released once it is done, without the GIL. */
+    static __thread int pyactors_releasing_later = 0;
+    /* Set while the call that completes is the last of an exit or restart: its threads are
+       released after __ray_shutdown__ has run, not before its arguments are dropped. */
+    static __thread int pyactors_releases_held = 0;
     """
     PyObject* pyactors_running_call
     int pyactors_on_loop
+    int pyactors_releasing_later
+    int pyactors_releases_held
 
 cdef extern from "debug.h":
     const int PYACTORS_DEBUG
@@ -98,6 +109,7 @@ cdef object current_async_call = contextvars.ContextVar("pyactors.current_call",
 cdef object copy_context = contextvars.copy_context
 cdef object Context = contextvars.Context
 cdef object aio_Handle = asyncio.Handle
+cdef object os_eventfd = getattr(os, "eventfd", None)  # Linux
 # asyncio's own selector loop (a user's subclass may override what LoopWaker bypasses).
 cdef object aio_SelectorEventLoop = asyncio.SelectorEventLoop
 cdef object aio_CancelledError = asyncio.CancelledError

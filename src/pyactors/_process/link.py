@@ -346,17 +346,20 @@ class ActorLink(_Link):
                 reason = _amended(reason, f" (pid {worker.pid}); it restarts (max_restarts)")
             else:
                 reason = _amended(reason, f" (pid {worker.pid})")
+        restarted = self.worker is not worker
+        if not restarted and not core.is_dead:
+            # Dead before any of its calls fails: a caller that sees one fail and calls again
+            # is refused at once (the calls fail with the same error, from die()).
+            core.die(_actor_died_error(core, reason, None))
         for group, call, payload, _ in calls:
             if call is not None:
                 self.streams.pop(call.hex(), None)
                 group.complete(call, False, _actor_died_error(core, reason, None))
             payload.discard()  # never to be read
-        if self.worker is worker:  # not restarted: nothing will ask for what it was sent
+        if not restarted:  # nothing will ask for what it was sent
             self.exports.clear()
             if self.setup is not None:
                 self.setup.discard()
-            if not core.is_dead:
-                core.die(_actor_died_error(core, reason, None))
 
     def on_start_failed(self, worker: Worker, error: BaseException) -> None:
         pass  # start() and _restart() raise it: the actor dies of it there
