@@ -110,6 +110,50 @@ def test_a_done_callback_may_wait_for_a_thread_that_the_same_result_wakes():
     assert seen == [True]
 
 
+class LocksOnRelease:
+    """An argument whose finalizer takes a lock, as a registry of open resources does."""
+
+    def __init__(self, lock, took, ran):
+        self.lock, self.took, self.ran = lock, took, ran
+
+    def __del__(self):
+        took = self.lock.acquire(timeout=5)  # without a timeout: the hang itself
+        if took:
+            self.lock.release()
+        self.took.append(took)
+        self.ran.set()
+
+
+@ray.remote
+class Holder:
+    def take(self, resource, gate):
+        gate.wait(10)
+        return "done"
+
+
+@ray.remote
+def take(resource, gate):
+    gate.wait(10)
+    return "done"
+
+
+@pytest.mark.in_process_only("the argument's finalizer runs in this process")
+@pytest.mark.parametrize("callee", ["actor", "function"])
+def test_an_argument_finalizer_may_wait_for_the_thread_that_waits_for_the_result(callee):
+    """A finished call drops its arguments (their finalizers are user code) only after the
+    threads waiting for its result are released: here the waiting thread holds a lock the
+    argument's finalizer takes."""
+    lock, gate, took, ran = threading.Lock(), threading.Event(), [], threading.Event()
+    target = Holder.remote().take if callee == "actor" else take
+    ref = target.remote(LocksOnRelease(lock, took, ran), gate)
+    with lock:
+        gate.set()
+        assert ray.get(ref, timeout=30) == "done"
+    assert ran.wait(10)
+    assert took == [True]
+    assert ray.get(target.remote(None, gate), timeout=10) == "done"
+
+
 @pytest.mark.not_on_ray("Ray's put() copies the value into its object store")
 def test_put_returns_a_ready_ref_holding_the_value_itself():
     value = {"k": [1, 2]}
