@@ -247,7 +247,7 @@ cdef class Group:
         if ran:
             self._unlink(call)
         if call.flags & F_INIT:
-            complete_call(call, state, value, None)
+            complete_call(call, state, value)
             self.actor._init_finished(value if state == FAILED else None)
             return
         # Counted before the ref completes: whoever sees the result sees the stats too.
@@ -258,12 +258,19 @@ cdef class Group:
                 self.cancelled += 1
             else:
                 self.failed += 1
-            exiting = self.actor.exiting is not None or self.actor.restarting
-            try:
-                complete_call(call, state, value, self if exiting else None)
-            finally:  # the next call starts even if a waiter raised
-                if not exiting:
+            if self.actor.exiting is not None or self.actor.restarting:
+                # The last call of an exit or restart ends after __ray_shutdown__ (or the
+                # restart) has run in _next_after(): as in Ray, whoever sees it end sees the
+                # actor gone.
+                try:
                     self._next_after(call)
+                finally:
+                    complete_call(call, state, value)
+                return
+            try:
+                complete_call(call, state, value)
+            finally:  # the next call starts even if a waiter raised
+                self._next_after(call)
             return
         if ran:
             # Its ref completed while it ran (asyncio's ref.cancel(), cancel(force=True)): it

@@ -93,7 +93,7 @@ cdef class ObjectRef:
                 if PYACTORS_DEBUG:
                     dbg_waiters_registered -= 1
                 (<Waiter>waiters).notify(self)
-        if pyactors_releasing_later and not pyactors_releases_held and threads_to_release:
+        if pyactors_releasing_later and threads_to_release:
             release_threads(True)  # before the finalizers dropping the arguments may run
         # Drop the call's references now rather than when the user drops the ref (a running
         # task keeps its own until it ends).

@@ -88,14 +88,10 @@ cdef extern from *:
     /* Set while this thread completes a call's ref (complete_call() in waiters.pyx): the
        threads it releases are released once it is done, without the GIL. */
     static __thread int pyactors_releasing_later = 0;
-    /* Set while the call that completes is the last of an exit or restart: its threads are
-       released after __ray_shutdown__ has run, not before its arguments are dropped. */
-    static __thread int pyactors_releases_held = 0;
     """
     PyObject* pyactors_running_call
     int pyactors_on_loop
     int pyactors_releasing_later
-    int pyactors_releases_held
 
 cdef extern from "debug.h":
     const int PYACTORS_DEBUG

@@ -39,31 +39,21 @@ cdef list threads_to_release = []
 DEF RELEASE_BATCH = 16
 
 
-cdef complete_call(ObjectRef call, int state, object value, Group exiting):
+cdef complete_call(ObjectRef call, int state, object value):
     """Complete a call's ref; the plain threads waiting for it are released afterwards, with
-    the GIL dropped: before its arguments are dropped (their finalizers are user code, which
-    may wait for one of those threads), or, for the last call of an exit or restart
-    (`exiting`: its group), once `exiting._next_after()` has run __ray_shutdown__, as in Ray,
-    whose callers see the actor die after its shutdown.
+    the GIL dropped, and before its arguments are dropped (their finalizers are user code,
+    which may wait for one of those threads).
 
     Released inside _set(), with the GIL held, a waiting thread wakes only to wait for the GIL:
     on one CPU the kernel switches to it at once and back, four switches a round trip where
     two will do, and with the GIL dropped it runs at once (W1 pinned: 17 -> 5 us a call).
     """
-    global pyactors_releasing_later, pyactors_releases_held
+    global pyactors_releasing_later
     pyactors_releasing_later += 1
-    if exiting is not None:
-        pyactors_releases_held += 1
     try:
-        try:
-            call._set(state, value)
-        finally:
-            if exiting is not None:
-                exiting._next_after(call)
+        call._set(state, value)
     finally:
         pyactors_releasing_later -= 1
-        if exiting is not None:
-            pyactors_releases_held -= 1
         if pyactors_releasing_later == 0 and threads_to_release:
             release_threads(True)
 
