@@ -52,7 +52,7 @@ cdef class AsyncGroup(Group):
             return
         try:
             loop.add_reader(fd, self._woken)
-        except BaseException:  # NotImplementedError: a loop without add_reader()
+        except Exception:  # a loop that takes no readers (a proactor): call_soon_threadsafe()
             os.close(fd)
             return
         self.wake_fd = fd
