@@ -139,6 +139,74 @@ def test_calls_queued_during_a_restart_run_on_the_restarted_actor(loop_kind):
     assert ray.get(queued) == [1, 2, 3, 4, 5]
 
 
+@ray.remote(max_restarts=1, max_concurrency=3)
+class SelfAwaiting:
+    """outer() awaits inner(), which waits for an event nothing sets; crash() exits."""
+
+    def __init__(self, log):
+        self.log = log
+        self.never = asyncio.Event()
+
+    async def outer(self, running):
+        me = ray.get_runtime_context().current_actor
+        try:
+            return await me.inner.remote(running)
+        except asyncio.CancelledError:
+            self.log.append("outer cancelled")
+            raise
+
+    async def inner(self, running):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            return "ran again"
+        running.set()
+        try:
+            await self.never.wait()
+        except asyncio.CancelledError:
+            self.log.append("inner cancelled")
+            raise
+
+    def crash(self):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            return "ran again"
+        sys.exit(1)
+
+    def reconstructed(self):
+        return ray.get_runtime_context().was_current_actor_reconstructed
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, lists)"
+)
+def test_a_restart_cancels_the_awaiting_calls_of_the_old_instance(loop_kind):
+    # As in Ray, where the exiting process takes its running calls with it. Before, the
+    # restart waited for them to end, and outer() waited for inner(), which waited for ever.
+    log, running = [], threading.Event()
+    actor = SelfAwaiting.remote(log)
+    outer = actor.outer.remote(running)
+    assert running.wait(30)
+    crash = actor.crash.remote()
+    for ref in (crash, outer):
+        with pytest.raises(ActorDiedError, match=r"SystemExit\(1\).*it restarts"):
+            ray.get(ref, timeout=30)
+    assert ray.get(actor.reconstructed.remote(), timeout=30) is True
+    assert sorted(log) == ["inner cancelled", "outer cancelled"]
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives, lists)"
+)
+def test_an_awaiting_call_cancelled_by_a_restart_runs_again_if_max_task_retries_allows(
+    loop_kind,
+):
+    log, running = [], threading.Event()
+    actor = SelfAwaiting.options(max_task_retries=1).remote(log)
+    inner = actor.inner.remote(running)
+    assert running.wait(30)
+    crash = actor.crash.remote()
+    assert ray.get([inner, crash], timeout=30) == ["ran again", "ran again"]
+    assert log == ["inner cancelled"]
+
+
 @ray.remote
 class Quitter:
     def __init__(self, log):

@@ -170,6 +170,8 @@ cdef enum:
     F_BLOCKING = 16          # a plain def of an async actor run on a worker thread of its group
     F_STARTED = 32           # an async call's task has started running its body (loop thread)
     F_NO_AWAIT = 64          # an `async def` without await: cannot suspend, runs without a Task
+    F_OUTLIVED = 128         # running when its actor restarted: cancelled, and then it runs
+                             # again or fails with ActorDiedError (_run_again_or_fail)
 
 cdef enum:
     NUM_RETURNS_STREAMING = -1  # RemoteMethod.num_returns of a generator's streaming call
@@ -383,6 +385,8 @@ cdef class ActorCore:
                                       # __ray_shutdown__ (once) and resets the instance
     cdef object exiting               # any: None, or the error of a graceful exit under way
     cdef bint restarting              # any: to restart once its running calls have ended
+    cdef tuple restart_cause          # any, with restarting: (reason, SystemExit) for the
+                                      # errors of the calls that do not outlive the instance
     cdef readonly bint reconstructed  # any: it was restarted
     cdef Py_ssize_t restarts_left     # any: max_restarts still allowed (-1: without end)
     cdef Py_ssize_t task_retries      # once: max_task_retries (-1: without end)
@@ -395,6 +399,8 @@ cdef class ActorCore:
     cdef _release(self)
     cdef list _all_groups(self)
     cdef _exit_from(self, Group group, ObjectRef call, BaseException exc)
+    cdef _end_outlived_calls(self)
+    cdef _run_again_or_fail(self, Group group, ObjectRef call)
     cdef _after_call(self)
     cdef _restart(self)
 

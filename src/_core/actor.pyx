@@ -172,14 +172,41 @@ cdef class ActorCore:
         if self.restarts_left == 0 or self.lifecycle is None or self.dead:
             self.die(actor_died_error(self, reason, exc))
             return
-        self.restarting = True
-        self.ready = False  # nothing starts until __init__ has run again
+        if not self.restarting:
+            self.restarting = True
+            self.restart_cause = (reason, exc)
+            self.ready = False  # nothing starts until __init__ has run again
+            self._end_outlived_calls()
+        self._run_again_or_fail(group, call)
+
+    cdef _end_outlived_calls(self):
+        # In Ray the process is gone, and with it every call running in it. Here a thread
+        # cannot be stopped, but an awaiting call can: cancelled, it ends as its process would
+        # have it end (_run_again_or_fail). Left to run, it could await a call that is queued behind
+        # the restart, which waits for it to end: a hang.
+        cdef list calls = []
+        cdef ObjectRef node
+        for group in self._all_groups():
+            # allocates no object: no other thread changes the list meanwhile
+            _append_chain(calls, (<Group>group).running)
+        for node in calls:
+            if node.flags & (F_ASYNC | F_NO_AWAIT | F_INIT) == F_ASYNC and not node.cancel_requested:
+                node.flags |= F_OUTLIVED
+                node.group._stop_running(node)
+
+    cdef _run_again_or_fail(self, Group group, ObjectRef call):
+        # As Ray's max_task_retries: a call whose actor restarted under it runs again on the
+        # restarted actor, or fails with ActorDiedError.
+        if call.flags & F_OUTLIVED:  # the restart cancelled it, not its caller
+            call.flags &= ~F_OUTLIVED
+            call.cancel_requested = False
         if self.task_retries < 0 or call.attempts < self.task_retries:
             call.attempts += 1
             group._unlink(call)
             group._enqueue(call, True)  # runs again, on the restarted actor
             self._after_call()
         else:
+            reason, exc = self.restart_cause
             group._finish(call, FAILED, actor_died_error(
                 self, f"{reason}; it restarts (max_restarts)", exc))
 
@@ -208,6 +235,7 @@ cdef class ActorCore:
     cdef _restart(self):
         cdef ObjectRef call
         self.restarting = False
+        self.restart_cause = None
         if self.restarts_left > 0:
             self.restarts_left -= 1
         self.reconstructed = True

@@ -297,6 +297,9 @@ cdef class Group:
     cdef _finish_cancelled(self, ObjectRef call):
         # A call that cancel() asked to stop while it ran, and that has ended: its error is a
         # TaskError and a TaskCancelledError, as Ray's RayTaskError(TaskCancelledError).
+        if call.flags & F_OUTLIVED and call.state == PENDING:  # its actor restarted under it
+            self.actor._run_again_or_fail(self, call)
+            return
         self._finish(call, FAILED, wrap_task_error(
             TaskCancelledError(f"{call.name}() was cancelled while running"), call.name, self))
 
