@@ -1267,8 +1267,8 @@ CASES = [
         "`kill(...)`",
         "`no_restart=False`",
         ValueError,
-        "pyactors does not restart actors",
-        "no_restart=False",
+        "kill(no_restart=False) is not supported",
+        "calls sys.exit()",
         lambda env: ray.kill(env.target, no_restart=False),
     ),
     case(

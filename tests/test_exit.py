@@ -12,7 +12,7 @@ import pytest
 
 import pyactors as ray
 from pyactors.actor import exit_actor
-from pyactors.exceptions import ActorDiedError, RayActorError
+from pyactors.exceptions import ActorDiedError, RayActorError, TaskCancelledError
 
 pytestmark = pytest.mark.usefixtures("place")
 
@@ -205,6 +205,121 @@ def test_an_awaiting_call_cancelled_by_a_restart_runs_again_if_max_task_retries_
     crash = actor.crash.remote()
     assert ray.get([inner, crash], timeout=30) == ["ran again", "ran again"]
     assert log == ["inner cancelled"]
+
+
+@ray.remote(max_restarts=1, max_task_retries=1)
+class RunsAgain:
+    """Each method exits or waits on its first run, and returns on its run after the restart."""
+
+    def __init__(self):
+        self.go = asyncio.Event()
+
+    async def other(self):
+        return "other"
+
+    async def crash(self):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            await asyncio.sleep(0.05)  # a stale cancel of the first run would land here
+            return "crash ran again"
+        await asyncio.sleep(0)
+        self.go.set()  # the waiter wakes in this loop iteration...
+        ray.get_runtime_context().current_actor.other.remote()  # ...with a drain queued
+        sys.exit(1)
+
+    async def waiter(self, running):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            await asyncio.sleep(0.05)
+            return "waiter ran again"
+        running.set()
+        try:
+            await self.go.wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.2)  # a slow cleanup: the restart waits for it
+            raise
+        return "waiter's first run"
+
+    async def sleeper(self, running, cleaning):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            return "sleeper ran again"
+        running.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cleaning.set()
+            await asyncio.sleep(0.2)
+            raise
+
+    async def stream(self, running):
+        for i in range(3):
+            yield i
+            running.set()
+            await asyncio.sleep(30)
+
+    async def leaver(self, running):
+        running.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            exit_actor()  # cancelled by the restart: a graceful exit instead
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives)"
+)
+def test_a_call_that_runs_again_is_not_hit_by_the_cancel_of_its_first_run(loop_kind):
+    # The restart cancels the first run on the loop's next turn; a drain already queued could
+    # start the second run before that, and the cancel hit it (a hostile run: 20 of 20).
+    actor, running = RunsAgain.remote(), threading.Event()
+    waiter = actor.waiter.remote(running)
+    assert running.wait(30)
+    crash = actor.crash.remote()
+    assert ray.get([waiter, crash], timeout=30) == ["waiter ran again", "crash ran again"]
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives)"
+)
+def test_cancel_during_a_restart_wins_over_running_again(loop_kind):
+    actor, running, cleaning = RunsAgain.remote(), threading.Event(), threading.Event()
+    sleeper = actor.sleeper.remote(running, cleaning)
+    assert running.wait(30)
+    crash = actor.crash.remote()
+    assert cleaning.wait(30)  # cancelled by the restart, which would run it again
+    assert ray.cancel(sleeper) is True
+    with pytest.raises(TaskCancelledError):
+        ray.get(sleeper, timeout=30)
+    assert ray.get(crash, timeout=30) == "crash ran again"
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives)"
+)
+def test_a_graceful_exit_during_a_restart_fails_the_calls_that_would_run_again(loop_kind):
+    # They were queued into groups the exit had closed, and hung, even after shutdown().
+    actor = RunsAgain.remote()
+    running, cleaning, leaving = threading.Event(), threading.Event(), threading.Event()
+    sleeper = actor.sleeper.remote(running, cleaning)
+    leaver = actor.leaver.remote(leaving)
+    assert running.wait(30) and leaving.wait(30)
+    crash = actor.crash.remote()
+    for ref in (sleeper, crash, leaver):
+        with pytest.raises(ActorDiedError, match="exited intentionally"):
+            ray.get(ref, timeout=30)
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives)"
+)
+def test_a_stream_running_at_a_restart_ends_and_does_not_run_again(loop_kind):
+    # Run again, its consumer would get its items twice.
+    actor, running = RunsAgain.remote(), threading.Event()
+    stream = actor.stream.options(num_returns="streaming").remote(running)
+    assert ray.get(next(stream), timeout=30) == 0
+    assert running.wait(30)
+    crash = actor.crash.remote()
+    with pytest.raises(ActorDiedError, match=r"A?.*crash\(\) raised SystemExit"):
+        ray.get(next(stream), timeout=30)
+    assert ray.get(crash, timeout=30) == "crash ran again"
 
 
 @ray.remote

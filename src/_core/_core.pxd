@@ -172,6 +172,8 @@ cdef enum:
     F_NO_AWAIT = 64          # an `async def` without await: cannot suspend, runs without a Task
     F_OUTLIVED = 128         # running when its actor restarted: cancelled, and then it runs
                              # again or fails with ActorDiedError (_run_again_or_fail)
+    F_STREAMING = 256        # a generator's streaming call: never runs again, its items
+                             # were delivered
 
 cdef enum:
     NUM_RETURNS_STREAMING = -1  # RemoteMethod.num_returns of a generator's streaming call
@@ -399,8 +401,8 @@ cdef class ActorCore:
     cdef _release(self)
     cdef list _all_groups(self)
     cdef _exit_from(self, Group group, ObjectRef call, BaseException exc)
-    cdef _end_outlived_calls(self)
-    cdef _run_again_or_fail(self, Group group, ObjectRef call)
+    cdef _end_outlived_calls(self, ObjectRef exiting)
+    cdef _run_again_or_fail(self, Group group, ObjectRef call, tuple cause)
     cdef _after_call(self)
     cdef _restart(self)
 

@@ -176,37 +176,42 @@ cdef class ActorCore:
             self.restarting = True
             self.restart_cause = (reason, exc)
             self.ready = False  # nothing starts until __init__ has run again
-            self._end_outlived_calls()
-        self._run_again_or_fail(group, call)
+            self._end_outlived_calls(call)
+        self._run_again_or_fail(group, call, (reason, exc))
 
-    cdef _end_outlived_calls(self):
+    cdef _end_outlived_calls(self, ObjectRef exiting):
         # In Ray the process is gone, and with it every call running in it. Here a thread
-        # cannot be stopped, but an awaiting call can: cancelled, it ends as its process would
-        # have it end (_run_again_or_fail). Left to run, it could await a call that is queued behind
-        # the restart, which waits for it to end: a hang.
+        # cannot be stopped, but an awaiting call can: cancelled, it ends as its process
+        # would have it end (_run_again_or_fail). Left to run, it could await a call that is
+        # queued behind the restart, which waits for it to end: a hang.
         cdef list calls = []
         cdef ObjectRef node
         for group in self._all_groups():
             # allocates no object: no other thread changes the list meanwhile
             _append_chain(calls, (<Group>group).running)
         for node in calls:
-            if node.flags & (F_ASYNC | F_NO_AWAIT | F_INIT) == F_ASYNC and not node.cancel_requested:
+            if node is not exiting and not node.cancel_requested \
+                    and node.flags & (F_ASYNC | F_NO_AWAIT | F_INIT) == F_ASYNC:
                 node.flags |= F_OUTLIVED
                 node.group._stop_running(node)
 
-    cdef _run_again_or_fail(self, Group group, ObjectRef call):
+    cdef _run_again_or_fail(self, Group group, ObjectRef call, tuple cause):
         # As Ray's max_task_retries: a call whose actor restarted under it runs again on the
-        # restarted actor, or fails with ActorDiedError.
+        # restarted actor, or fails with ActorDiedError. Not a stream (its items were
+        # delivered), and not into a group a graceful exit has closed meanwhile.
         if call.flags & F_OUTLIVED:  # the restart cancelled it, not its caller
             call.flags &= ~F_OUTLIVED
             call.cancel_requested = False
-        if self.task_retries < 0 or call.attempts < self.task_retries:
+        if group.state == G_CLOSED:
+            group._finish(call, FAILED, group.closed_error)
+        elif (self.task_retries < 0 or call.attempts < self.task_retries) \
+                and not call.flags & F_STREAMING:
             call.attempts += 1
             group._unlink(call)
             group._enqueue(call, True)  # runs again, on the restarted actor
             self._after_call()
         else:
-            reason, exc = self.restart_cause
+            reason, exc = cause
             group._finish(call, FAILED, actor_died_error(
                 self, f"{reason}; it restarts (max_restarts)", exc))
 

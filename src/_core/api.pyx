@@ -337,6 +337,11 @@ cdef bint _cancel_one(ObjectRef call, bint force) except -1:
         # A running plain method cannot be interrupted: force=True ends its actor instead.
         return group.actor.die(actor_died_error(
             group.actor, f"cancel({call!r}, force=True) killed it", None))
+    if call.flags & F_OUTLIVED:
+        # Its actor's restart is cancelling it already: it now ends as cancelled, and does
+        # not run again.
+        call.flags &= ~F_OUTLIVED
+        return True
     cdef bint stopping = group._stop_running(call)
     if stopping and force and group.actor.is_pool:
         # Ray's force=True ends the worker process running the task, and only that task

@@ -338,16 +338,19 @@ cdef class AsyncGroup(Group):
             call.cancel_requested = True
             try:
                 if PyThread_get_thread_ident() == self.thread_id:
-                    self.loop.call_soon(self._cancel_task, call)
+                    self.loop.call_soon(self._cancel_task, call, call.attempts)
                 else:
-                    self.loop.call_soon_threadsafe(self._cancel_task, call)
+                    self.loop.call_soon_threadsafe(self._cancel_task, call, call.attempts)
             except RuntimeError:  # the loop closed: so did the group, failing the call
                 pass
         return True
 
-    def _cancel_task(self, ObjectRef call):
+    def _cancel_task(self, ObjectRef call, int attempt):
         # A call whose task has not begun sees cancel_requested as it begins (CallTask._begin).
-        if call.stage == S_RUNNING and call.flags & F_STARTED and call.task is not None:
+        # One that ended and was queued to run again (its actor restarted) meanwhile is not
+        # this run: its next run is not cancelled.
+        if call.stage == S_RUNNING and call.flags & F_STARTED and call.task is not None \
+                and call.attempts == attempt:
             call.task.cancel()
 
     cdef _stop(self):

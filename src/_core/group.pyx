@@ -298,7 +298,7 @@ cdef class Group:
         # A call that cancel() asked to stop while it ran, and that has ended: its error is a
         # TaskError and a TaskCancelledError, as Ray's RayTaskError(TaskCancelledError).
         if call.flags & F_OUTLIVED and call.state == PENDING:  # its actor restarted under it
-            self.actor._run_again_or_fail(self, call)
+            self.actor._run_again_or_fail(self, call, self.actor.restart_cause)
             return
         self._finish(call, FAILED, wrap_task_error(
             TaskCancelledError(f"{call.name}() was cancelled while running"), call.name, self))
