@@ -44,7 +44,8 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
         raise ValueError(
             "kill(no_restart=False) is not supported: a killed actor's threads cannot be "
             "stopped, so it cannot restart in this process. kill(actor) ends it for good; an "
-            "actor restarts (max_restarts) when one of its methods calls sys.exit()")
+            "actor restarts (max_restarts) when one of its methods calls sys.exit()"
+        )
     running = running_now([core])
     core.die(_actor_died_error(core, "it was killed by pyactors.kill()", None), False)
     join_or_report([core], KILL_JOIN_TIMEOUT, "pyactors.kill()", running)
