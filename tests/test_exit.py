@@ -322,6 +322,45 @@ def test_a_stream_running_at_a_restart_ends_and_does_not_run_again(loop_kind):
     assert ray.get(crash, timeout=30) == "crash ran again"
 
 
+@ray.remote(max_restarts=1, max_task_retries=1)
+class SlowToRestart:
+    def __init__(self, restarting, gate):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            restarting.set()
+            gate.wait(30)
+
+    async def sleeper(self, running):
+        running.set()
+        await asyncio.sleep(30)
+
+    def crash(self):
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            return "crash ran again"
+        sys.exit(1)
+
+    def ping(self):
+        return "pong"
+
+
+@pytest.mark.in_process_only(
+    "observes its actor through objects of this process (threading primitives)"
+)
+def test_cancelling_a_call_queued_to_run_again_leaves_the_restart_alone(loop_kind):
+    # The restart's __init__ was submitted from inside the last call to end, as its child:
+    # cancel(), recursive by default, cancelled it too, and the actor died.
+    running, restarting, gate = threading.Event(), threading.Event(), threading.Event()
+    actor = SlowToRestart.remote(restarting, gate)
+    sleeper = actor.sleeper.remote(running)
+    assert running.wait(30)
+    crash = actor.crash.remote()
+    assert restarting.wait(30)  # the sleeper ended, cancelled, and waits to run again
+    assert ray.cancel(sleeper) is True
+    gate.set()
+    with pytest.raises(TaskCancelledError):
+        ray.get(sleeper, timeout=30)
+    assert ray.get([crash, actor.ping.remote()], timeout=30) == ["crash ran again", "pong"]
+
+
 @ray.remote
 class Quitter:
     def __init__(self, log):

@@ -190,10 +190,14 @@ cdef class ActorCore:
             # allocates no object: no other thread changes the list meanwhile
             _append_chain(calls, (<Group>group).running)
         for node in calls:
+            # _stop_running() runs Python code, and other threads with it: a call of the
+            # snapshot may have ended, or ended and been queued to run again, meanwhile.
             if node is not exiting and not node.cancel_requested \
+                    and node.state == PENDING and node.stage == S_RUNNING \
                     and node.flags & (F_ASYNC | F_NO_AWAIT | F_INIT) == F_ASYNC:
                 node.flags |= F_OUTLIVED
-                node.group._stop_running(node)
+                if not node.group._stop_running(node):
+                    node.flags &= ~F_OUTLIVED
 
     cdef _run_again_or_fail(self, Group group, ObjectRef call, tuple cause):
         # As Ray's max_task_retries: a call whose actor restarted under it runs again on the

@@ -403,6 +403,10 @@ cdef ObjectRef new_call(object func, tuple args, dict kwargs, str name, int flag
                 flags |= F_REF_ARGS
                 break
     ref.flags = flags
+    if flags & F_INIT:
+        # An actor's (re)start is nobody's child: a restart submits __init__ from whichever
+        # call ended last, and cancel(recursive=True) of that call must not kill the actor.
+        return ref
     if pyactors_running_call != NULL:  # submitted by a plain body: its child
         adopt(<ObjectRef>pyactors_running_call, ref)
     elif pyactors_on_loop:  # maybe by a coroutine: its task's context says whose
