@@ -172,8 +172,6 @@ cdef enum:
     F_NO_AWAIT = 64          # an `async def` without await: cannot suspend, runs without a Task
     F_OUTLIVED = 128         # running when its actor restarted: cancelled, and then it runs
                              # again or fails with ActorDiedError (_run_again_or_fail)
-    F_STREAMING = 256        # a generator's streaming call: never runs again, its items
-                             # were delivered
 
 cdef enum:
     NUM_RETURNS_STREAMING = -1  # RemoteMethod.num_returns of a generator's streaming call

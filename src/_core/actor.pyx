@@ -190,12 +190,11 @@ cdef class ActorCore:
             # allocates no object: no other thread changes the list meanwhile
             _append_chain(calls, (<Group>group).running)
         for node in calls:
-            # _stop_running() runs Python code, and other threads with it: a call of the
-            # snapshot may have ended, or ended and been queued to run again, meanwhile.
             if node is not exiting and not node.cancel_requested \
-                    and node.state == PENDING and node.stage == S_RUNNING \
                     and node.flags & (F_ASYNC | F_NO_AWAIT | F_INIT) == F_ASYNC:
                 node.flags |= F_OUTLIVED
+                # False if it no longer runs: _stop_running() runs Python code, and other
+                # threads with it, so a call of the snapshot may have ended meanwhile.
                 if not node.group._stop_running(node):
                     node.flags &= ~F_OUTLIVED
 
@@ -209,7 +208,7 @@ cdef class ActorCore:
         if group.state == G_CLOSED:
             group._finish(call, FAILED, group.closed_error)
         elif (self.task_retries < 0 or call.attempts < self.task_retries) \
-                and not call.flags & F_STREAMING:
+                and not (call.args and type(call.args[0]) is Stream):  # a streaming call's
             call.attempts += 1
             group._unlink(call)
             group._enqueue(call, True)  # runs again, on the restarted actor

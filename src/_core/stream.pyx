@@ -197,7 +197,7 @@ cdef ObjectRefGenerator start_stream(object func, tuple args, dict kwargs, str n
     cdef StreamWaiter waiter = StreamWaiter.__new__(StreamWaiter)
     stream.items = []
     stream.backpressure = backpressure
-    stream.call = new_call(func, (stream, *args), kwargs, name, flags | F_STREAMING)
+    stream.call = new_call(func, (stream, *args), kwargs, name, flags)
     waiter.stream = stream
     stream.call._add_waiter(waiter)  # before it can complete: pending until submitted
     generator.stream = stream
